@@ -1,0 +1,4 @@
+"""hutch: a Linux container platform."""
+
+__version__ = "0.1.0"
+OCI_VERSION = "1.2.0"

@@ -1,0 +1,51 @@
+"""The C library, loaded once, and the error convention of every wrapper in linux/."""
+
+import ctypes
+import os
+import platform
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+# Syscalls that glibc 2.36 does not wrap, by machine. The new mount API and later calls share one
+# numbering on every architecture; the older ones differ.
+_MACHINE_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274},
+}
+_COMMON_SYSCALLS = {
+    "open_tree": 428,
+    "move_mount": 429,
+    "pidfd_open": 434,
+    "close_range": 436,
+    "openat2": 437,
+    "mount_setattr": 442,
+}
+
+
+def syscall_number(name: str) -> int:
+    """The number of syscall `name` on this machine."""
+    if name in _COMMON_SYSCALLS:
+        return _COMMON_SYSCALLS[name]
+    machine = platform.machine()
+    try:
+        return _MACHINE_SYSCALLS[machine][name]
+    except KeyError:
+        raise OSError(38, f"{name}: no syscall number known for {machine}") from None
+
+
+def check(ret: int, name: str, detail: str = "") -> int:
+    """Return `ret`, or raise OSError naming the call when it is -1."""
+    if ret == -1:
+        err = ctypes.get_errno()
+        where = f"{name}({detail})" if detail else name
+        raise OSError(err, f"{where}: {os.strerror(err)}")
+    return ret
+
+
+def syscall(name: str, *args: object, detail: str = "") -> int:
+    """Invoke a raw syscall by name; arguments must already be ctypes-compatible."""
+    return check(libc.syscall(syscall_number(name), *args), name, detail)
+
+
+def cpath(path: str | bytes) -> bytes:
+    return os.fsencode(path)

@@ -1,0 +1,765 @@
+"""The OCI runtime-spec config.json (v1.2, the Linux parts) as typed data.
+
+`load(bundle)` reads `<bundle>/config.json`; `parse(doc)` validates a decoded document. Every ConfigError
+names the source and the JSON path of the offending value, e.g. `config.json: process.rlimits[2].hard:
+expected an integer, got "x"`. Unknown keys are ignored (the spec allows extensions); a known key with the
+wrong type, or an enumerated value hutch does not know (a capability, a seccomp action), is an error, so that
+a bad config fails before anything starts. Attribute names are the JSON keys in snake_case.
+
+This module is on the hot path of `hutch-runtime run`: it imports json and dataclasses only, and `typing` only
+for the type checker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from hutch.errors import ConfigError
+from hutch.oci.resources import Resources, parse_resources
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+
+# Integer ranges of the spec's Go types.
+U16 = (0, 0xFFFF)
+U32 = (0, 0xFFFF_FFFF)
+U64 = (0, 0xFFFF_FFFF_FFFF_FFFF)
+I32 = (-(2**31), 2**31 - 1)
+I64 = (-(2**63), 2**63 - 1)
+
+# Linux capability names in number order (linux/capability.h), and resource limits (asm-generic/resource.h).
+_CAP_NAMES = """CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
+NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE
+SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE
+AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ
+PERFMON BPF CHECKPOINT_RESTORE"""
+_RLIMIT_NAMES = (
+    "CPU FSIZE DATA STACK CORE RSS NPROC NOFILE MEMLOCK AS LOCKS SIGPENDING MSGQUEUE NICE RTPRIO RTTIME"
+)
+CAPABILITIES: dict[str, int] = {f"CAP_{name}": n for n, name in enumerate(_CAP_NAMES.split())}
+RLIMITS: dict[str, int] = {f"RLIMIT_{name}": n for n, name in enumerate(_RLIMIT_NAMES.split())}
+NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
+# runc's accepted values: the spec's four, and their recursive forms.
+ROOTFS_PROPAGATIONS = (
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "shared",
+    "rshared",
+    "unbindable",
+    "runbindable",
+)
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+# Seccomp actions and the kernel's SECCOMP_RET_* value each maps to (ERRNO and TRACE take their data in the
+# low 16 bits). SCMP_ACT_KILL is libseccomp's old name for KILL_THREAD.
+SECCOMP_ACTIONS = {
+    "SCMP_ACT_KILL": 0x0000_0000,
+    "SCMP_ACT_KILL_THREAD": 0x0000_0000,
+    "SCMP_ACT_KILL_PROCESS": 0x8000_0000,
+    "SCMP_ACT_TRAP": 0x0003_0000,
+    "SCMP_ACT_ERRNO": 0x0005_0000,
+    "SCMP_ACT_TRACE": 0x7FF0_0000,
+    "SCMP_ACT_ALLOW": 0x7FFF_0000,
+    "SCMP_ACT_LOG": 0x7FFC_0000,
+    "SCMP_ACT_NOTIFY": 0x7FC0_0000,
+}
+# Seccomp argument comparisons, numbered as libseccomp's enum scmp_compare.
+SECCOMP_OPS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+SECCOMP_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 0x01,
+    "SECCOMP_FILTER_FLAG_LOG": 0x02,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 0x04,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 0x20,
+}
+_ARCH_NAMES = """X86 X86_64 X32 ARM AARCH64 LOONGARCH64 M68K MIPS MIPS64 MIPS64N32 MIPSEL MIPSEL64 MIPSEL64N32
+PPC PPC64 PPC64LE S390 S390X PARISC PARISC64 RISCV64 SH SHEB"""
+SECCOMP_ARCHES = tuple(f"SCMP_ARCH_{name}" for name in _ARCH_NAMES.split())
+
+
+# --- the data -----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ConsoleSize:
+    """process.consoleSize: the terminal size, in characters."""
+
+    height: int
+    width: int
+
+
+@dataclass(slots=True)
+class User:
+    """process.user. `umask` None leaves the runtime's default (0o022)."""
+
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: list[int] = field(default_factory=list)
+    username: str = ""
+
+
+@dataclass(slots=True)
+class Capabilities:
+    """process.capabilities: five sets of CAP_* names, each checked against CAPABILITIES."""
+
+    bounding: list[str] = field(default_factory=list)
+    effective: list[str] = field(default_factory=list)
+    inheritable: list[str] = field(default_factory=list)
+    permitted: list[str] = field(default_factory=list)
+    ambient: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Rlimit:
+    """process.rlimits[]: `type` is a key of RLIMITS; soft <= hard."""
+
+    type: str
+    hard: int
+    soft: int
+
+
+@dataclass(slots=True)
+class IOPriority:
+    """process.ioPriority: `class_` is a key of IOPRIO_CLASSES, priority 0 (highest) to 7."""
+
+    class_: str
+    priority: int
+
+
+@dataclass(slots=True)
+class Scheduler:
+    """process.scheduler: sched_setattr(2) parameters; policy and flags are keys of SCHED_*."""
+
+    policy: str
+    nice: int = 0
+    priority: int = 0
+    flags: list[str] = field(default_factory=list)
+    runtime: int = 0
+    deadline: int = 0
+    period: int = 0
+
+
+@dataclass(slots=True)
+class Process:
+    """process (or a whole `exec --process` file). `exec_cpu_affinity` is kept as raw JSON."""
+
+    terminal: bool = False
+    console_size: ConsoleSize | None = None
+    user: User = field(default_factory=User)
+    args: list[str] = field(default_factory=list)
+    command_line: str | None = None
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    capabilities: Capabilities | None = None
+    rlimits: list[Rlimit] = field(default_factory=list)
+    no_new_privileges: bool = False
+    apparmor_profile: str = ""
+    oom_score_adj: int | None = None
+    selinux_label: str = ""
+    io_priority: IOPriority | None = None
+    scheduler: Scheduler | None = None
+    exec_cpu_affinity: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Root:
+    """root: the rootfs, absolute or relative to the bundle."""
+
+    path: str
+    readonly: bool = False
+
+
+@dataclass(slots=True)
+class IDMapping:
+    """A uid or gid mapping: linux.uidMappings[], linux.gidMappings[], mounts[].uidMappings[]."""
+
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(slots=True)
+class Mount:
+    """mounts[]: `destination` is absolute (inside the container)."""
+
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: list[str] = field(default_factory=list)
+    uid_mappings: list[IDMapping] = field(default_factory=list)
+    gid_mappings: list[IDMapping] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Hook:
+    """hooks.<stage>[]: `path` is absolute; `timeout` (seconds) is None or > 0."""
+
+    path: str
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Hooks:
+    """hooks, by stage, each in the order to run."""
+
+    prestart: list[Hook] = field(default_factory=list)
+    create_runtime: list[Hook] = field(default_factory=list)
+    create_container: list[Hook] = field(default_factory=list)
+    start_container: list[Hook] = field(default_factory=list)
+    poststart: list[Hook] = field(default_factory=list)
+    poststop: list[Hook] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Namespace:
+    """linux.namespaces[]: a new namespace when `path` is None, else the one to join."""
+
+    type: str
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class TimeOffset:
+    """linux.timeOffsets.monotonic / .boottime."""
+
+    secs: int = 0
+    nanosecs: int = 0
+
+
+@dataclass(slots=True)
+class Device:
+    """linux.devices[]: `major`/`minor` are 0 for a fifo (type p)."""
+
+    type: str
+    path: str
+    major: int = 0
+    minor: int = 0
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(slots=True)
+class SeccompArg:
+    """linux.seccomp.syscalls[].args[]: `op` is a key of SECCOMP_OPS, index 0..5."""
+
+    index: int
+    value: int
+    op: str
+    value_two: int = 0
+
+
+@dataclass(slots=True)
+class SeccompSyscall:
+    """linux.seccomp.syscalls[]: `action` is a key of SECCOMP_ACTIONS."""
+
+    names: list[str]
+    action: str
+    errno_ret: int | None = None
+    args: list[SeccompArg] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Seccomp:
+    """linux.seccomp: actions, operators, architectures and flags are checked here."""
+
+    default_action: str
+    default_errno_ret: int | None = None
+    architectures: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    listener_path: str = ""
+    listener_metadata: str = ""
+    syscalls: list[SeccompSyscall] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Personality:
+    """linux.personality: `domain` is a key of PERSONALITY_DOMAINS."""
+
+    domain: str
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Linux:
+    """linux. `intel_rdt` and `net_devices` are kept as raw JSON."""
+
+    namespaces: list[Namespace] = field(default_factory=list)
+    uid_mappings: list[IDMapping] = field(default_factory=list)
+    gid_mappings: list[IDMapping] = field(default_factory=list)
+    time_offsets: dict[str, TimeOffset] = field(default_factory=dict)
+    devices: list[Device] = field(default_factory=list)
+    cgroups_path: str = ""
+    resources: Resources | None = None
+    rootfs_propagation: str = ""
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    mount_label: str = ""
+    sysctl: dict[str, str] = field(default_factory=dict)
+    seccomp: Seccomp | None = None
+    personality: Personality | None = None
+    intel_rdt: dict[str, Any] | None = None
+    net_devices: dict[str, Any] | None = None
+
+    def namespace(self, type: str) -> Namespace | None:
+        """The namespace entry of this type (there is at most one), or None."""
+        return next((ns for ns in self.namespaces if ns.type == type), None)
+
+
+@dataclass(slots=True)
+class Spec:
+    """A whole config.json. `raw` is the document as read; `source` names it in errors."""
+
+    oci_version: str
+    process: Process | None = None
+    root: Root | None = None
+    hostname: str = ""
+    domainname: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    hooks: Hooks = field(default_factory=Hooks)
+    annotations: dict[str, str] = field(default_factory=dict)
+    linux: Linux | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "config.json"
+
+    def require_process(self) -> Process:
+        """The process, or a ConfigError when there is none (create and run need one)."""
+        if self.process is None:
+            raise ConfigError(f"{self.source}: process: required")
+        return self.process
+
+
+# --- the reader ---------------------------------------------------------------------------------------------
+
+_KINDS = {str: "a string", bool: "a boolean", int: "an integer", dict: "an object", list: "an array"}
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _unknown(noun: str, value: str, known: Collection[str]) -> str:
+    message = f"unknown {noun} {json.dumps(value)}"
+    return f"{message} (expected one of {', '.join(known)})" if len(known) <= 10 else message
+
+
+class Reader:
+    """One JSON object of a document at a JSON path, with typed getters that raise ConfigError.
+
+    A missing key and a JSON null both read as absent. Shared with hutch.oci.resources.
+    """
+
+    __slots__ = ("doc", "path", "source")
+
+    def __init__(self, doc: dict[str, Any], path: str, source: str) -> None:
+        self.doc = doc
+        self.path = path
+        self.source = source
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        where = self.path if key is None else self.at(key)
+        return ConfigError(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
+
+    def typed(self, key: str, value: object, kind: type[_T]) -> _T:
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        raise self.error(key, f"expected {_KINDS[kind]}, got {_show(value)}")
+
+    def get(self, key: str, kind: type[_T], required: bool = False) -> _T | None:
+        value = self.doc.get(key)
+        if value is None:
+            if required:
+                raise self.error(key, "required")
+            return None
+        return self.typed(key, value, kind)
+
+    def bounded(self, key: str, value: int, bounds: tuple[int, int]) -> int:
+        if not bounds[0] <= value <= bounds[1]:
+            raise self.error(key, f"{value} is out of range ({bounds[0]}..{bounds[1]})")
+        return value
+
+    def string(self, key: str, required: bool = False, default: str = "") -> str:
+        value = self.get(key, str, required)
+        if value == "" and required:
+            raise self.error(key, "must not be empty")
+        return default if value is None else value
+
+    def opt_string(self, key: str) -> str | None:
+        return self.get(key, str)
+
+    def boolean(self, key: str, required: bool = False) -> bool:
+        return self.get(key, bool, required) or False
+
+    def opt_boolean(self, key: str) -> bool | None:
+        return self.get(key, bool)
+
+    def opt_integer(self, key: str, bounds: tuple[int, int], required: bool = False) -> int | None:
+        value = self.get(key, int, required)
+        return None if value is None else self.bounded(key, value, bounds)
+
+    def integer(self, key: str, bounds: tuple[int, int], required: bool = False) -> int:
+        return self.opt_integer(key, bounds, required) or 0
+
+    def strings(self, key: str) -> list[str]:
+        return [self.typed(f"{key}[{i}]", v, str) for i, v in enumerate(self.get(key, list) or ())]
+
+    def integers(self, key: str, bounds: tuple[int, int]) -> list[int]:
+        items = enumerate(self.get(key, list) or ())
+        return [self.bounded(f"{key}[{i}]", self.typed(f"{key}[{i}]", v, int), bounds) for i, v in items]
+
+    def string_map(self, key: str) -> dict[str, str]:
+        items = (self.get(key, dict) or {}).items()
+        return {k: self.typed(f"{key}[{json.dumps(k)}]", v, str) for k, v in items}
+
+    def child(self, key: str) -> Reader | None:
+        value = self.get(key, dict)
+        return None if value is None else Reader(value, self.at(key), self.source)
+
+    def need(self, key: str) -> Reader:
+        return Reader(self.get(key, dict, required=True) or {}, self.at(key), self.source)
+
+    def children(self, key: str) -> list[Reader]:
+        items = enumerate(self.get(key, list) or ())
+        return [
+            Reader(self.typed(f"{key}[{i}]", v, dict), self.at(f"{key}[{i}]"), self.source) for i, v in items
+        ]
+
+    def raw(self, key: str) -> dict[str, Any] | None:
+        return self.get(key, dict)
+
+    def choice(self, key: str, known: Collection[str], noun: str, required: bool = False) -> str:
+        value = self.string(key, required)
+        if value and value not in known:
+            raise self.error(key, _unknown(noun, value, known))
+        return value
+
+    def names(self, key: str, known: Collection[str], noun: str) -> list[str]:
+        values = self.strings(key)
+        for i, value in enumerate(values):
+            if value not in known:
+                raise self.error(f"{key}[{i}]", _unknown(noun, value, known))
+        return values
+
+    def abspath(self, key: str, required: bool = False) -> str:
+        value = self.string(key, required)
+        if value and not value.startswith("/"):
+            raise self.error(key, f"{json.dumps(value)} is not an absolute path")
+        return value
+
+    def abspaths(self, key: str) -> list[str]:
+        values = self.strings(key)
+        for i, value in enumerate(values):
+            if not value.startswith("/"):
+                raise self.error(f"{key}[{i}]", f"{json.dumps(value)} is not an absolute path")
+        return values
+
+
+# --- the parsers --------------------------------------------------------------------------------------------
+
+
+def _read(path: str) -> object:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON: not UTF-8 text ({e.reason})") from None
+
+
+def _top(doc: object, source: str) -> Reader:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: expected a JSON object, got {_show(doc)}")
+    return Reader(doc, "", source)
+
+
+def load(bundle: str) -> Spec:
+    """Read and validate `<bundle>/config.json`; errors name that file's path."""
+    path = os.path.join(bundle, "config.json")
+    return _spec(_top(_read(path), path))
+
+
+def parse(doc: dict[str, Any], source: str = "config.json") -> Spec:
+    """Validate a decoded config.json document; `source` starts every error message."""
+    return _spec(_top(doc, source))
+
+
+def load_process(path: str) -> Process:
+    """Read and validate a process.json (`exec --process`): a spec `process` object on its own."""
+    return _process(_top(_read(path), path))
+
+
+def parse_process(doc: dict[str, Any], source: str = "process.json") -> Process:
+    """Validate a decoded process object that stands alone; JSON paths start at its keys."""
+    return _process(_top(doc, source))
+
+
+def _spec(r: Reader) -> Spec:
+    version = r.string("ociVersion", required=True)
+    major = version.split(".", 1)[0]
+    if not major.isdigit() or "." not in version:
+        raise ConfigError(f"{r.source}: ociVersion {json.dumps(version)}: not a version")
+    if major != "1":
+        raise ConfigError(
+            f"{r.source}: ociVersion {json.dumps(version)}: unsupported major version (hutch supports 1.x)"
+        )
+    process, root, hooks, linux = r.child("process"), r.child("root"), r.child("hooks"), r.child("linux")
+    annotations = r.string_map("annotations")
+    if "" in annotations:
+        raise r.error("annotations", "keys must not be empty")
+    return Spec(
+        oci_version=version,
+        process=None if process is None else _process(process),
+        root=None if root is None else Root(root.string("path", required=True), root.boolean("readonly")),
+        hostname=r.string("hostname"),
+        domainname=r.string("domainname"),
+        mounts=[_mount(m) for m in r.children("mounts")],
+        hooks=Hooks() if hooks is None else Hooks(*(_hooks(hooks, key) for key in _HOOK_KEYS)),
+        annotations=annotations,
+        linux=None if linux is None else _linux(linux),
+        raw=r.doc,
+        source=r.source,
+    )
+
+
+def _process(r: Reader) -> Process:
+    args = r.strings("args")
+    if not args:
+        raise r.error("args", "must have at least one entry" if "args" in r.doc else "required")
+    user = r.need("user")
+    console, caps, io = r.child("consoleSize"), r.child("capabilities"), r.child("ioPriority")
+    sched: Scheduler | None = None
+    rlimits: list[Rlimit] = []
+    for i, rl in enumerate(r.children("rlimits")):
+        limit = Rlimit(
+            rl.choice("type", RLIMITS, "rlimit", required=True),
+            rl.integer("hard", U64, required=True),
+            rl.integer("soft", U64, required=True),
+        )
+        if any(seen.type == limit.type for seen in rlimits):
+            raise r.error(f"rlimits[{i}].type", f"duplicate rlimit {json.dumps(limit.type)}")
+        if limit.soft > limit.hard:
+            raise rl.error("soft", f"{limit.soft} is above the hard limit {limit.hard}")
+        rlimits.append(limit)
+    if (s := r.child("scheduler")) is not None:
+        sched = Scheduler(
+            policy=s.choice("policy", SCHED_POLICIES, "scheduler policy", required=True),
+            nice=s.integer("nice", I32),
+            priority=s.integer("priority", I32),
+            flags=s.names("flags", SCHED_FLAGS, "scheduler flag"),
+            runtime=s.integer("runtime", U64),
+            deadline=s.integer("deadline", U64),
+            period=s.integer("period", U64),
+        )
+    return Process(
+        terminal=r.boolean("terminal"),
+        console_size=None
+        if console is None
+        else ConsoleSize(
+            console.integer("height", U16, required=True), console.integer("width", U16, required=True)
+        ),
+        user=User(
+            uid=user.integer("uid", U32, required=True),
+            gid=user.integer("gid", U32, required=True),
+            umask=user.opt_integer("umask", (0, 0o7777)),
+            additional_gids=user.integers("additionalGids", U32),
+            username=user.string("username"),
+        ),
+        args=args,
+        command_line=r.opt_string("commandLine"),
+        env=r.strings("env"),
+        cwd=r.abspath("cwd", required=True),
+        capabilities=None
+        if caps is None
+        else Capabilities(*(caps.names(k, CAPABILITIES, "capability") for k in _CAP_SETS)),
+        rlimits=rlimits,
+        no_new_privileges=r.boolean("noNewPrivileges"),
+        apparmor_profile=r.string("apparmorProfile"),
+        oom_score_adj=r.opt_integer("oomScoreAdj", (-1000, 1000)),
+        selinux_label=r.string("selinuxLabel"),
+        io_priority=None
+        if io is None
+        else IOPriority(
+            io.choice("class", IOPRIO_CLASSES, "I/O priority class", required=True),
+            io.integer("priority", (0, 7), required=True),
+        ),
+        scheduler=sched,
+        exec_cpu_affinity=r.raw("execCPUAffinity"),
+    )
+
+
+_CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+
+def _idmaps(r: Reader, key: str) -> list[IDMapping]:
+    return [
+        IDMapping(
+            m.integer("containerID", U32, True), m.integer("hostID", U32, True), m.integer("size", U32, True)
+        )
+        for m in r.children(key)
+    ]
+
+
+def _mount(r: Reader) -> Mount:
+    return Mount(
+        destination=r.abspath("destination", required=True),
+        type=r.string("type"),
+        source=r.string("source"),
+        options=r.strings("options"),
+        uid_mappings=_idmaps(r, "uidMappings"),
+        gid_mappings=_idmaps(r, "gidMappings"),
+    )
+
+
+_HOOK_KEYS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def _hooks(r: Reader, key: str) -> list[Hook]:
+    out = []
+    for h in r.children(key):
+        timeout = h.opt_integer("timeout", I64)
+        if timeout is not None and timeout <= 0:
+            raise h.error("timeout", f"must be greater than zero, got {timeout}")
+        out.append(Hook(h.abspath("path", required=True), h.strings("args"), h.strings("env"), timeout))
+    return out
+
+
+def _linux(r: Reader) -> Linux:
+    namespaces: list[Namespace] = []
+    for i, n in enumerate(r.children("namespaces")):
+        ns = Namespace(
+            n.choice("type", NAMESPACES, "namespace type", required=True), n.abspath("path") or None
+        )
+        if any(seen.type == ns.type for seen in namespaces):
+            raise r.error(f"namespaces[{i}].type", f"duplicate namespace {json.dumps(ns.type)}")
+        namespaces.append(ns)
+    offsets: dict[str, TimeOffset] = {}
+    for key, value in (r.get("timeOffsets", dict) or {}).items():
+        where = f"timeOffsets[{json.dumps(key)}]"
+        if key not in ("monotonic", "boottime"):
+            raise r.error(where, _unknown("clock", key, ("monotonic", "boottime")))
+        t = Reader(r.typed(where, value, dict), r.at(where), r.source)
+        offsets[key] = TimeOffset(t.integer("secs", I64), t.integer("nanosecs", (0, 999_999_999)))
+    devices = []
+    for d in r.children("devices"):
+        kind = d.choice("type", ("c", "b", "u", "p"), "device type", required=True)
+        devices.append(
+            Device(
+                type=kind,
+                path=d.abspath("path", required=True),
+                major=d.integer("major", I64, required=kind != "p"),
+                minor=d.integer("minor", I64, required=kind != "p"),
+                file_mode=d.opt_integer("fileMode", U32),
+                uid=d.opt_integer("uid", U32),
+                gid=d.opt_integer("gid", U32),
+            )
+        )
+    resources, seccomp, personality = r.child("resources"), r.child("seccomp"), r.child("personality")
+    return Linux(
+        namespaces=namespaces,
+        uid_mappings=_idmaps(r, "uidMappings"),
+        gid_mappings=_idmaps(r, "gidMappings"),
+        time_offsets=offsets,
+        devices=devices,
+        cgroups_path=r.string("cgroupsPath"),
+        resources=None if resources is None else parse_resources(resources),
+        rootfs_propagation=r.choice("rootfsPropagation", ROOTFS_PROPAGATIONS, "propagation"),
+        masked_paths=r.abspaths("maskedPaths"),
+        readonly_paths=r.abspaths("readonlyPaths"),
+        mount_label=r.string("mountLabel"),
+        sysctl=r.string_map("sysctl"),
+        seccomp=None if seccomp is None else _seccomp(seccomp),
+        personality=None
+        if personality is None
+        else Personality(
+            personality.choice("domain", PERSONALITY_DOMAINS, "personality domain", required=True),
+            personality.strings("flags"),
+        ),
+        intel_rdt=r.raw("intelRdt"),
+        net_devices=r.raw("netDevices"),
+    )
+
+
+def _seccomp(r: Reader) -> Seccomp:
+    syscalls = []
+    for s in r.children("syscalls"):
+        names = s.strings("names")
+        if not names:
+            raise s.error("names", "must have at least one entry" if "names" in s.doc else "required")
+        args = []
+        for a in s.children("args"):
+            args.append(
+                SeccompArg(
+                    index=a.integer("index", (0, 5), required=True),
+                    value=a.integer("value", U64, required=True),
+                    op=a.choice("op", SECCOMP_OPS, "seccomp operator", required=True),
+                    value_two=a.integer("valueTwo", U64),
+                )
+            )
+        syscalls.append(
+            SeccompSyscall(
+                names=names,
+                action=s.choice("action", SECCOMP_ACTIONS, "seccomp action", required=True),
+                errno_ret=s.opt_integer("errnoRet", U32),
+                args=args,
+            )
+        )
+    return Seccomp(
+        default_action=r.choice("defaultAction", SECCOMP_ACTIONS, "seccomp action", required=True),
+        default_errno_ret=r.opt_integer("defaultErrnoRet", U32),
+        architectures=r.names("architectures", SECCOMP_ARCHES, "seccomp architecture"),
+        flags=r.names("flags", SECCOMP_FLAGS, "seccomp flag"),
+        listener_path=r.string("listenerPath"),
+        listener_metadata=r.string("listenerMetadata"),
+        syscalls=syscalls,
+    )

@@ -1,0 +1,145 @@
+"""A container's runtime state: its directory under the state root, state.json, and its live status."""
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+from hutch.errors import ExistsError, HutchError, NotFoundError
+
+DEFAULT_ROOT = "/run/hutch/runtime"
+_ID_RE = re.compile(r"^[\w+\-.]+$")
+
+
+def validate_id(container_id: str) -> None:
+    if not container_id or container_id in (".", "..") or not _ID_RE.match(container_id):
+        raise HutchError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), or None when there is no such process.
+
+    Kept with the pid so a recycled pid is never mistaken for the container's init.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+@dataclass(slots=True)
+class Container:
+    """What the runtime remembers of a container between commands."""
+
+    id: str
+    root: str
+    bundle: str = ""
+    rootfs: str = ""
+    pid: int = 0
+    start_time: int = 0
+    created: str = ""
+    owner: str = "root"
+    annotations: dict[str, str] = field(default_factory=dict)
+    # Namespace paths the container joined at create time, reused by exec for shared ones.
+    config: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(self.root, self.id)
+
+    @property
+    def fifo(self) -> str:
+        return os.path.join(self.dir, "exec.fifo")
+
+    def status(self) -> str:
+        if self.pid <= 0:
+            return "creating"
+        if process_start_time(self.pid) != self.start_time:
+            return "stopped"
+        if os.path.exists(self.fifo):
+            return "created"
+        return "running"
+
+    def is_alive(self) -> bool:
+        return self.pid > 0 and process_start_time(self.pid) == self.start_time
+
+    def save(self) -> None:
+        doc = {
+            "id": self.id,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": self.annotations,
+            "config": self.config,
+        }
+        path = os.path.join(self.dir, "state.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.rename(tmp, path)  # tmpfs: atomic rename is enough, fsync buys nothing
+
+    def state_doc(self, oci_version: str) -> dict[str, object]:
+        """The OCI state document, with runc's extra keys."""
+        status = self.status()
+        return {
+            "ociVersion": oci_version,
+            "id": self.id,
+            "pid": self.pid if status != "stopped" else 0,
+            "status": status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "annotations": self.annotations,
+            "owner": self.owner,
+        }
+
+
+def load(root: str, container_id: str) -> Container:
+    validate_id(container_id)
+    path = os.path.join(root, container_id, "state.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise NotFoundError(f"container {container_id!r} does not exist (no {path})") from None
+    except ValueError as e:
+        raise HutchError(f"{path}: corrupt state: {e}") from None
+    return Container(
+        id=doc["id"],
+        root=root,
+        bundle=doc["bundle"],
+        rootfs=doc["rootfs"],
+        pid=doc["pid"],
+        start_time=doc["start_time"],
+        created=doc["created"],
+        owner=doc.get("owner", "root"),
+        annotations=doc.get("annotations", {}),
+        config=doc.get("config", {}),
+    )
+
+
+def make_dir(root: str, container_id: str) -> str:
+    """Create the container's state dir; fails if it exists."""
+    validate_id(container_id)
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    path = os.path.join(root, container_id)
+    try:
+        os.mkdir(path, 0o711)
+    except FileExistsError:
+        raise ExistsError(f"container {container_id!r} already exists (in {root})") from None
+    return path
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        return sorted(e for e in os.listdir(root) if os.path.exists(os.path.join(root, e, "state.json")))
+    except FileNotFoundError:
+        return []

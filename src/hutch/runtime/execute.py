@@ -1,0 +1,137 @@
+"""`exec`: start another process inside a running container, in all of its namespaces.
+
+The runtime makes itself non-dumpable before it enters the container, so nothing inside can ptrace it or open
+its /proc files; the new process gets only stdio and the preserved fds, and its cwd from inside the rootfs.
+"""
+
+import os
+
+from hutch.errors import HutchError, StateError
+from hutch.linux import prctl
+from hutch.oci.config import Process, Spec
+from hutch.runtime import init, namespaces, process
+from hutch.runtime.container import Container
+from hutch.runtime.launch import _write_pid_file
+from hutch.runtime.sync import Channel, pair
+
+
+def exec_process(
+    c: Container,
+    spec: Spec,
+    proc: Process,
+    *,
+    console_fd: int | None = None,
+    pid_file: str | None = None,
+    preserve_fds: int = 0,
+) -> int:
+    """Start `proc` in the container; returns its host pid once it has been exec'd (or failed to)."""
+    status = c.status()
+    if status not in ("created", "running"):
+        raise StateError(f"cannot exec in container {c.id}: it is {status}")
+    if proc.terminal and console_fd is None:
+        raise HutchError("process.terminal is true: --console-socket is required")
+    parent, child = pair()
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _child(c, spec, proc, child, console_fd, preserve_fds)
+    child.close()
+    try:
+        kind, payload = parent.recv()
+        if kind == "error":
+            raise HutchError(str(payload))
+        if kind != "pid":
+            raise HutchError(f"exec in {c.id}: the runtime child exited unexpectedly")
+        exec_pid = int(payload)  # type: ignore[arg-type]
+        kind, payload = parent.recv()
+        if kind == "error":
+            raise HutchError(str(payload))
+        if kind != "eof":  # the channel closes on a successful exec (close-on-exec)
+            raise HutchError(f"exec in {c.id}: unexpected message {kind!r}")
+    finally:
+        parent.close()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if pid_file:
+        _write_pid_file(pid_file, exec_pid)
+    return exec_pid
+
+
+def _child(
+    c: Container, spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int
+) -> None:
+    """Join the container's namespaces, then fork the process that execs; never returns."""
+    try:
+        prctl.prctl(prctl.PR_SET_DUMPABLE, 0)
+        init.preload(spec)  # the host's Python library is out of reach once we are inside
+        assert spec.linux is not None
+        fds = _open_namespaces(c.pid, spec)
+        for kind, fd in fds:
+            namespaces.join(kind, fd)
+        pid = os.fork()
+        if pid == 0:
+            _grandchild(spec, proc, chan, console_fd, preserve_fds)
+        chan.send("pid", pid)
+        os._exit(0)
+    except BaseException as e:
+        chan.send("error", str(e) if isinstance(e, HutchError) else f"exec: {e}")
+        os._exit(1)
+
+
+def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
+    """fds of init's namespaces that differ from ours, in join order."""
+    assert spec.linux is not None
+    wanted = {n.type for n in spec.linux.namespaces}
+    out = []
+    for kind in namespaces.ORDER:
+        if kind not in wanted:
+            continue
+        name = namespaces.PROC_NAMES[kind]
+        theirs = f"/proc/{pid}/ns/{name}"
+        try:
+            if os.readlink(theirs) == os.readlink(f"/proc/self/ns/{name}"):
+                continue
+            out.append((kind, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+        except OSError as e:
+            raise HutchError(f"exec: cannot open the container's {kind} namespace: {e.strerror}") from None
+    return out
+
+
+def _grandchild(spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int) -> None:
+    try:
+        os.setsid()
+        os.chdir("/")  # the mount namespace's root is the container's rootfs
+        if proc.terminal:
+            from hutch.runtime import console
+
+            assert console_fd is not None
+            size = proc.console_size
+            console.setup_fd(console_fd, size.height if size else None, size.width if size else None)
+        if proc.oom_score_adj is not None:
+            process.set_oom_score_adj(proc.oom_score_adj)
+        process.set_rlimits(proc)
+        process.set_scheduling(proc)
+        env = process.environ(proc)
+        process.enter_cwd(proc.cwd)
+        exe = process.find_executable(proc, env)
+        process.become_user(proc)
+        if proc.no_new_privileges:
+            prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
+        assert spec.linux is not None
+        if spec.linux.seccomp is not None:
+            from hutch.runtime import seccomp
+
+            seccomp.load(spec.linux.seccomp, "", "", spec.annotations)
+        init.prepare_exec(preserve_fds)
+        os.execve(exe, proc.args, env)
+    except BaseException as e:
+        if isinstance(e, HutchError):
+            msg = str(e)
+        elif isinstance(e, OSError):
+            msg = f"exec {proc.args[0] if proc.args else ''}: {e.strerror}"
+        else:
+            msg = f"exec: {e}"
+        chan.send("error", msg)
+        os._exit(1)

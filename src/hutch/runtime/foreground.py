@@ -1,0 +1,68 @@
+"""Foreground `run` and `exec`: the runtime stays, as subreaper, forwards signals, proxies the terminal, and
+returns the process's exit status (128+N when a signal N killed it), as runc does."""
+
+import os
+import signal
+
+from hutch.linux import prctl
+
+FORWARDED = [
+    s
+    for s in signal.Signals
+    if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH)
+    and s < 32
+    and s not in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTTIN, signal.SIGTTOU)
+]
+
+
+def become_subreaper() -> None:
+    """Orphans of the container (its init first of all) are re-parented to us, so we can wait for them."""
+    prctl.prctl(prctl.PR_SET_CHILD_SUBREAPER, 1)
+
+
+class ConsoleReceiver:
+    """Our own console socket for a terminal process when the caller gave none: we get the pty master."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.their_fd = theirs.detach()
+
+    def receive(self) -> int:
+        import socket
+
+        msg, fds, _, _ = socket.recv_fds(self._ours, 4096, 1)
+        self._ours.close()
+        if not fds:
+            from hutch.errors import HutchError
+
+            raise HutchError("process.terminal: the container did not send its terminal")
+        return fds[0]
+
+
+def wait(pid: int, master: int | None = None) -> int:
+    """Wait for `pid` (reaping any other orphan that comes our way), forwarding signals; its exit status."""
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f: _forward(pid, s))
+    if master is not None:
+        from hutch.runtime import ttyproxy
+
+        return ttyproxy.proxy(pid, master)
+    while True:
+        got, status = os.waitpid(-1, 0)
+        if got == pid:
+            return exit_code(status)
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)

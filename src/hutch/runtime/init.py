@@ -1,0 +1,220 @@
+"""The container's init (stage 2): builds the container around itself, reports ready, waits, execs.
+
+Runs in the forked child that is PID 1 of the container's PID namespace. It never returns: it execs the user
+process or exits. Until it reports ready, every error goes back to the runtime over the channel.
+"""
+
+import os
+import signal
+from dataclasses import dataclass
+
+from hutch.errors import HutchError
+from hutch.linux import prctl
+from hutch.linux.fs import CLOSE_RANGE_CLOEXEC, close_range
+from hutch.oci.config import Spec
+from hutch.runtime import process, rootfs
+from hutch.runtime.sync import Channel
+
+
+@dataclass(slots=True)
+class InitContext:
+    spec: Spec
+    container_id: str
+    bundle: str
+    rootfs: str
+    channel: Channel
+    fifo_fd: int
+    console_fd: int | None  # connected --console-socket, for terminal containers
+    no_pivot: bool
+    no_new_keyring: bool
+    preserve_fds: int
+
+
+def preload(spec: Spec) -> None:
+    """Import now every module the steps after pivot_root need: once the rootfs is `/`, the host's Python
+    library is out of reach."""
+    import json  # noqa: F401
+    import socket  # noqa: F401
+
+    from hutch.runtime import console, hooks  # noqa: F401
+
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from hutch.runtime import seccomp  # noqa: F401
+
+
+def run(ctx: InitContext) -> None:
+    """Stage 2 entry point; does not return."""
+    try:
+        preload(ctx.spec)
+        exe, env = _build(ctx)
+    except BaseException as e:  # anything at all must reach the runtime, not a traceback on our stderr
+        ctx.channel.send("error", _describe(e))
+        os._exit(1)
+    ctx.channel.send("ready")
+    ctx.channel.close()
+    _wait_for_start(ctx.fifo_fd)
+    _exec(ctx, exe, env)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, HutchError):
+        return str(e)
+    if isinstance(e, OSError):
+        return f"container init: {e.strerror or e}" if not e.args or len(e.args) < 2 else str(e.args[1])
+    return f"container init: {type(e).__name__}: {e}"
+
+
+def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
+    spec = ctx.spec
+    proc = spec.require_process()
+    linux = spec.linux
+    assert linux is not None
+    os.setsid()
+    if proc.oom_score_adj is not None:
+        process.set_oom_score_adj(proc.oom_score_adj)
+    if not ctx.no_new_keyring:
+        _join_keyring(ctx.container_id)
+    in_userns = linux.namespace("user") is not None
+    rootfs.prepare(spec, ctx.rootfs)
+    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns)
+    if spec.hooks.prestart or spec.hooks.create_runtime:
+        ctx.channel.send("hooks")
+        ctx.channel.expect("hooks-done", "createRuntime hooks")
+    if spec.hooks.create_container:
+        _run_hooks("createContainer", ctx, "created")
+    rootfs.pivot(ctx.rootfs, ctx.no_pivot)
+    rootfs.finish(spec)
+    _set_names(spec)
+    _set_sysctls(linux.sysctl)
+    if proc.terminal:
+        from hutch.runtime import console
+
+        assert ctx.console_fd is not None
+        size = proc.console_size
+        console.setup_fd(ctx.console_fd, size.height if size else None, size.width if size else None)
+    process.set_rlimits(proc)
+    if linux.personality is not None:
+        process.set_personality(linux.personality.domain)
+    process.set_scheduling(proc)
+    env = process.environ(proc)
+    process.enter_cwd(proc.cwd)
+    exe = process.find_executable(proc, env)
+    process.become_user(proc)
+    if proc.no_new_privileges:
+        prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
+    if linux.seccomp is not None and not proc.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in before exec-time.
+        _load_seccomp(ctx)
+    return exe, env
+
+
+def _join_keyring(container_id: str) -> None:
+    try:
+        serial = prctl.join_session_keyring(container_id)
+        prctl.set_keyring_perm(serial, 0x3F1F0000)  # possessor: all; user: view, read, write, search, link
+    except OSError as e:
+        if e.errno != 38:  # ENOSYS: no keyrings in this kernel; nothing to isolate
+            raise HutchError(f"cannot join a new session keyring: {e.strerror}") from None
+
+
+def _set_names(spec: Spec) -> None:
+    import socket
+
+    assert spec.linux is not None
+    if (spec.hostname or spec.domainname) and spec.linux.namespace("uts") is None:
+        raise HutchError("hostname: setting it needs a new uts namespace in linux.namespaces")
+    try:
+        if spec.hostname:
+            socket.sethostname(spec.hostname)
+        if spec.domainname:
+            prctl.setdomainname(spec.domainname)
+    except OSError as e:
+        raise HutchError(f"hostname/domainname: {e.strerror}") from None
+
+
+def _set_sysctls(sysctl: dict[str, str]) -> None:
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        if ".." in key.split(".") or "/" in key:
+            raise HutchError(f"linux.sysctl: invalid key {key!r}")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise HutchError(f"linux.sysctl: cannot set {key}={value}: {e.strerror}") from None
+
+
+def _run_hooks(kind: str, ctx: InitContext, status: str) -> None:
+    from hutch import OCI_VERSION
+    from hutch.runtime import hooks
+
+    state = {
+        "ociVersion": OCI_VERSION,
+        "id": ctx.container_id,
+        "status": status,
+        "pid": os.getpid() if os.getpid() != 1 else _host_pid(),
+        "bundle": ctx.bundle,
+        "annotations": ctx.spec.annotations,
+    }
+    import json
+
+    hook_list = ctx.spec.hooks.create_container if kind == "createContainer" else ctx.spec.hooks.start_container
+    hooks.run_hooks(kind, hook_list, json.dumps(state))
+
+
+def _host_pid() -> int:
+    """Our pid as the host sees it (the last NSpid entry is ours in our own namespace; the first the host's)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return int(line.split()[1])
+    return os.getpid()
+
+
+def _load_seccomp(ctx: InitContext) -> None:
+    from hutch.runtime import seccomp
+
+    assert ctx.spec.linux is not None and ctx.spec.linux.seccomp is not None
+    seccomp.load(ctx.spec.linux.seccomp, ctx.container_id, ctx.bundle, ctx.spec.annotations)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` opens the exec fifo for reading, then tell it we go."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def _exec(ctx: InitContext, exe: str, env: dict[str, str]) -> None:
+    proc = ctx.spec.require_process()
+    try:
+        if ctx.spec.hooks.start_container:
+            _run_hooks("startContainer", ctx, "running")
+        linux = ctx.spec.linux
+        if linux is not None and linux.seccomp is not None and proc.no_new_privileges:
+            _load_seccomp(ctx)
+        prepare_exec(ctx.preserve_fds)
+        os.execve(exe, proc.args, env)
+    except HutchError as e:
+        os.write(2, f"hutch-runtime: {e}\n".encode())
+        os._exit(1)
+    except OSError as e:
+        os.write(2, f"hutch-runtime: exec {exe}: {e.strerror}\n".encode())
+        os._exit(127 if e.errno == 2 else 126)
+
+
+def prepare_exec(preserve_fds: int) -> None:
+    """Leave the new program only stdio and the preserved fds, and default signal dispositions.
+
+    Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, so they are reset here.
+    """
+    for fd in range(3, 3 + preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    close_range(3 + preserve_fds, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -1,0 +1,234 @@
+"""Creating a container: the runtime (stage 0) forks stage 1, which enters the namespaces and forks init.
+
+stage 0  validates, makes the state dir and exec fifo, forks stage 1, writes id maps, runs createRuntime hooks,
+         records the init pid, exits.
+stage 1  joins or creates the user namespace, waits for its maps, joins or creates the others, forks stage 2
+         (PID 1 of a new PID namespace), reports its pid, exits, so init is re-parented to the subreaper.
+stage 2  is init.py.
+"""
+
+import os
+import time
+
+from hutch.errors import ConfigError, HutchError
+from hutch.oci.config import Spec
+from hutch.runtime import container, init, namespaces
+from hutch.runtime.container import Container
+from hutch.runtime.sync import Channel, pair
+
+
+def check_spec(spec: Spec, bundle: str) -> str:
+    """Validate what create needs beyond the schema; returns the absolute rootfs path."""
+    spec.require_process()
+    if spec.root is None:
+        raise ConfigError(f"{spec.source}: root: required")
+    rootfs = spec.root.path
+    if not os.path.isabs(rootfs):
+        rootfs = os.path.join(bundle, rootfs)
+    if not os.path.isdir(rootfs):
+        raise ConfigError(f"{spec.source}: root.path: {rootfs} is not a directory")
+    if spec.linux is None or spec.linux.namespace("mount") is None:
+        raise ConfigError(f"{spec.source}: linux.namespaces: hutch needs a mount namespace")
+    userns = spec.linux.namespace("user")
+    if userns is not None and not userns.path and not spec.linux.uid_mappings:
+        raise ConfigError(f"{spec.source}: linux.uidMappings: a new user namespace needs uid mappings")
+    if spec.linux.time_offsets and (spec.linux.namespace("time") is None or spec.linux.namespace("time").path):  # type: ignore[union-attr]
+        raise ConfigError(f"{spec.source}: linux.timeOffsets: needs a new time namespace")
+    return os.path.realpath(rootfs)
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    spec: Spec,
+    *,
+    pid_file: str | None = None,
+    console_fd: int | None = None,
+    no_pivot: bool = False,
+    no_new_keyring: bool = False,
+    preserve_fds: int = 0,
+) -> Container:
+    """Create the container and leave its init waiting on the exec fifo."""
+    bundle = os.path.abspath(bundle)
+    rootfs = check_spec(spec, bundle)
+    if spec.require_process().terminal and console_fd is None:
+        raise HutchError("process.terminal is true: --console-socket is required")
+    state_dir = container.make_dir(root, container_id)
+    c = Container(
+        id=container_id,
+        root=root,
+        bundle=bundle,
+        rootfs=rootfs,
+        created=_now(),
+        annotations=spec.annotations,
+        config=spec.raw,
+    )
+    init_pid = 0
+    try:
+        os.mkfifo(c.fifo, 0o622)
+        fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        parent, child = pair()
+        try:
+            stage1 = os.fork()
+            if stage1 == 0:
+                parent.close()
+                ctx = init.InitContext(
+                    spec, container_id, bundle, rootfs, child, fifo_fd, console_fd, no_pivot, no_new_keyring,
+                    preserve_fds,
+                )
+                _stage1(ctx)
+            child.close()
+            os.close(fifo_fd)
+            init_pid = _drive(parent, stage1, spec, c)
+        finally:
+            parent.close()
+        c.pid = init_pid
+        c.start_time = container.process_start_time(init_pid) or 0
+        c.save()
+        if pid_file:
+            _write_pid_file(pid_file, init_pid)
+    except BaseException:
+        if init_pid:
+            _kill_quietly(init_pid)
+        remove_state(state_dir)
+        raise
+    return c
+
+
+def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
+    """Serve stage 1 and init until init reports ready; returns init's pid."""
+    assert spec.linux is not None
+    init_pid = 0
+    try:
+        kind, payload = chan.recv()
+        if kind == "setup":
+            if spec.linux.namespace("user") is not None and not spec.linux.namespace("user").path:  # type: ignore[union-attr]
+                namespaces.write_id_maps(stage1, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings))
+            chan.send("setup-done")
+            kind, payload = chan.recv()
+        if kind == "pid":
+            init_pid = int(payload)  # type: ignore[arg-type]
+            kind, payload = chan.recv()
+        while kind == "hooks":
+            c.pid = init_pid
+            _host_hooks(spec, c)
+            chan.send("hooks-done")
+            kind, payload = chan.recv()
+        if kind == "error":
+            raise HutchError(str(payload))
+        if kind != "ready":
+            raise HutchError("create: the container's init exited before it was ready")
+        return init_pid
+    except BaseException:
+        if init_pid:
+            _kill_quietly(init_pid)
+        raise
+    finally:
+        _reap(stage1)
+
+
+def _host_hooks(spec: Spec, c: Container) -> None:
+    """prestart and createRuntime hooks run in the runtime's namespaces, after the mounts, before pivot_root."""
+    import json
+
+    from hutch import OCI_VERSION
+    from hutch.runtime import hooks
+
+    doc = c.state_doc(OCI_VERSION)
+    doc["status"] = "creating"
+    state = json.dumps(doc)
+    try:
+        hooks.run_hooks("prestart", spec.hooks.prestart, state)
+        hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
+    except HutchError:
+        raise
+
+
+def _stage1(ctx: init.InitContext) -> None:
+    """Enter namespaces and fork init; never returns."""
+    chan = ctx.channel
+    try:
+        linux = ctx.spec.linux
+        assert linux is not None
+        joined = namespaces.open_paths(linux.namespaces)
+        if joined and joined[0][0] == "user":
+            namespaces.join(*joined.pop(0))
+        elif linux.namespace("user") is not None:
+            namespaces.unshare_user()
+        chan.send("setup")
+        chan.expect("setup-done", "user namespace setup")
+        if linux.namespace("user") is not None:
+            _become_ns_root()
+        for kind, fd in joined:
+            namespaces.join(kind, fd)
+        flags = namespaces.new_flags(linux.namespaces, skip=("user",))
+        if flags:
+            namespaces.unshare(flags)
+        if linux.time_offsets:
+            namespaces.write_time_offsets({k: (v.secs, v.nanosecs) for k, v in linux.time_offsets.items()})
+        pid = os.fork()
+        if pid == 0:
+            init.run(ctx)
+            os._exit(1)
+        chan.send("pid", pid)
+        os._exit(0)
+    except BaseException as e:
+        chan.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
+        os._exit(1)
+
+
+def _become_ns_root() -> None:
+    """After the maps are written, take uid and gid 0 of the new user namespace, where they are mapped."""
+    try:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as e:
+        if e.errno != 22:  # EINVAL: 0 is not mapped; stay as we are
+            raise
+
+
+def _map_lines(maps: list) -> str:  # type: ignore[type-arg]
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise HutchError(f"--pid-file {path}: {e.strerror}") from None
+
+
+def remove_state(state_dir: str) -> None:
+    for name in ("exec.fifo", "state.json", "state.json.tmp"):
+        try:
+            os.unlink(os.path.join(state_dir, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(state_dir)
+    except FileNotFoundError:
+        pass
+
+
+def _now() -> str:
+    """RFC 3339 with nanoseconds, in UTC, as runc writes `created`."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"

@@ -1,0 +1,165 @@
+"""The runtime's lifecycle operations on a created container: start, state, kill, delete, list."""
+
+import os
+import select
+import signal
+import time
+
+from hutch import OCI_VERSION
+from hutch.errors import HutchError, NotFoundError, StateError
+from hutch.oci.config import Spec, parse
+from hutch.runtime import container
+from hutch.runtime.container import Container
+
+SIGNALS = {name[3:]: int(sig) for name, sig in signal.Signals.__members__.items() if name.startswith("SIG")}
+
+
+def parse_signal(text: str) -> int:
+    """A signal given as a number, `KILL` or `SIGKILL`."""
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < 65:
+            return num
+    else:
+        name = text.upper().removeprefix("SIG")
+        if name in SIGNALS:
+            return SIGNALS[name]
+    raise HutchError(f"unknown signal {text!r}")
+
+
+def spec_of(c: Container) -> Spec:
+    return parse(c.config, f"{c.dir}/state.json: config")
+
+
+def start(c: Container) -> None:
+    """Release init from the exec fifo; it then execs the user process."""
+    status = c.status()
+    if status != "created":
+        raise StateError(f"cannot start container {c.id}: it is {status}, not created")
+    try:
+        fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise StateError(f"cannot start container {c.id}: it was already started") from None
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while True:
+            if poller.poll(100) and os.read(fd, 1):
+                break
+            if not c.is_alive():
+                raise StateError(f"cannot start container {c.id}: its init exited before start")
+    finally:
+        os.close(fd)
+    os.unlink(c.fifo)
+    spec = spec_of(c)
+    if spec.hooks.poststart:
+        _run_hooks("poststart", spec, c, fatal=False)
+
+
+def _run_hooks(kind: str, spec: Spec, c: Container, fatal: bool) -> None:
+    import json
+
+    from hutch.runtime import hooks
+
+    hook_list = spec.hooks.poststart if kind == "poststart" else spec.hooks.poststop
+    try:
+        hooks.run_hooks(kind, hook_list, json.dumps(c.state_doc(OCI_VERSION)))
+    except HutchError as e:
+        if fatal:
+            raise
+        warn(str(e))
+
+
+def warn(message: str) -> None:
+    from hutch.runtime import log
+
+    log.warning(message)
+
+
+def kill(c: Container, sig: int, all_processes: bool = False) -> None:
+    status = c.status()
+    if status == "stopped":
+        raise StateError(f"cannot kill container {c.id}: it is not running")
+    pids = container_pids(c) if all_processes else [c.pid]
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def container_pids(c: Container) -> list[int]:
+    """Every process in the container: those sharing init's PID namespace, when it has its own."""
+    try:
+        ns = os.readlink(f"/proc/{c.pid}/ns/pid")
+    except OSError:
+        return []
+    spec = spec_of(c)
+    if spec.linux is None or spec.linux.namespace("pid") is None:
+        return [c.pid]
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def delete(c: Container, force: bool = False) -> None:
+    """Remove a stopped or created container; `force` kills a running one first."""
+    status = c.status()
+    if status in ("running", "paused") and not force:
+        raise StateError(f"cannot delete container {c.id} that is not stopped: {status}")
+    if status != "stopped":
+        for pid in container_pids(c) or [c.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _wait_gone(c)
+    spec = spec_of(c)
+    if spec.hooks.poststop:
+        _run_hooks("poststop", spec, c, fatal=False)
+    from hutch.runtime.launch import remove_state
+
+    remove_state(c.dir)
+
+
+def _wait_gone(c: Container, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while c.is_alive():
+        try:  # when we are its parent or subreaper, reap it
+            os.waitpid(c.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise HutchError(f"container {c.id}: init {c.pid} did not die after SIGKILL")
+        time.sleep(0.005)
+
+
+def delete_leftover(root: str, container_id: str) -> None:
+    """`delete --force` of a state dir that a killed `create` left without state.json."""
+    from hutch.runtime.launch import remove_state
+
+    container.validate_id(container_id)
+    path = os.path.join(root, container_id)
+    if not os.path.isdir(path):
+        raise NotFoundError(f"container {container_id!r} does not exist")
+    remove_state(path)
+
+
+def state(c: Container) -> dict[str, object]:
+    return c.state_doc(OCI_VERSION)
+
+
+def list_all(root: str) -> list[Container]:
+    out = []
+    for cid in container.list_ids(root):
+        try:
+            out.append(container.load(root, cid))
+        except HutchError:
+            continue
+    return out

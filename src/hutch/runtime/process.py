@@ -1,0 +1,169 @@
+"""Turning the runtime process into the spec's `process`: limits, identity, capabilities, then exec.
+
+Shared by a container's init and by `exec`; each step raises an error that names the spec field.
+"""
+
+import os
+import resource
+
+from hutch.errors import HostError, HutchError
+from hutch.linux import caps, prctl
+from hutch.oci.config import CAPABILITIES, RLIMITS, Capabilities, Process
+
+_IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+_SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+_SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
+_PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def set_rlimits(proc: Process) -> None:
+    for i, rl in enumerate(proc.rlimits):
+        try:
+            resource.setrlimit(RLIMITS[rl.type], (rl.soft, rl.hard))
+        except (ValueError, OSError) as e:
+            _, host_hard = resource.getrlimit(RLIMITS[rl.type])
+            raise HostError(
+                f"process.rlimits[{i}]: cannot set {rl.type} to soft {rl.soft}, hard {rl.hard}"
+                f" (this host allows a hard limit of at most {host_hard}): {getattr(e, 'strerror', None) or e}"
+            ) from None
+
+
+def set_oom_score_adj(value: int, pid: str = "self") -> None:
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise HostError(f"process.oomScoreAdj: cannot set {value}: {e.strerror}") from None
+
+
+def set_scheduling(proc: Process) -> None:
+    """I/O priority and CPU scheduler, both optional."""
+    if proc.io_priority is not None:
+        io = proc.io_priority
+        try:
+            prctl.ioprio_set(_IOPRIO_CLASSES[io.class_], io.priority)
+        except KeyError:
+            raise HutchError(f"process.ioPriority.class: unknown class {io.class_!r}") from None
+        except OSError as e:
+            raise HostError(f"process.ioPriority: {e.strerror}") from None
+    if proc.scheduler is not None:
+        s = proc.scheduler
+        try:
+            policy = _SCHED_POLICIES[s.policy]
+            flags = 0
+            for name in s.flags:
+                flags |= _SCHED_FLAGS[name]
+        except KeyError as e:
+            raise HutchError(f"process.scheduler: unknown policy or flag {e.args[0]!r}") from None
+        try:
+            prctl.sched_setattr(
+                policy, flags, s.nice or 0, s.priority or 0, s.runtime or 0, s.deadline or 0, s.period or 0
+            )
+        except OSError as e:
+            raise HostError(f"process.scheduler: {e.strerror}") from None
+
+
+def set_personality(domain: str) -> None:
+    if domain not in _PERSONALITY_DOMAINS:
+        raise HutchError(f"linux.personality.domain: unknown domain {domain!r}")
+    prctl.personality(_PERSONALITY_DOMAINS[domain])
+
+
+def cap_mask(names: list[str], last: int) -> int:
+    mask = 0
+    for name in names:
+        num = CAPABILITIES[name]
+        if num <= last:  # a capability this kernel does not know is left out, as runc does
+            mask |= 1 << num
+    return mask
+
+
+def become_user(proc: Process) -> None:
+    """Drop the bounding set, switch uid and gids, then set the other capability sets."""
+    c = proc.capabilities or Capabilities([], [], [], [], [])
+    last = caps.last_cap()
+    bounding = cap_mask(c.bounding, last)
+    permitted = cap_mask(c.permitted, last)
+    _, have, _ = caps.capget()
+    missing = (bounding | permitted) & ~have
+    if missing:
+        names = [n for n, v in CAPABILITIES.items() if missing & (1 << v)]
+        raise HostError(f"process.capabilities: the runtime itself lacks {', '.join(names)}")
+    user = proc.user
+    prctl.prctl(prctl.PR_SET_KEEPCAPS, 1)
+    caps.drop_bounding(bounding, last)
+    try:
+        if _setgroups_allowed():
+            os.setgroups(user.additional_gids)
+        os.setresgid(user.gid, user.gid, user.gid)
+        os.setresuid(user.uid, user.uid, user.uid)
+    except OSError as e:
+        raise HutchError(f"process.user: cannot switch to uid {user.uid} gid {user.gid}: {e.strerror}") from None
+    prctl.prctl(prctl.PR_SET_KEEPCAPS, 0)
+    inheritable = cap_mask(c.inheritable, last)
+    caps.capset(cap_mask(c.effective, last), permitted, inheritable)
+    # The kernel raises an ambient capability only if it is permitted and inheritable; runc skips the others
+    # with a warning (its default spec lists ambient ones that are not inheritable), and so do we.
+    caps.set_ambient(cap_mask(c.ambient, last) & permitted & inheritable, last)
+    if user.umask is not None:
+        os.umask(user.umask)
+    else:
+        os.umask(0o022)
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except FileNotFoundError:
+        return True
+
+
+def environ(proc: Process) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in proc.env:
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    return env
+
+
+def find_executable(proc: Process, env: dict[str, str]) -> str:
+    """The path that will be exec'd, looked up in the container's PATH as runc does."""
+    if not proc.args:
+        raise HutchError("process.args: must not be empty")
+    name = proc.args[0]
+    if "/" in name:
+        if not os.path.exists(name):
+            raise HutchError(f'exec: "{name}": no such file or directory')
+        return name
+    for d in env.get("PATH", DEFAULT_PATH).split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise HutchError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def enter_cwd(cwd: str) -> None:
+    try:
+        os.makedirs(cwd, 0o755, exist_ok=True)
+        os.chdir(cwd)
+    except OSError as e:
+        raise HutchError(f"process.cwd: cannot enter {cwd}: {e.strerror}") from None

@@ -1,0 +1,323 @@
+"""The container's filesystem: spec mounts, /dev, pivot_root, masked and read-only paths.
+
+Runs in the container's init, inside its new mount namespace, before it execs the user process.
+"""
+
+import os
+import stat
+
+from hutch.errors import ConfigError, HutchError
+from hutch.linux import mount as m
+from hutch.linux.fs import O_PATH
+from hutch.oci.config import Device, Mount, Spec
+from hutch.runtime import inroot, mountopts
+
+DEFAULT_DEVICES = [
+    # path, major, minor
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+]
+DEV_LINKS = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+]
+
+
+def prepare(spec: Spec, rootfs: str) -> None:
+    """Set root propagation and make the rootfs a mount point of its own (pivot_root needs one)."""
+    assert spec.linux is not None
+    prop = spec.linux.rootfs_propagation
+    flag = mountopts.PROPAGATION[prop] if prop else m.MS_SLAVE | m.MS_REC
+    m.mount(None, "/", None, flag)
+    _make_parent_private(rootfs)
+    m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)
+
+
+def _make_parent_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared; make that mount private."""
+    best = ""
+    shared = False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best = point
+                shared = any(o.startswith("shared:") for o in fields[6 : fields.index("-")])
+    if best and shared:
+        m.mount(None, best, None, m.MS_PRIVATE)
+
+
+def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, mnt in enumerate(spec.mounts):
+            try:
+                _mount_one(rootfd, mnt, bundle)
+            except OSError as e:
+                raise HutchError(f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}") from None
+        if _dev_is_ours(spec):
+            assert spec.linux is not None
+            make_devices(rootfd, spec.linux.devices, in_userns)
+    finally:
+        os.close(rootfd)
+
+
+def _mount_one(rootfd: int, mnt: Mount, bundle: str) -> None:
+    opts = mountopts.parse(mnt.options)
+    if mnt.type == "bind" or opts.is_bind:
+        _bind(rootfd, mnt, opts, bundle)
+        return
+    if mnt.type == "cgroup":
+        _mount_cgroup(rootfd, mnt, opts)
+        return
+    fd = inroot.make(rootfd, mnt.destination, is_dir=True)
+    try:
+        if mnt.type in ("proc", "sysfs") and not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise HutchError(f"{mnt.type} must be mounted on a directory, {mnt.destination} is not one")
+        data = ",".join(opts.data) or None
+        m.mount(mnt.source or mnt.type, inroot.fd_path(fd), mnt.type, opts.flags & ~m.MS_REMOUNT, data)
+    finally:
+        os.close(fd)
+    _after_mount(rootfd, mnt.destination, opts)
+
+
+def _after_mount(rootfd: int, destination: str, opts: mountopts.MountOptions) -> None:
+    """Propagation and recursive attributes apply to the new mount, so reopen its root first."""
+    if not opts.propagation and not (opts.rec_set or opts.rec_clr):
+        return
+    fd = inroot.open_path(rootfd, destination)
+    try:
+        for prop in opts.propagation:
+            m.mount(None, inroot.fd_path(fd), None, prop)
+        if opts.rec_set or opts.rec_clr:
+            m.mount_setattr(fd, "", m.AT_EMPTY_PATH | m.AT_RECURSIVE, opts.rec_set, opts.rec_clr)
+    finally:
+        os.close(fd)
+
+
+def _bind(rootfd: int, mnt: Mount, opts: mountopts.MountOptions, bundle: str) -> None:
+    """Clone the source tree, set its attributes while it is detached, then attach it in one step."""
+    source = mnt.source or ""
+    if not source:
+        raise ConfigError(f"config.json: mount {mnt.destination}: a bind mount needs a source")
+    if not os.path.isabs(source):
+        source = os.path.join(bundle, source)
+    recursive = bool(opts.flags & m.MS_REC)
+    flags = m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | (m.AT_RECURSIVE if recursive else 0)
+    tree = m.open_tree(-100, source, flags)  # AT_FDCWD
+    try:
+        attr_set, attr_clr = opts.bind_attrs()
+        if attr_set or attr_clr:
+            m.mount_setattr(tree, "", m.AT_EMPTY_PATH, attr_set, attr_clr)
+        if opts.rec_set or opts.rec_clr:
+            m.mount_setattr(tree, "", m.AT_EMPTY_PATH | m.AT_RECURSIVE, opts.rec_set, opts.rec_clr)
+        if opts.idmap or mnt.uid_mappings or mnt.gid_mappings:
+            from hutch.runtime import idmap
+
+            idmap.apply(tree, mnt, recursive=opts.recursive_idmap or recursive)
+        is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
+        target = inroot.make(rootfd, mnt.destination, is_dir=is_dir)
+        try:
+            m.move_mount(tree, "", target, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(target)
+        for prop in opts.propagation:
+            m.mount(None, inroot.fd_path(tree), None, prop)
+    finally:
+        os.close(tree)
+
+
+def _mount_cgroup(rootfd: int, mnt: Mount, opts: mountopts.MountOptions) -> None:
+    """cgroup2 where the host is unified; otherwise a tmpfs holding each v1 hierarchy, as runc lays it out."""
+    ro = opts.flags & m.MS_RDONLY
+    base = opts.flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC | m.MS_RELATIME)
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        fd = inroot.make(rootfd, mnt.destination, is_dir=True)
+        try:
+            m.mount("cgroup2", inroot.fd_path(fd), "cgroup2", base | ro)
+        finally:
+            os.close(fd)
+        return
+    fd = inroot.make(rootfd, mnt.destination, is_dir=True)
+    try:
+        m.mount("tmpfs", inroot.fd_path(fd), "tmpfs", base, "mode=755")
+    finally:
+        os.close(fd)
+    for name, fstype, options in _host_cgroup_hierarchies():
+        sub = inroot.make(rootfd, os.path.join(mnt.destination, name), is_dir=True)
+        try:
+            m.mount(fstype, inroot.fd_path(sub), fstype, base | ro, options)
+        finally:
+            os.close(sub)
+    if ro:
+        fd = inroot.open_path(rootfd, mnt.destination)
+        try:
+            m.mount_setattr(fd, "", m.AT_EMPTY_PATH, m.MOUNT_ATTR_RDONLY)
+        finally:
+            os.close(fd)
+
+
+def _host_cgroup_hierarchies() -> list[tuple[str, str, str | None]]:
+    """(name under /sys/fs/cgroup, fs type, mount data) for each cgroup hierarchy the host has mounted."""
+    out: list[tuple[str, str, str | None]] = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, point, super_opts = fields[sep + 1], fields[4], fields[sep + 3]
+            if not point.startswith("/sys/fs/cgroup/"):
+                continue
+            name = point[len("/sys/fs/cgroup/") :]
+            if fstype == "cgroup2":
+                out.append((name, "cgroup2", None))
+            elif fstype == "cgroup":
+                known = {"rw", "ro"}
+                data = ",".join(o for o in super_opts.split(",") if o not in known)
+                out.append((name, "cgroup", data))
+    return out
+
+
+def _dev_is_ours(spec: Spec) -> bool:
+    """Devices are made only when /dev is a fresh mount, not a bind of the host's /dev."""
+    for mnt in spec.mounts:
+        if os.path.normpath(mnt.destination) == "/dev":
+            return not (mnt.type == "bind" or "bind" in mnt.options or "rbind" in mnt.options)
+    return False
+
+
+def make_devices(rootfd: int, devices: list[Device], in_userns: bool) -> None:
+    wanted = {path: (major, minor) for path, major, minor in DEFAULT_DEVICES}
+    for path, (major, minor) in wanted.items():
+        if not any(d.path == path for d in devices):
+            _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, in_userns)
+    for d in devices:
+        mode = d.file_mode if d.file_mode is not None else 0o666
+        _make_device(rootfd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+    devfd = inroot.make(rootfd, "/dev", is_dir=True)
+    devdir = os.open(inroot.fd_path(devfd), os.O_DIRECTORY | os.O_CLOEXEC)
+    os.close(devfd)
+    try:
+        for target, name in [*DEV_LINKS, *([("/proc/kcore", "core")] if os.path.exists("/proc/kcore") else [])]:
+            try:
+                os.symlink(target, name, dir_fd=devdir)
+            except FileExistsError:
+                pass
+        # /dev/ptmx must be the container's own devpts instance, not the host's.
+        try:
+            os.unlink("ptmx", dir_fd=devdir)
+        except FileNotFoundError:
+            pass
+        os.symlink("pts/ptmx", "ptmx", dir_fd=devdir)
+    finally:
+        os.close(devdir)
+
+
+_DEV_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _make_device(
+    rootfd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, in_userns: bool
+) -> None:
+    parent, name = os.path.split(os.path.normpath(path))
+    pfd = inroot.make(rootfd, parent, is_dir=True)
+    dirfd = os.open(inroot.fd_path(pfd), os.O_DIRECTORY | os.O_CLOEXEC)
+    os.close(pfd)
+    try:
+        if in_userns:
+            # mknod is not allowed in a user namespace: bind the host's node instead, as runc does.
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd))
+            except FileExistsError:
+                return
+            tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)
+            target = os.open(name, O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dirfd)
+            try:
+                m.move_mount(tree, "", target, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
+            finally:
+                os.close(target)
+                os.close(tree)
+            return
+        try:
+            os.mknod(name, _DEV_TYPES[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
+        except FileExistsError:
+            return
+        os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+        _fchmod_at(dirfd, name, mode)
+    finally:
+        os.close(dirfd)
+
+
+def _fchmod_at(dirfd: int, name: str, mode: int) -> None:
+    """mknod's mode is filtered by the umask; set it exactly, without following a link."""
+    fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    try:
+        os.chmod(inroot.fd_path(fd), mode & 0o7777)
+    finally:
+        os.close(fd)
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    """Make the rootfs the root of the mount namespace and drop every view of the host's."""
+    if no_pivot:
+        os.chdir(rootfs)
+        m.mount(rootfs, "/", None, m.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+        return
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        m.pivot_root(".", ".")
+        os.fchdir(old)
+        # Our slave copy of the old root must not propagate the unmount back to the host.
+        m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
+        m.umount2(".", m.MNT_DETACH)
+    finally:
+        os.close(old)
+        os.close(new)
+    os.chdir("/")
+
+
+def finish(spec: Spec) -> None:
+    """After pivot_root: read-only and masked paths, root propagation, read-only root."""
+    assert spec.linux is not None
+    for path in spec.linux.readonly_paths:
+        _readonly(path)
+    for path in spec.linux.masked_paths:
+        _mask(path)
+    prop = spec.linux.rootfs_propagation
+    if prop:
+        m.mount(None, "/", None, mountopts.PROPAGATION[prop])
+    if spec.root is not None and spec.root.readonly:
+        m.mount_setattr(-100, "/", 0, m.MOUNT_ATTR_RDONLY)
+
+
+def _readonly(path: str) -> None:
+    try:
+        tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_RECURSIVE)
+    except FileNotFoundError:
+        return
+    try:
+        m.mount_setattr(tree, "", m.AT_EMPTY_PATH | m.AT_RECURSIVE, m.MOUNT_ATTR_RDONLY)
+        m.move_mount(tree, "", -100, path, m.MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def _mask(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        m.mount("tmpfs", path, "tmpfs", m.MS_RDONLY)
+    else:
+        m.mount("/dev/null", path, None, m.MS_BIND)
