@@ -47,6 +47,8 @@ class Container:
     annotations: dict[str, str] = field(default_factory=dict)
     # Namespace paths the container joined at create time, reused by exec for shared ones.
     config: dict[str, object] = field(default_factory=dict)
+    # What the cgroup driver needs to find the container's cgroups again.
+    cgroup: dict[str, object] = field(default_factory=dict)
 
     @property
     def dir(self) -> str:
@@ -63,7 +65,9 @@ class Container:
             return "stopped"
         if os.path.exists(self.fifo):
             return "created"
-        return "running"
+        from hutch.runtime import cgroups
+
+        return "paused" if cgroups.is_frozen(self.cgroup) else "running"
 
     def is_alive(self) -> bool:
         return self.pid > 0 and process_start_time(self.pid) == self.start_time
@@ -79,6 +83,7 @@ class Container:
             "owner": self.owner,
             "annotations": self.annotations,
             "config": self.config,
+            "cgroup": self.cgroup,
         }
         path = os.path.join(self.dir, "state.json")
         tmp = path + ".tmp"
@@ -123,6 +128,7 @@ def load(root: str, container_id: str) -> Container:
         owner=doc.get("owner", "root"),
         annotations=doc.get("annotations", {}),
         config=doc.get("config", {}),
+        cgroup=doc.get("cgroup", {}),
     )
 
 

@@ -6,10 +6,11 @@ its /proc files; the new process gets only stdio and the preserved fds, and its 
 
 import os
 
+from hutch import OCI_VERSION
 from hutch.errors import HutchError, StateError
 from hutch.linux import prctl
 from hutch.oci.config import Process, Spec
-from hutch.runtime import init, namespaces, process
+from hutch.runtime import cgroups, init, namespaces, process
 from hutch.runtime.container import Container
 from hutch.runtime.launch import _write_pid_file
 from hutch.runtime.sync import Channel, pair
@@ -34,7 +35,7 @@ def exec_process(
     pid = os.fork()
     if pid == 0:
         parent.close()
-        _child(c, spec, proc, child, console_fd, preserve_fds)
+        _child(c, spec, proc, child, console_fd, preserve_fds, c.state_doc(OCI_VERSION))
     child.close()
     try:
         kind, payload = parent.recv()
@@ -60,19 +61,26 @@ def exec_process(
 
 
 def _child(
-    c: Container, spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int
+    c: Container,
+    spec: Spec,
+    proc: Process,
+    chan: Channel,
+    console_fd: int | None,
+    preserve_fds: int,
+    state: dict[str, object],
 ) -> None:
     """Join the container's namespaces, then fork the process that execs; never returns."""
     try:
         prctl.prctl(prctl.PR_SET_DUMPABLE, 0)
         init.preload(spec)  # the host's Python library is out of reach once we are inside
+        cgroups.add(c.cgroup, os.getpid())
         assert spec.linux is not None
         fds = _open_namespaces(c.pid, spec)
         for kind, fd in fds:
             namespaces.join(kind, fd)
         pid = os.fork()
         if pid == 0:
-            _grandchild(spec, proc, chan, console_fd, preserve_fds)
+            _grandchild(spec, proc, chan, console_fd, preserve_fds, state)
         chan.send("pid", pid)
         os._exit(0)
     except BaseException as e:
@@ -99,7 +107,9 @@ def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
     return out
 
 
-def _grandchild(spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int) -> None:
+def _grandchild(
+    spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int, state: dict[str, object]
+) -> None:
     try:
         os.setsid()
         os.chdir("/")  # the mount namespace's root is the container's rootfs
@@ -123,7 +133,7 @@ def _grandchild(spec: Spec, proc: Process, chan: Channel, console_fd: int | None
         if spec.linux.seccomp is not None:
             from hutch.runtime import seccomp
 
-            seccomp.load(spec.linux.seccomp, "", "", spec.annotations)
+            seccomp.load(spec.linux.seccomp, state)
         init.prepare_exec(preserve_fds)
         os.execve(exe, proc.args, env)
     except BaseException as e:

@@ -28,6 +28,7 @@ class InitContext:
     no_pivot: bool
     no_new_keyring: bool
     preserve_fds: int
+    host_pid: int = 0
 
 
 def preload(spec: Spec) -> None:
@@ -46,6 +47,7 @@ def run(ctx: InitContext) -> None:
     """Stage 2 entry point; does not return."""
     try:
         preload(ctx.spec)
+        ctx.host_pid = _host_pid()
         exe, env = _build(ctx)
     except BaseException as e:  # anything at all must reach the runtime, not a traceback on our stderr
         ctx.channel.send("error", _describe(e))
@@ -144,26 +146,31 @@ def _set_sysctls(sysctl: dict[str, str]) -> None:
             raise HutchError(f"linux.sysctl: cannot set {key}={value}: {e.strerror}") from None
 
 
-def _run_hooks(kind: str, ctx: InitContext, status: str) -> None:
+def _state(ctx: InitContext, status: str) -> dict[str, object]:
+    """The OCI state document as seen from init (hooks and seccomp listeners get it)."""
     from hutch import OCI_VERSION
-    from hutch.runtime import hooks
 
-    state = {
+    return {
         "ociVersion": OCI_VERSION,
         "id": ctx.container_id,
         "status": status,
-        "pid": os.getpid() if os.getpid() != 1 else _host_pid(),
+        "pid": ctx.host_pid,
         "bundle": ctx.bundle,
         "annotations": ctx.spec.annotations,
     }
+
+
+def _run_hooks(kind: str, ctx: InitContext, status: str) -> None:
     import json
 
+    from hutch.runtime import hooks
+
     hook_list = ctx.spec.hooks.create_container if kind == "createContainer" else ctx.spec.hooks.start_container
-    hooks.run_hooks(kind, hook_list, json.dumps(state))
+    hooks.run_hooks(kind, hook_list, json.dumps(_state(ctx, status)))
 
 
 def _host_pid() -> int:
-    """Our pid as the host sees it (the last NSpid entry is ours in our own namespace; the first the host's)."""
+    """Our pid as the host sees it: the first NSpid entry, read while /proc is still the host's."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("NSpid:"):
@@ -175,7 +182,7 @@ def _load_seccomp(ctx: InitContext) -> None:
     from hutch.runtime import seccomp
 
     assert ctx.spec.linux is not None and ctx.spec.linux.seccomp is not None
-    seccomp.load(ctx.spec.linux.seccomp, ctx.container_id, ctx.bundle, ctx.spec.annotations)
+    seccomp.load(ctx.spec.linux.seccomp, _state(ctx, "creating"))
 
 
 def _wait_for_start(fifo_fd: int) -> None:

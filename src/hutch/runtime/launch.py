@@ -12,7 +12,7 @@ import time
 
 from hutch.errors import ConfigError, HutchError
 from hutch.oci.config import Spec
-from hutch.runtime import container, init, namespaces
+from hutch.runtime import cgroups, container, init, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
@@ -91,6 +91,7 @@ def create(
     except BaseException:
         if init_pid:
             _kill_quietly(init_pid)
+        _destroy_cgroup(c)
         remove_state(state_dir)
         raise
     return c
@@ -105,6 +106,7 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
         if kind == "setup":
             if spec.linux.namespace("user") is not None and not spec.linux.namespace("user").path:  # type: ignore[union-attr]
                 namespaces.write_id_maps(stage1, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings))
+            c.cgroup = cgroups.setup(c.id, spec.linux, stage1)
             chan.send("setup-done")
             kind, payload = chan.recv()
         if kind == "pid":
@@ -190,6 +192,17 @@ def _become_ns_root() -> None:
 
 def _map_lines(maps: list) -> str:  # type: ignore[type-arg]
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+
+
+def _destroy_cgroup(c: Container) -> None:
+    """After a failed create: wait for init to be gone (it was killed), then remove its cgroup."""
+    if not c.cgroup:
+        return
+    for _ in range(2000):
+        if not cgroups.pids(c.cgroup):
+            break
+        time.sleep(0.005)
+    cgroups.destroy(c.cgroup)
 
 
 def _reap(pid: int) -> None:

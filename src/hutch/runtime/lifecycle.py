@@ -89,7 +89,12 @@ def kill(c: Container, sig: int, all_processes: bool = False) -> None:
 
 
 def container_pids(c: Container) -> list[int]:
-    """Every process in the container: those sharing init's PID namespace, when it has its own."""
+    """Every process in the container: those in its cgroup, or sharing init's PID namespace."""
+    from hutch.runtime import cgroups
+
+    in_cgroup = cgroups.pids(c.cgroup)
+    if in_cgroup:
+        return in_cgroup
     try:
         ns = os.readlink(f"/proc/{c.pid}/ns/pid")
     except OSError:
@@ -120,6 +125,9 @@ def delete(c: Container, force: bool = False) -> None:
             except ProcessLookupError:
                 pass
         _wait_gone(c)
+    from hutch.runtime import cgroups
+
+    cgroups.destroy(c.cgroup)
     spec = spec_of(c)
     if spec.hooks.poststop:
         _run_hooks("poststop", spec, c, fatal=False)
