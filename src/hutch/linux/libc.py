@@ -2,15 +2,14 @@
 
 import ctypes
 import os
-import platform
 
 libc = ctypes.CDLL(None, use_errno=True)
 
 # Syscalls that glibc 2.36 does not wrap, by machine. The new mount API and later calls share one
 # numbering on every architecture; the older ones differ.
 _MACHINE_SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274, "seccomp": 277},
 }
 _COMMON_SYSCALLS = {
     "open_tree": 428,
@@ -26,7 +25,7 @@ def syscall_number(name: str) -> int:
     """The number of syscall `name` on this machine."""
     if name in _COMMON_SYSCALLS:
         return _COMMON_SYSCALLS[name]
-    machine = platform.machine()
+    machine = os.uname().machine
     try:
         return _MACHINE_SYSCALLS[machine][name]
     except KeyError:

@@ -61,7 +61,9 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     src = cpath(source) if source is not None else None
     typ = fstype.encode() if fstype is not None else None
     dat = data.encode() if data else None

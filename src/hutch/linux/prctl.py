@@ -66,6 +66,11 @@ def set_keyring_perm(serial: int, perm: int) -> None:
     syscall("keyctl", KEYCTL_SETPERM, serial, perm, detail="setperm")
 
 
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    check(libc.sethostname(raw, len(raw)), "sethostname", name)
+
+
 def setdomainname(name: str) -> None:
     raw = name.encode()
     check(libc.setdomainname(raw, len(raw)), "setdomainname", name)

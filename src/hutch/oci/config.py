@@ -6,20 +6,23 @@ expected an integer, got "x"`. Unknown keys are ignored (the spec allows extensi
 wrong type, or an enumerated value hutch does not know (a capability, a seccomp action), is an error, so that
 a bad config fails before anything starts. Attribute names are the JSON keys in snake_case.
 
-This module is on the hot path of `hutch-runtime run`: it imports json and dataclasses only, and `typing` only
+This module is on the hot path of `hutch-runtime run`: it imports hutch.jsonfast and hutch.record only, and `typing` only
 for the type checker.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 
+from hutch import jsonfast
 from hutch.errors import ConfigError
 from hutch.oci.resources import Resources, parse_resources
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
 if TYPE_CHECKING:
     from collections.abc import Collection
     from typing import Any, TypeVar
@@ -375,12 +378,12 @@ def _show(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
-    text = json.dumps(value)
+    text = jsonfast.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _unknown(noun: str, value: str, known: Collection[str]) -> str:
-    message = f"unknown {noun} {json.dumps(value)}"
+    message = f"unknown {noun} {jsonfast.dumps(value)}"
     return f"{message} (expected one of {', '.join(known)})" if len(known) <= 10 else message
 
 
@@ -453,7 +456,7 @@ class Reader:
 
     def string_map(self, key: str) -> dict[str, str]:
         items = (self.get(key, dict) or {}).items()
-        return {k: self.typed(f"{key}[{json.dumps(k)}]", v, str) for k, v in items}
+        return {k: self.typed(f"{key}[{jsonfast.dumps(k)}]", v, str) for k, v in items}
 
     def child(self, key: str) -> Reader | None:
         value = self.get(key, dict)
@@ -487,14 +490,14 @@ class Reader:
     def abspath(self, key: str, required: bool = False) -> str:
         value = self.string(key, required)
         if value and not value.startswith("/"):
-            raise self.error(key, f"{json.dumps(value)} is not an absolute path")
+            raise self.error(key, f"{jsonfast.dumps(value)} is not an absolute path")
         return value
 
     def abspaths(self, key: str) -> list[str]:
         values = self.strings(key)
         for i, value in enumerate(values):
             if not value.startswith("/"):
-                raise self.error(f"{key}[{i}]", f"{json.dumps(value)} is not an absolute path")
+                raise self.error(f"{key}[{i}]", f"{jsonfast.dumps(value)} is not an absolute path")
         return values
 
 
@@ -510,8 +513,8 @@ def _read(path: str) -> object:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        return json.loads(data)
-    except json.JSONDecodeError as e:
+        return jsonfast.loads(data.decode())
+    except jsonfast.DecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON: not UTF-8 text ({e.reason})") from None
@@ -548,10 +551,10 @@ def _spec(r: Reader) -> Spec:
     version = r.string("ociVersion", required=True)
     major = version.split(".", 1)[0]
     if not major.isdigit() or "." not in version:
-        raise ConfigError(f"{r.source}: ociVersion {json.dumps(version)}: not a version")
+        raise ConfigError(f"{r.source}: ociVersion {jsonfast.dumps(version)}: not a version")
     if major != "1":
         raise ConfigError(
-            f"{r.source}: ociVersion {json.dumps(version)}: unsupported major version (hutch supports 1.x)"
+            f"{r.source}: ociVersion {jsonfast.dumps(version)}: unsupported major version (hutch supports 1.x)"
         )
     process, root, hooks, linux = r.child("process"), r.child("root"), r.child("hooks"), r.child("linux")
     annotations = r.string_map("annotations")
@@ -587,7 +590,7 @@ def _process(r: Reader) -> Process:
             rl.integer("soft", U64, required=True),
         )
         if any(seen.type == limit.type for seen in rlimits):
-            raise r.error(f"rlimits[{i}].type", f"duplicate rlimit {json.dumps(limit.type)}")
+            raise r.error(f"rlimits[{i}].type", f"duplicate rlimit {jsonfast.dumps(limit.type)}")
         if limit.soft > limit.hard:
             raise rl.error("soft", f"{limit.soft} is above the hard limit {limit.hard}")
         rlimits.append(limit)
@@ -681,11 +684,11 @@ def _linux(r: Reader) -> Linux:
             n.choice("type", NAMESPACES, "namespace type", required=True), n.abspath("path") or None
         )
         if any(seen.type == ns.type for seen in namespaces):
-            raise r.error(f"namespaces[{i}].type", f"duplicate namespace {json.dumps(ns.type)}")
+            raise r.error(f"namespaces[{i}].type", f"duplicate namespace {jsonfast.dumps(ns.type)}")
         namespaces.append(ns)
     offsets: dict[str, TimeOffset] = {}
     for key, value in (r.get("timeOffsets", dict) or {}).items():
-        where = f"timeOffsets[{json.dumps(key)}]"
+        where = f"timeOffsets[{jsonfast.dumps(key)}]"
         if key not in ("monotonic", "boottime"):
             raise r.error(where, _unknown("clock", key, ("monotonic", "boottime")))
         t = Reader(r.typed(where, value, dict), r.at(where), r.source)

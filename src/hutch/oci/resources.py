@@ -6,9 +6,11 @@ An absent optional value is None: "leave the kernel's setting alone", which is n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
 if TYPE_CHECKING:
     from typing import Any
 

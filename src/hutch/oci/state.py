@@ -11,14 +11,16 @@ this module does not import hutch.oci.config.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
 
-from hutch import OCI_VERSION
+from hutch import OCI_VERSION, jsonfast
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
 if TYPE_CHECKING:
     from typing import Any, Literal
 
@@ -63,7 +65,7 @@ class State:
 
     def to_json(self, indent: int | None = None) -> str:
         """The state document as JSON: compact for hooks, `indent=2` for `state` (as runc prints it)."""
-        return json.dumps(self.to_dict(), indent=indent)
+        return jsonfast.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, doc: object, source: str = "state") -> State:
@@ -82,11 +84,11 @@ class State:
 
         status = get("status", str)
         if status not in STATUSES:
-            raise ConfigError(f"{source}: status: unknown status {json.dumps(status)}")
+            raise ConfigError(f"{source}: status: unknown status {jsonfast.dumps(status)}")
         annotations = get("annotations", dict, required=False) or {}
         for key, value in annotations.items():
             if not isinstance(value, str):
-                where = f"annotations[{json.dumps(key)}]"
+                where = f"annotations[{jsonfast.dumps(key)}]"
                 raise ConfigError(f"{source}: {where}: expected a string, got {_show(value)}")
         return cls(
             oci_version=get("ociVersion", str),
@@ -104,8 +106,8 @@ class State:
     def from_json(cls, text: str | bytes, source: str = "state") -> State:
         """Parse and validate a state document from JSON text."""
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
+            doc = jsonfast.loads(text if isinstance(text, str) else text.decode())
+        except jsonfast.DecodeError as e:
             raise ConfigError(f"{source}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
         return cls.from_dict(doc, source)
 
@@ -116,7 +118,7 @@ _KINDS = {str: "a string", int: "an integer", dict: "an object"}
 def _show(value: object) -> str:
     if isinstance(value, dict | list):
         return "an object" if isinstance(value, dict) else "an array"
-    text = json.dumps(value)
+    text = jsonfast.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -1,96 +1,94 @@
 """`hutch-runtime`: runc's command line over the runtime library, so callers of runc need no changes."""
 
-import argparse
-import json
+from __future__ import annotations
+
 import os
 import sys
-from collections.abc import Callable
+from types import SimpleNamespace
 
-from hutch import OCI_VERSION, __version__
+from hutch import OCI_VERSION, __version__, jsonfast
 from hutch.errors import HutchError, NotFoundError
 from hutch.runtime import container, log
+from hutch.runtime.args import Command
 from hutch.runtime.container import DEFAULT_ROOT
 
-Handler = Callable[[argparse.Namespace], int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.config import Process, Spec
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hutch-runtime", description="an OCI runtime", allow_abbrev=False)
-    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory (default %(default)s)")
-    p.add_argument("--log", default=None, help="log file")
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--rootless", default="auto", choices=["true", "false", "auto"])
-    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+def _parser() -> Command:
+    p = Command("hutch-runtime", "an OCI runtime")
+    p.flag("--root", default=DEFAULT_ROOT, help=f"state directory (default {DEFAULT_ROOT})")
+    p.flag("--log", help="log file")
+    p.flag("--log-format", default="text", choices=("text", "json"), help="text or json")
+    p.flag("--debug", kind="bool", help="log debug messages")
+    p.flag("--systemd-cgroup", kind="bool", help="use systemd for cgroups (not supported yet)")
+    p.flag("--rootless", default="auto", choices=("true", "false", "auto"))
+    p.flag("--criu")
+    p.flag("-v", "--version", kind="bool", help="print the version")
 
-    def cmd(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, allow_abbrev=False)
-        sp.set_defaults(handler=handler)
-        return sp
+    def create_flags(c: Command) -> Command:
+        c.flag("-b", "--bundle", default=".", help="the bundle directory")
+        c.flag("--console-socket", help="unix socket that receives the pty master")
+        c.flag("--pid-file", help="file to write the init pid to")
+        c.flag("--no-pivot", kind="bool", help="use MS_MOVE and chroot instead of pivot_root")
+        c.flag("--no-new-keyring", kind="bool", help="keep the caller's session keyring")
+        c.flag("--preserve-fds", kind="int", default=0, help="pass N fds after stdio to the container")
+        return c.arg("id")
 
-    def create_flags(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("-b", "--bundle", default=".")
-        sp.add_argument("--console-socket", default=None)
-        sp.add_argument("--pid-file", default=None)
-        sp.add_argument("--no-pivot", action="store_true")
-        sp.add_argument("--no-new-keyring", action="store_true")
-        sp.add_argument("--preserve-fds", type=int, default=0)
-        sp.add_argument("id")
-
-    create_flags(cmd("create", _create, "create a container"))
-    sp = cmd("run", _run, "create and start a container")
-    create_flags(sp)
-    sp.add_argument("-d", "--detach", action="store_true")
-    sp.add_argument("--keep", action="store_true")
-    cmd("start", _start, "start a created container").add_argument("id")
-    cmd("state", _state, "print the state of a container").add_argument("id")
-    sp = cmd("kill", _kill, "send a signal to a container's init")
-    sp.add_argument("-a", "--all", action="store_true")
-    sp.add_argument("id")
-    sp.add_argument("signal", nargs="?", default="SIGTERM")
-    sp = cmd("delete", _delete, "delete a container")
-    sp.add_argument("-f", "--force", action="store_true")
-    sp.add_argument("id")
-    sp = cmd("list", _list, "list containers")
-    sp.add_argument("-f", "--format", choices=["table", "json"], default="table")
-    sp.add_argument("-q", "--quiet", action="store_true")
-    sp = cmd("exec", _exec, "run a process in a container")
-    sp.add_argument("--console-socket", default=None)
-    sp.add_argument("--cwd", default=None)
-    sp.add_argument("-e", "--env", action="append", default=[])
-    sp.add_argument("-t", "--tty", action="store_true")
-    sp.add_argument("-u", "--user", default=None)
-    sp.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
-    sp.add_argument("-p", "--process", default=None)
-    sp.add_argument("-d", "--detach", action="store_true")
-    sp.add_argument("--pid-file", default=None)
-    sp.add_argument("--process-label", default=None)
-    sp.add_argument("--apparmor", default=None)
-    sp.add_argument("--no-new-privs", action="store_true")
-    sp.add_argument("-c", "--cap", action="append", default=[])
-    sp.add_argument("--preserve-fds", type=int, default=0)
-    sp.add_argument("--cgroup", action="append", default=[])
-    sp.add_argument("--ignore-paused", action="store_true")
-    sp.add_argument("id")
-    sp.add_argument("command", nargs=argparse.REMAINDER)
-    cmd("features", _features, "print the features of this runtime")
-    sp = cmd("spec", _spec, "write a default config.json")
-    sp.add_argument("--rootless", action="store_true")
-    sp.add_argument("-b", "--bundle", default=".")
+    create_flags(p.command("create", "create a container", _create))
+    run = create_flags(p.command("run", "create and start a container", _run))
+    run.flag("-d", "--detach", kind="bool", help="do not wait for the container")
+    run.flag("--keep", kind="bool", help="keep the container after it exits")
+    p.command("start", "start a created container", _start).arg("id")
+    p.command("state", "print the state of a container", _state).arg("id")
+    kill = p.command("kill", "send a signal to a container's init", _kill)
+    kill.flag("-a", "--all", kind="bool", help="signal every process of the container").arg("id")
+    kill.arg("signal", "optional")
+    delete = p.command("delete", "delete a container", _delete)
+    delete.flag("-f", "--force", kind="bool", help="kill it first if it runs").arg("id")
+    ls = p.command("list", "list containers", _list)
+    ls.flag("-f", "--format", default="table", choices=("table", "json"))
+    ls.flag("-q", "--quiet", kind="bool", help="only ids")
+    ex = p.command("exec", "run a process in a container", _exec)
+    ex.flag("--console-socket", help="unix socket that receives the pty master")
+    ex.flag("--cwd", help="working directory inside the container")
+    ex.flag("-e", "--env", kind="list", default=[], help="KEY=VALUE to add")
+    ex.flag("-t", "--tty", kind="bool", help="allocate a terminal")
+    ex.flag("-u", "--user", help="UID[:GID]")
+    ex.flag("-g", "--additional-gids", kind="intlist", default=[])
+    ex.flag("-p", "--process", help="process.json to run")
+    ex.flag("-d", "--detach", kind="bool", help="do not wait for the process")
+    ex.flag("--pid-file", help="file to write the process pid to")
+    ex.flag("--process-label")
+    ex.flag("--apparmor")
+    ex.flag("--no-new-privs", kind="bool")
+    ex.flag("-c", "--cap", kind="list", default=[], help="capability to add")
+    ex.flag("--preserve-fds", kind="int", default=0)
+    ex.flag("--cgroup", kind="list", default=[])
+    ex.flag("--ignore-paused", kind="bool")
+    ex.arg("id").arg("command", "rest")
+    p.command("features", "print the features of this runtime", _features)
+    spec = p.command("spec", "write a default config.json", _spec)
+    spec.flag("--rootless", kind="bool", help="for a runtime run by an unprivileged user")
+    spec.flag("-b", "--bundle", default=".")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    try:
+        args = parser.parse(sys.argv[1:] if argv is None else argv)
+    except HutchError as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
     log.configure(args.log, args.log_format, args.debug)
     if args.version:
         print(f"hutch-runtime version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}")
         return 0
-    if not args.command:
-        _parser().print_help()
+    if args.help or not args.command:
+        print((parser.subcommands[args.command] if args.command else parser).usage())
         return 0
     try:
         if args.systemd_cgroup:
@@ -106,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _load(args: argparse.Namespace) -> container.Container:
+def _load(args: SimpleNamespace) -> container.Container:
     return container.load(args.root, args.id)
 
 
@@ -118,7 +116,7 @@ def _console_fd(path: str | None) -> int | None:
     return console.connect(path).detach()
 
 
-def _create(args: argparse.Namespace) -> int:
+def _create(args: SimpleNamespace) -> int:
     from hutch.oci import config
     from hutch.runtime import launch
 
@@ -142,7 +140,7 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: SimpleNamespace) -> int:
     from hutch.oci import config
     from hutch.runtime import foreground, launch, lifecycle
 
@@ -186,28 +184,28 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
-def _start(args: argparse.Namespace) -> int:
+def _start(args: SimpleNamespace) -> int:
     from hutch.runtime import lifecycle
 
     lifecycle.start(_load(args))
     return 0
 
 
-def _state(args: argparse.Namespace) -> int:
+def _state(args: SimpleNamespace) -> int:
     from hutch.runtime import lifecycle
 
-    print(json.dumps(lifecycle.state(_load(args)), indent=2))
+    print(jsonfast.dumps(lifecycle.state(_load(args)), indent=2))
     return 0
 
 
-def _kill(args: argparse.Namespace) -> int:
+def _kill(args: SimpleNamespace) -> int:
     from hutch.runtime import lifecycle
 
-    lifecycle.kill(_load(args), lifecycle.parse_signal(args.signal), args.all)
+    lifecycle.kill(_load(args), lifecycle.parse_signal(args.signal or "SIGTERM"), args.all)
     return 0
 
 
-def _delete(args: argparse.Namespace) -> int:
+def _delete(args: SimpleNamespace) -> int:
     from hutch.runtime import lifecycle
 
     try:
@@ -224,7 +222,7 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
+def _list(args: SimpleNamespace) -> int:
     from hutch.runtime import lifecycle
 
     states = [lifecycle.state(c) for c in lifecycle.list_all(args.root)]
@@ -232,7 +230,7 @@ def _list(args: argparse.Namespace) -> int:
         for s in states:
             print(s["id"])
     elif args.format == "json":
-        print(json.dumps(states))
+        print(jsonfast.dumps(states))
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[str(s[k]) for k in ("id", "pid", "status", "bundle", "created", "owner")] for s in states]
@@ -242,7 +240,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exec(args: argparse.Namespace) -> int:
+def _exec(args: SimpleNamespace) -> int:
     from hutch.runtime import execute, foreground, lifecycle
 
     c = _load(args)
@@ -269,7 +267,7 @@ def _exec(args: argparse.Namespace) -> int:
     return foreground.wait(pid, receiver.receive() if receiver else None)
 
 
-def _exec_process(args: argparse.Namespace, spec: "config.Spec") -> "config.Process":  # noqa: F821
+def _exec_process(args: SimpleNamespace, spec: Spec) -> Process:
     """The process to exec: --process FILE, or the container's process with the flags applied, as runc does."""
     from hutch.oci import config
 
@@ -277,7 +275,7 @@ def _exec_process(args: argparse.Namespace, spec: "config.Spec") -> "config.Proc
         return config.load_process(args.process)
     if not args.command:
         raise HutchError("exec: a command is required (or --process FILE)")
-    doc = json.loads(json.dumps(spec.raw.get("process") or {}))
+    doc = jsonfast.loads(jsonfast.dumps(spec.raw.get("process") or {}))
     doc["args"] = args.command
     doc["terminal"] = args.tty
     doc["env"] = list(doc.get("env") or []) + args.env
@@ -303,21 +301,21 @@ def _exec_process(args: argparse.Namespace, spec: "config.Spec") -> "config.Proc
     return config.parse_process(doc, "exec process")
 
 
-def _features(args: argparse.Namespace) -> int:
+def _features(args: SimpleNamespace) -> int:
     from hutch.runtime import features
 
-    print(json.dumps(features.features(), indent=4))
+    print(jsonfast.dumps(features.features(), indent=4))
     return 0
 
 
-def _spec(args: argparse.Namespace) -> int:
+def _spec(args: SimpleNamespace) -> int:
     from hutch.runtime.default_spec import default_spec
 
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise HutchError(f"File {path} exists. Remove it first")
     with open(path, "w") as f:
-        json.dump(default_spec(rootless=args.rootless), f, indent="\t")
+        f.write(jsonfast.dumps(default_spec(rootless=args.rootless), indent="\t"))
     return 0
 
 

@@ -1,18 +1,26 @@
 """A container's runtime state: its directory under the state root, state.json, and its live status."""
 
-import json
 import os
-import re
-from dataclasses import dataclass, field
 
 from hutch.errors import ExistsError, HutchError, NotFoundError
+from hutch.jsonfast import dumps, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
 
 DEFAULT_ROOT = "/run/hutch/runtime"
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_EXTRA = set("_+-.")
 
 
 def validate_id(container_id: str) -> None:
-    if not container_id or container_id in (".", "..") or not _ID_RE.match(container_id):
+    if (
+        not container_id
+        or container_id in (".", "..")
+        or not all(ch.isalnum() or ch in _ID_EXTRA for ch in container_id)
+    ):
         raise HutchError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
 
 
@@ -88,7 +96,7 @@ class Container:
         path = os.path.join(self.dir, "state.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(doc, f)
+            f.write(dumps(doc))
         os.rename(tmp, path)  # tmpfs: atomic rename is enough, fsync buys nothing
 
     def state_doc(self, oci_version: str) -> dict[str, object]:
@@ -112,7 +120,7 @@ def load(root: str, container_id: str) -> Container:
     path = os.path.join(root, container_id, "state.json")
     try:
         with open(path) as f:
-            doc = json.load(f)
+            doc = loads(f.read())
     except FileNotFoundError:
         raise NotFoundError(f"container {container_id!r} does not exist (no {path})") from None
     except ValueError as e:

@@ -99,10 +99,9 @@ def _process() -> dict[str, Any]:
 
 def _linux(rootless: bool) -> dict[str, Any]:
     # Without privilege the host's network stays: nothing could be set up in a new one.
-    if rootless:
-        namespace_types = ["pid", "ipc", "uts", "mount", "user"]
-    else:
-        namespace_types = ["pid", "network", "ipc", "uts", "mount"]
+    namespace_types = (
+        ["pid", "ipc", "uts", "mount", "user"] if rootless else ["pid", "network", "ipc", "uts", "mount"]
+    )
     linux: dict[str, Any] = {}
     if rootless:
         linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]

@@ -43,7 +43,7 @@ def exec_process(
             raise HutchError(str(payload))
         if kind != "pid":
             raise HutchError(f"exec in {c.id}: the runtime child exited unexpectedly")
-        exec_pid = int(payload)  # type: ignore[arg-type]
+        exec_pid = int(payload)
         kind, payload = parent.recv()
         if kind == "error":
             raise HutchError(str(payload))
@@ -84,8 +84,10 @@ def _child(
         chan.send("pid", pid)
         os._exit(0)
     except BaseException as e:
-        chan.send("error", str(e) if isinstance(e, HutchError) else f"exec: {e}")
-        os._exit(1)
+        try:
+            chan.send("error", str(e) if isinstance(e, HutchError) else f"exec: {e}")
+        finally:  # a forked child must never unwind into the runtime's own code
+            os._exit(1)
 
 
 def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
@@ -108,7 +110,12 @@ def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
 
 
 def _grandchild(
-    spec: Spec, proc: Process, chan: Channel, console_fd: int | None, preserve_fds: int, state: dict[str, object]
+    spec: Spec,
+    proc: Process,
+    chan: Channel,
+    console_fd: int | None,
+    preserve_fds: int,
+    state: dict[str, object],
 ) -> None:
     try:
         os.setsid()
@@ -143,5 +150,7 @@ def _grandchild(
             msg = f"exec {proc.args[0] if proc.args else ''}: {e.strerror}"
         else:
             msg = f"exec: {e}"
-        chan.send("error", msg)
-        os._exit(1)
+        try:
+            chan.send("error", msg)
+        finally:
+            os._exit(1)

@@ -9,9 +9,7 @@ from hutch.runtime.namespaces import FLAGS
 
 
 def features() -> dict[str, Any]:
-    options = sorted(
-        [*mountopts._FLAGS, *mountopts.PROPAGATION, *mountopts._RECURSIVE, "idmap", "ridmap"]
-    )
+    options = sorted([*mountopts._FLAGS, *mountopts.PROPAGATION, *mountopts._RECURSIVE, "idmap", "ridmap"])
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

@@ -2,17 +2,13 @@
 returns the process's exit status (128+N when a signal N killed it), as runc does."""
 
 import os
-import signal
 
-from hutch.linux import prctl
+from hutch.linux import prctl, signals
 
-FORWARDED = [
-    s
-    for s in signal.Signals
-    if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH)
-    and s < 32
-    and s not in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTTIN, signal.SIGTTOU)
-]
+# Signals the runtime passes on to the container, as runc does: all but those it cannot catch, those about
+# itself (faults, job control on its own terminal) and SIGCHLD/SIGWINCH, which it handles.
+_NOT_FORWARDED = ("KILL", "STOP", "CHLD", "URG", "WINCH", "SEGV", "BUS", "ILL", "FPE", "TTIN", "TTOU")
+FORWARDED = sorted({n for name, n in signals.NUMBERS.items() if name not in _NOT_FORWARDED})
 
 
 def become_subreaper() -> None:
@@ -44,7 +40,7 @@ class ConsoleReceiver:
 def wait(pid: int, master: int | None = None) -> int:
     """Wait for `pid` (reaping any other orphan that comes our way), forwarding signals; its exit status."""
     for sig in FORWARDED:
-        signal.signal(sig, lambda s, _f: _forward(pid, s))
+        signals.set_handler(sig, lambda s, _f: _forward(pid, s))
     if master is not None:
         from hutch.runtime import ttyproxy
 

@@ -5,15 +5,19 @@ process or exits. Until it reports ready, every error goes back to the runtime o
 """
 
 import os
-import signal
-from dataclasses import dataclass
 
 from hutch.errors import HutchError
-from hutch.linux import prctl
+from hutch.linux import prctl, signals
 from hutch.linux.fs import CLOSE_RANGE_CLOEXEC, close_range
 from hutch.oci.config import Spec
 from hutch.runtime import process, rootfs
 from hutch.runtime.sync import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    from hutch.record import dataclass
 
 
 @dataclass(slots=True)
@@ -29,15 +33,17 @@ class InitContext:
     no_new_keyring: bool
     preserve_fds: int
     host_pid: int = 0
+    cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, read by stage 1
 
 
 def preload(spec: Spec) -> None:
     """Import now every module the steps after pivot_root need: once the rootfs is `/`, the host's Python
     library is out of reach."""
-    import json  # noqa: F401
-    import socket  # noqa: F401
-
-    from hutch.runtime import console, hooks  # noqa: F401
+    hooks = spec.hooks
+    if hooks.create_container or hooks.start_container:
+        from hutch.runtime import hooks as _hooks  # noqa: F401
+    if spec.process is not None and spec.process.terminal:
+        from hutch.runtime import console  # noqa: F401
 
     if spec.linux is not None and spec.linux.seccomp is not None:
         from hutch.runtime import seccomp  # noqa: F401
@@ -54,8 +60,14 @@ def run(ctx: InitContext) -> None:
         os._exit(1)
     ctx.channel.send("ready")
     ctx.channel.close()
-    _wait_for_start(ctx.fifo_fd)
-    _exec(ctx, exe, env)
+    try:
+        _wait_for_start(ctx.fifo_fd)
+        _exec(ctx, exe, env)
+    except BaseException as e:  # a forked child must never unwind into the runtime's own code
+        try:
+            os.write(2, f"hutch-runtime: {_describe(e)}\n".encode())
+        finally:
+            os._exit(1)
 
 
 def _describe(e: BaseException) -> str:
@@ -78,7 +90,7 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         _join_keyring(ctx.container_id)
     in_userns = linux.namespace("user") is not None
     rootfs.prepare(spec, ctx.rootfs)
-    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns)
+    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, ctx.cgroup_paths or {})
     if spec.hooks.prestart or spec.hooks.create_runtime:
         ctx.channel.send("hooks")
         ctx.channel.expect("hooks-done", "createRuntime hooks")
@@ -120,14 +132,12 @@ def _join_keyring(container_id: str) -> None:
 
 
 def _set_names(spec: Spec) -> None:
-    import socket
-
     assert spec.linux is not None
     if (spec.hostname or spec.domainname) and spec.linux.namespace("uts") is None:
         raise HutchError("hostname: setting it needs a new uts namespace in linux.namespaces")
     try:
         if spec.hostname:
-            socket.sethostname(spec.hostname)
+            prctl.sethostname(spec.hostname)
         if spec.domainname:
             prctl.setdomainname(spec.domainname)
     except OSError as e:
@@ -161,12 +171,13 @@ def _state(ctx: InitContext, status: str) -> dict[str, object]:
 
 
 def _run_hooks(kind: str, ctx: InitContext, status: str) -> None:
-    import json
-
+    from hutch.jsonfast import dumps
     from hutch.runtime import hooks
 
-    hook_list = ctx.spec.hooks.create_container if kind == "createContainer" else ctx.spec.hooks.start_container
-    hooks.run_hooks(kind, hook_list, json.dumps(_state(ctx, status)))
+    hook_list = (
+        ctx.spec.hooks.create_container if kind == "createContainer" else ctx.spec.hooks.start_container
+    )
+    hooks.run_hooks(kind, hook_list, dumps(_state(ctx, status)))
 
 
 def _host_pid() -> int:
@@ -222,6 +233,6 @@ def prepare_exec(preserve_fds: int) -> None:
         except OSError:
             pass
     close_range(3 + preserve_fds, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for name in ("PIPE", "XFSZ", "INT", "TERM", "HUP", "CHLD", "WINCH"):
+        signals.set_handler(signals.NUMBERS[name], signals.SIG_DFL)
+    signals.pthread_sigmask(signals.SIG_SETMASK, [])

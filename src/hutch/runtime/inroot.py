@@ -50,7 +50,9 @@ def _make(rootfd: int, path: str, is_dir: bool, mode: int, depth: int) -> int:
             if is_dir:
                 os.mkdir(name, mode, dir_fd=pfd)
             else:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=pfd))
+                os.close(
+                    os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=pfd)
+                )
         except FileExistsError:
             # A dangling symlink: create its target, resolved inside the rootfs.
             target = os.readlink(name, dir_fd=pfd)

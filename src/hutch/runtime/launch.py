@@ -11,8 +11,8 @@ import os
 import time
 
 from hutch.errors import ConfigError, HutchError
-from hutch.oci.config import Spec
-from hutch.runtime import cgroups, container, init, namespaces
+from hutch.oci.config import IDMapping, Spec
+from hutch.runtime import cgroupmount, cgroups, container, init, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
@@ -32,7 +32,8 @@ def check_spec(spec: Spec, bundle: str) -> str:
     userns = spec.linux.namespace("user")
     if userns is not None and not userns.path and not spec.linux.uid_mappings:
         raise ConfigError(f"{spec.source}: linux.uidMappings: a new user namespace needs uid mappings")
-    if spec.linux.time_offsets and (spec.linux.namespace("time") is None or spec.linux.namespace("time").path):  # type: ignore[union-attr]
+    timens = spec.linux.namespace("time")
+    if spec.linux.time_offsets and (timens is None or timens.path):
         raise ConfigError(f"{spec.source}: linux.timeOffsets: needs a new time namespace")
     return os.path.realpath(rootfs)
 
@@ -74,7 +75,15 @@ def create(
             if stage1 == 0:
                 parent.close()
                 ctx = init.InitContext(
-                    spec, container_id, bundle, rootfs, child, fifo_fd, console_fd, no_pivot, no_new_keyring,
+                    spec,
+                    container_id,
+                    bundle,
+                    rootfs,
+                    child,
+                    fifo_fd,
+                    console_fd,
+                    no_pivot,
+                    no_new_keyring,
                     preserve_fds,
                 )
                 _stage1(ctx)
@@ -105,12 +114,16 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
         kind, payload = chan.recv()
         if kind == "setup":
             if spec.linux.namespace("user") is not None and not spec.linux.namespace("user").path:  # type: ignore[union-attr]
-                namespaces.write_id_maps(stage1, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings))
+                namespaces.write_id_maps(
+                    stage1, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings)
+                )
+            if spec.linux.namespace("user") is not None:
+                _give_fifo_to_container_root(c.fifo, stage1)
             c.cgroup = cgroups.setup(c.id, spec.linux, stage1)
             chan.send("setup-done")
             kind, payload = chan.recv()
         if kind == "pid":
-            init_pid = int(payload)  # type: ignore[arg-type]
+            init_pid = int(payload)
             kind, payload = chan.recv()
         while kind == "hooks":
             c.pid = init_pid
@@ -132,14 +145,13 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
 
 def _host_hooks(spec: Spec, c: Container) -> None:
     """prestart and createRuntime hooks run in the runtime's namespaces, after the mounts, before pivot_root."""
-    import json
-
     from hutch import OCI_VERSION
+    from hutch.jsonfast import dumps
     from hutch.runtime import hooks
 
     doc = c.state_doc(OCI_VERSION)
     doc["status"] = "creating"
-    state = json.dumps(doc)
+    state = dumps(doc)
     try:
         hooks.run_hooks("prestart", spec.hooks.prestart, state)
         hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
@@ -151,6 +163,9 @@ def _stage1(ctx: init.InitContext) -> None:
     """Enter namespaces and fork init; never returns."""
     chan = ctx.channel
     try:
+        # Import what init needs while we are still the host's root: in a new user namespace the host's
+        # Python library may be unreadable (a Python under /root, mode 700).
+        init.preload(ctx.spec)
         linux = ctx.spec.linux
         assert linux is not None
         joined = namespaces.open_paths(linux.namespaces)
@@ -164,6 +179,7 @@ def _stage1(ctx: init.InitContext) -> None:
             _become_ns_root()
         for kind, fd in joined:
             namespaces.join(kind, fd)
+        ctx.cgroup_paths = cgroupmount.own_paths()
         flags = namespaces.new_flags(linux.namespaces, skip=("user",))
         if flags:
             namespaces.unshare(flags)
@@ -176,8 +192,10 @@ def _stage1(ctx: init.InitContext) -> None:
         chan.send("pid", pid)
         os._exit(0)
     except BaseException as e:
-        chan.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
-        os._exit(1)
+        try:
+            chan.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
+        finally:  # a forked child must never unwind into the runtime's own code
+            os._exit(1)
 
 
 def _become_ns_root() -> None:
@@ -190,7 +208,22 @@ def _become_ns_root() -> None:
             raise
 
 
-def _map_lines(maps: list) -> str:  # type: ignore[type-arg]
+def _give_fifo_to_container_root(fifo: str, stage1: int) -> None:
+    """In a user namespace init is not the host's root: it can open the exec fifo only if it owns it, as
+    runc arranges. The owner is the host id of the namespace's root, read from its maps (new or joined)."""
+    ids = []
+    for name in ("uid_map", "gid_map"):
+        host = -1
+        with open(f"/proc/{stage1}/{name}") as f:
+            for line in f:
+                inside, outside, size = (int(v) for v in line.split())
+                if inside == 0 and size > 0:
+                    host = outside
+        ids.append(host)
+    os.chown(fifo, ids[0], ids[1])
+
+
+def _map_lines(maps: list[IDMapping]) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
 
 

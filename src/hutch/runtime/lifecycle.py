@@ -2,28 +2,26 @@
 
 import os
 import select
-import signal
 import time
 
 from hutch import OCI_VERSION
 from hutch.errors import HutchError, NotFoundError, StateError
+from hutch.linux import signals
 from hutch.oci.config import Spec, parse
 from hutch.runtime import container
 from hutch.runtime.container import Container
-
-SIGNALS = {name[3:]: int(sig) for name, sig in signal.Signals.__members__.items() if name.startswith("SIG")}
 
 
 def parse_signal(text: str) -> int:
     """A signal given as a number, `KILL` or `SIGKILL`."""
     if text.isdigit():
         num = int(text)
-        if 0 < num < 65:
+        if 0 < num <= signals.SIGRTMAX:
             return num
     else:
-        name = text.upper().removeprefix("SIG")
-        if name in SIGNALS:
-            return SIGNALS[name]
+        found = signals.number(text)
+        if found is not None:
+            return found
     raise HutchError(f"unknown signal {text!r}")
 
 
@@ -57,13 +55,12 @@ def start(c: Container) -> None:
 
 
 def _run_hooks(kind: str, spec: Spec, c: Container, fatal: bool) -> None:
-    import json
-
+    from hutch.jsonfast import dumps
     from hutch.runtime import hooks
 
     hook_list = spec.hooks.poststart if kind == "poststart" else spec.hooks.poststop
     try:
-        hooks.run_hooks(kind, hook_list, json.dumps(c.state_doc(OCI_VERSION)))
+        hooks.run_hooks(kind, hook_list, dumps(c.state_doc(OCI_VERSION)))
     except HutchError as e:
         if fatal:
             raise
@@ -121,7 +118,7 @@ def delete(c: Container, force: bool = False) -> None:
     if status != "stopped":
         for pid in container_pids(c) or [c.pid]:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signals.NUMBERS["KILL"])
             except ProcessLookupError:
                 pass
         _wait_gone(c)

@@ -1,9 +1,10 @@
 """runc-style logging: text or JSON lines to --log FILE (containerd reads the last error line from there)."""
 
-import json
 import os
 import sys
 import time
+
+from hutch import jsonfast
 
 _state: dict[str, object] = {"path": None, "format": "text", "debug": False}
 
@@ -19,8 +20,8 @@ def _timestamp() -> str:
 
 def _line(level: str, msg: str) -> str:
     if _state["format"] == "json":
-        return json.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
-    return f"time={json.dumps(_timestamp())} level={level} msg={json.dumps(msg)}\n"
+        return jsonfast.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+    return f"time={jsonfast.dumps(_timestamp())} level={level} msg={jsonfast.dumps(msg)}\n"
 
 
 def _write(level: str, msg: str) -> None:

@@ -1,8 +1,12 @@
 """Mount options of the runtime spec, turned into mount(2) flags, propagation and mount_setattr(2) attributes."""
 
-from dataclasses import dataclass, field
-
 from hutch.linux import mount as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
 
 # option -> (flags to set, flags to clear)
 _FLAGS: dict[str, tuple[int, int]] = {

@@ -92,7 +92,9 @@ def write_id_maps(pid: int, uid_lines: str, gid_lines: str) -> None:
         with open(f"/proc/{pid}/gid_map", "w") as f:
             f.write(gid_lines)
     except OSError as e:
-        raise HutchError(f"linux.uidMappings/gidMappings: cannot write the user namespace maps: {e.strerror}") from None
+        raise HutchError(
+            f"linux.uidMappings/gidMappings: cannot write the user namespace maps: {e.strerror}"
+        ) from None
 
 
 def unshare_user() -> None:

@@ -115,7 +115,9 @@ def become_user(proc: Process) -> None:
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)
     except OSError as e:
-        raise HutchError(f"process.user: cannot switch to uid {user.uid} gid {user.gid}: {e.strerror}") from None
+        raise HutchError(
+            f"process.user: cannot switch to uid {user.uid} gid {user.gid}: {e.strerror}"
+        ) from None
     prctl.prctl(prctl.PR_SET_KEEPCAPS, 0)
     inheritable = cap_mask(c.inheritable, last)
     caps.capset(cap_mask(c.effective, last), permitted, inheritable)

@@ -10,7 +10,7 @@ from hutch.errors import ConfigError, HutchError
 from hutch.linux import mount as m
 from hutch.linux.fs import O_PATH
 from hutch.oci.config import Device, Mount, Spec
-from hutch.runtime import inroot, mountopts
+from hutch.runtime import cgroupmount, inroot, mountopts
 
 DEFAULT_DEVICES = [
     # path, major, minor
@@ -54,14 +54,16 @@ def _make_parent_private(rootfs: str) -> None:
         m.mount(None, best, None, m.MS_PRIVATE)
 
 
-def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
+def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool, cgroup_paths: dict[str, str]) -> None:
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
             try:
-                _mount_one(rootfd, mnt, bundle)
+                _mount_one(rootfd, mnt, bundle, cgroup_paths)
             except OSError as e:
-                raise HutchError(f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}") from None
+                raise HutchError(
+                    f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}"
+                ) from None
         if _dev_is_ours(spec):
             assert spec.linux is not None
             make_devices(rootfd, spec.linux.devices, in_userns)
@@ -69,13 +71,14 @@ def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
         os.close(rootfd)
 
 
-def _mount_one(rootfd: int, mnt: Mount, bundle: str) -> None:
+def _mount_one(rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str]) -> None:
     opts = mountopts.parse(mnt.options)
     if mnt.type == "bind" or opts.is_bind:
         _bind(rootfd, mnt, opts, bundle)
         return
     if mnt.type == "cgroup":
-        _mount_cgroup(rootfd, mnt, opts)
+        cgroupmount.mount(rootfd, mnt.destination, opts.flags, cgroup_paths)
+        _after_mount(rootfd, mnt.destination, opts)
         return
     fd = inroot.make(rootfd, mnt.destination, is_dir=True)
     try:
@@ -134,56 +137,6 @@ def _bind(rootfd: int, mnt: Mount, opts: mountopts.MountOptions, bundle: str) ->
         os.close(tree)
 
 
-def _mount_cgroup(rootfd: int, mnt: Mount, opts: mountopts.MountOptions) -> None:
-    """cgroup2 where the host is unified; otherwise a tmpfs holding each v1 hierarchy, as runc lays it out."""
-    ro = opts.flags & m.MS_RDONLY
-    base = opts.flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC | m.MS_RELATIME)
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        fd = inroot.make(rootfd, mnt.destination, is_dir=True)
-        try:
-            m.mount("cgroup2", inroot.fd_path(fd), "cgroup2", base | ro)
-        finally:
-            os.close(fd)
-        return
-    fd = inroot.make(rootfd, mnt.destination, is_dir=True)
-    try:
-        m.mount("tmpfs", inroot.fd_path(fd), "tmpfs", base, "mode=755")
-    finally:
-        os.close(fd)
-    for name, fstype, options in _host_cgroup_hierarchies():
-        sub = inroot.make(rootfd, os.path.join(mnt.destination, name), is_dir=True)
-        try:
-            m.mount(fstype, inroot.fd_path(sub), fstype, base | ro, options)
-        finally:
-            os.close(sub)
-    if ro:
-        fd = inroot.open_path(rootfd, mnt.destination)
-        try:
-            m.mount_setattr(fd, "", m.AT_EMPTY_PATH, m.MOUNT_ATTR_RDONLY)
-        finally:
-            os.close(fd)
-
-
-def _host_cgroup_hierarchies() -> list[tuple[str, str, str | None]]:
-    """(name under /sys/fs/cgroup, fs type, mount data) for each cgroup hierarchy the host has mounted."""
-    out: list[tuple[str, str, str | None]] = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype, point, super_opts = fields[sep + 1], fields[4], fields[sep + 3]
-            if not point.startswith("/sys/fs/cgroup/"):
-                continue
-            name = point[len("/sys/fs/cgroup/") :]
-            if fstype == "cgroup2":
-                out.append((name, "cgroup2", None))
-            elif fstype == "cgroup":
-                known = {"rw", "ro"}
-                data = ",".join(o for o in super_opts.split(",") if o not in known)
-                out.append((name, "cgroup", data))
-    return out
-
-
 def _dev_is_ours(spec: Spec) -> bool:
     """Devices are made only when /dev is a fresh mount, not a bind of the host's /dev."""
     for mnt in spec.mounts:
@@ -199,12 +152,17 @@ def make_devices(rootfd: int, devices: list[Device], in_userns: bool) -> None:
             _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, in_userns)
     for d in devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
-        _make_device(rootfd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+        _make_device(
+            rootfd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns
+        )
     devfd = inroot.make(rootfd, "/dev", is_dir=True)
     devdir = os.open(inroot.fd_path(devfd), os.O_DIRECTORY | os.O_CLOEXEC)
     os.close(devfd)
     try:
-        for target, name in [*DEV_LINKS, *([("/proc/kcore", "core")] if os.path.exists("/proc/kcore") else [])]:
+        for target, name in [
+            *DEV_LINKS,
+            *([("/proc/kcore", "core")] if os.path.exists("/proc/kcore") else []),
+        ]:
             try:
                 os.symlink(target, name, dir_fd=devdir)
             except FileExistsError:
@@ -233,7 +191,9 @@ def _make_device(
         if in_userns:
             # mknod is not allowed in a user namespace: bind the host's node instead, as runc does.
             try:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd))
+                os.close(
+                    os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd)
+                )
             except FileExistsError:
                 return
             tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)

@@ -3,10 +3,16 @@
 Pipes, not sockets: the module is on the hot path and `os.pipe` costs no import.
 """
 
-import json
+from __future__ import annotations
+
 import os
 
 from hutch.errors import HutchError
+from hutch.jsonfast import dumps, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Channel:
@@ -18,10 +24,10 @@ class Channel:
         self._buf = b""
 
     def send(self, kind: str, payload: object = None) -> None:
-        line = kind if payload is None else f"{kind} {json.dumps(payload)}"
+        line = kind if payload is None else f"{kind} {dumps(payload)}"
         os.write(self.wfd, line.encode() + b"\n")
 
-    def recv(self) -> tuple[str, object]:
+    def recv(self) -> tuple[str, Any]:
         """The next message as (kind, payload); ("eof", None) when the other side is gone."""
         while b"\n" not in self._buf:
             chunk = os.read(self.rfd, 4096)
@@ -30,7 +36,7 @@ class Channel:
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         kind, _, rest = line.decode().partition(" ")
-        return kind, (json.loads(rest) if rest else None)
+        return kind, (loads(rest) if rest else None)
 
     def expect(self, kind: str, what: str) -> object:
         got, payload = self.recv()

@@ -1,0 +1,102 @@
+"""The container's /sys/fs/cgroup: each host hierarchy, bound at the container's own cgroup.
+
+Binding is what runc does without a cgroup namespace, and it is also right with one: the bind shows the
+container its own subtree and nothing above. It is also fast: mounting v1 hierarchies afresh takes the kernel
+a few milliseconds each.
+"""
+
+import os
+
+from hutch.linux import mount as m
+from hutch.runtime import inroot
+
+
+def own_paths() -> dict[str, str]:
+    """This process's cgroup per hierarchy, keyed by its controller list ("" for v2), as the host sees it.
+
+    Read before the cgroup namespace is unshared: inside it every path is "/".
+    """
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            out[controllers] = path
+    return out
+
+
+def _hierarchies(paths: dict[str, str]) -> list[tuple[str, str]]:
+    """(mount point, path of our cgroup in it) for each hierarchy mounted under /sys/fs/cgroup."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, point = fields[sep + 1], fields[4]
+            if not (point == "/sys/fs/cgroup" or point.startswith("/sys/fs/cgroup/")):
+                continue
+            if fstype == "cgroup2":
+                key = ""
+            elif fstype == "cgroup":
+                opts = set(fields[sep + 3].split(","))
+                key = next((k for k in paths if k and set(k.split(",")) <= opts), "")
+                if not key:
+                    continue
+            else:
+                continue
+            if key in paths:
+                out.append((point, paths[key]))
+    return out
+
+
+def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> None:
+    hierarchies = _hierarchies(paths)
+    ro = m.MOUNT_ATTR_RDONLY if flags & m.MS_RDONLY else 0
+    unified = [h for h in hierarchies if h[0] == "/sys/fs/cgroup"]
+    if unified:
+        _bind(rootfd, unified[0][0] + unified[0][1], destination, ro)
+        return
+    base = flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)
+    fd = inroot.make(rootfd, destination, is_dir=True)
+    try:
+        m.mount("tmpfs", inroot.fd_path(fd), "tmpfs", base, "mode=755")
+    finally:
+        os.close(fd)
+    for point, path in hierarchies:
+        name = point[len("/sys/fs/cgroup/") :]
+        _bind(rootfd, point + path, os.path.join(destination, name), ro)
+        if "," in name:  # cpu,cpuacct is also reachable as cpu and cpuacct, as on the host
+            _links(rootfd, destination, name)
+    if ro:
+        fd = inroot.open_path(rootfd, destination)
+        try:
+            m.mount_setattr(fd, "", m.AT_EMPTY_PATH, m.MOUNT_ATTR_RDONLY)
+        finally:
+            os.close(fd)
+
+
+def _bind(rootfd: int, source: str, destination: str, attrs: int) -> None:
+    tree = m.open_tree(-100, source, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)
+    try:
+        if attrs:
+            m.mount_setattr(tree, "", m.AT_EMPTY_PATH, attrs)
+        target = inroot.make(rootfd, destination, is_dir=True)
+        try:
+            m.move_mount(tree, "", target, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(target)
+    finally:
+        os.close(tree)
+
+
+def _links(rootfd: int, destination: str, name: str) -> None:
+    fd = inroot.open_path(rootfd, destination)
+    dirfd = os.open(inroot.fd_path(fd), os.O_DIRECTORY | os.O_CLOEXEC)
+    os.close(fd)
+    try:
+        for part in name.split(","):
+            try:
+                os.symlink(name, part, dir_fd=dirfd)
+            except FileExistsError:
+                pass
+    finally:
+        os.close(dirfd)
