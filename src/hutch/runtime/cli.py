@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from hutch import OCI_VERSION, __version__, jsonfast
 from hutch.errors import HutchError, NotFoundError
-from hutch.runtime import container, log
+from hutch.runtime import container, log, selfprotect
 from hutch.runtime.args import Command
 from hutch.runtime.container import DEFAULT_ROOT
 
@@ -117,6 +117,7 @@ def _console_fd(path: str | None) -> int | None:
 
 
 def _create(args: SimpleNamespace) -> int:
+    selfprotect.ensure_sealed()
     from hutch.oci import config
     from hutch.runtime import launch
 
@@ -141,6 +142,7 @@ def _create(args: SimpleNamespace) -> int:
 
 
 def _run(args: SimpleNamespace) -> int:
+    selfprotect.ensure_sealed()
     from hutch.oci import config
     from hutch.runtime import foreground, launch, lifecycle
 
@@ -241,6 +243,7 @@ def _list(args: SimpleNamespace) -> int:
 
 
 def _exec(args: SimpleNamespace) -> int:
+    selfprotect.ensure_sealed()
     from hutch.runtime import execute, foreground, lifecycle
 
     c = _load(args)
