@@ -3,12 +3,13 @@
 Runs in the container's init, inside its new mount namespace, before it execs the user process.
 """
 
+import errno
 import os
 import stat
 
 from hutch.errors import ConfigError, HutchError
 from hutch.linux import mount as m
-from hutch.linux.fs import O_PATH
+from hutch.linux.fs import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, openat2
 from hutch.oci.config import Device, Mount, Spec
 from hutch.runtime import cgroupmount, inroot, mountopts
 
@@ -54,12 +55,20 @@ def _make_parent_private(rootfs: str) -> None:
         m.mount(None, best, None, m.MS_PRIVATE)
 
 
-def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool, cgroup_paths: dict[str, str]) -> None:
+def mount_all(
+    spec: Spec,
+    rootfs: str,
+    bundle: str,
+    in_userns: bool,
+    cgroup_paths: dict[str, str],
+    trees: dict[int, int] | None = None,
+) -> None:
+    """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index."""
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
             try:
-                _mount_one(rootfd, mnt, bundle, cgroup_paths)
+                _mount_one(rootfd, mnt, bundle, cgroup_paths, (trees or {}).get(i))
             except OSError as e:
                 raise HutchError(
                     f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}"
@@ -71,15 +80,19 @@ def mount_all(spec: Spec, rootfs: str, bundle: str, in_userns: bool, cgroup_path
         os.close(rootfd)
 
 
-def _mount_one(rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str]) -> None:
+def _mount_one(
+    rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str], tree: int | None = None
+) -> None:
     opts = mountopts.parse(mnt.options)
     if mnt.type == "bind" or opts.is_bind:
-        _bind(rootfd, mnt, opts, bundle)
+        _bind(rootfd, mnt, opts, bundle, tree)
         return
     if mnt.type == "cgroup":
         cgroupmount.mount(rootfd, mnt.destination, opts.flags, cgroup_paths)
         _after_mount(rootfd, mnt.destination, opts)
         return
+    if mnt.type in ("proc", "sysfs"):
+        _refuse_symlinks(rootfd, mnt)
     fd = inroot.make(rootfd, mnt.destination, is_dir=True)
     try:
         if mnt.type in ("proc", "sysfs") and not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -89,6 +102,23 @@ def _mount_one(rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str
     finally:
         os.close(fd)
     _after_mount(rootfd, mnt.destination, opts)
+
+
+def _refuse_symlinks(rootfd: int, mnt: Mount) -> None:
+    """proc and sysfs go exactly where the spec says: an image whose /proc is a symlink would otherwise move
+    them, and the masked and read-only paths with them (CVE-2019-16884, CVE-2023-27561, CVE-2023-28642)."""
+    try:
+        os.close(
+            openat2(rootfd, mnt.destination, O_PATH | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
+        )
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise HutchError(
+                f"{mnt.type} cannot be mounted on {mnt.destination}: it is a symlink in the rootfs"
+            ) from None
+        raise
 
 
 def _after_mount(rootfd: int, destination: str, opts: mountopts.MountOptions) -> None:
@@ -105,8 +135,31 @@ def _after_mount(rootfd: int, destination: str, opts: mountopts.MountOptions) ->
         os.close(fd)
 
 
-def _bind(rootfd: int, mnt: Mount, opts: mountopts.MountOptions, bundle: str) -> None:
-    """Clone the source tree, set its attributes while it is detached, then attach it in one step."""
+def detached_binds(spec: Spec, bundle: str) -> dict[int, int]:
+    """The idmapped bind mounts of `spec`, made ready to attach, by index in spec.mounts.
+
+    Called in the host's user namespace, before the container's: only there may the runtime idmap (or set
+    attributes on) a clone of a host mount, as runc does in its parent process. The fds are O_CLOEXEC.
+    """
+    trees: dict[int, int] = {}
+    try:
+        for i, mnt in enumerate(spec.mounts):
+            opts = mountopts.parse(mnt.options)
+            idmapped = opts.idmap or mnt.uid_mappings or mnt.gid_mappings
+            if idmapped and (mnt.type == "bind" or opts.is_bind):
+                try:
+                    trees[i] = _bind_tree(mnt, opts, bundle)
+                except OSError as e:
+                    raise HutchError(f"mounts[{i}] (bind on {mnt.destination}): {e.strerror}") from None
+    except BaseException:
+        for fd in trees.values():
+            os.close(fd)
+        raise
+    return trees
+
+
+def _bind_tree(mnt: Mount, opts: mountopts.MountOptions, bundle: str) -> int:
+    """A detached clone of the source tree with the mount's attributes (and idmapping) set."""
     source = mnt.source or ""
     if not source:
         raise ConfigError(f"config.json: mount {mnt.destination}: a bind mount needs a source")
@@ -125,6 +178,21 @@ def _bind(rootfd: int, mnt: Mount, opts: mountopts.MountOptions, bundle: str) ->
             from hutch.runtime import idmap
 
             idmap.apply(tree, mnt, recursive=opts.recursive_idmap or recursive)
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
+
+
+def _bind(
+    rootfd: int, mnt: Mount, opts: mountopts.MountOptions, bundle: str, tree: int | None = None
+) -> None:
+    """Clone the source tree, set its attributes while it is detached, then attach it in one step.
+
+    `tree` is such a clone made earlier (detached_binds); it is closed here."""
+    if tree is None:
+        tree = _bind_tree(mnt, opts, bundle)
+    try:
         is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
         target = inroot.make(rootfd, mnt.destination, is_dir=is_dir)
         try:
