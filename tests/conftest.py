@@ -294,6 +294,11 @@ class RuntimeCLI:
                     f"delete --force {container_id} exited {deleted.returncode}: {deleted.stderr.strip()}"
                 )
 
+        if self.root.is_dir():
+            left = sorted(entry.name for entry in self.root.iterdir())
+            if left:
+                problems.append(f"left under --root after delete --force: {', '.join(left)}")
+
         deadline = time.monotonic() + 5
         while True:
             alive = {pid for pid, start in watched.items() if start and _proc_start_time(pid) == start}

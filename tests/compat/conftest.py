@@ -4,10 +4,13 @@
                                     named BUSYBOX_IMAGE, built once per session with the stdlib
     podman                          podman with private storage and `--runtime <hutch-runtime>`:
                                     .run(*args, check=True, input=None, timeout=60) -> CompletedProcess[str];
-                                    .image is the busybox image, already loaded
+                                    .image is the busybox image, already loaded; .runtime_ids() lists the
+                                    containers hutch-runtime holds under its private --root
     ctr                             containerd's ctr against a private containerd started for the session:
                                     .run(*args, ...) as above; .image is the busybox image, already imported;
-                                    .runtime is the path to give `ctr run --runc-binary`
+                                    .runtime is the path to give `ctr run --runc-binary`; .runc_flags are
+                                    `--runc-binary <hutch-runtime> --runc-root <private root>` for `ctr run`;
+                                    .run_tty(*args) runs ctr with a pty as its terminal (for `ctr run -t`)
 
 Each fixture removes the test's containers afterwards. Like the integration tests these need root.
 """
@@ -21,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -170,6 +174,8 @@ def busybox_image_archive(busybox_rootfs: Path, tmp_path_factory: pytest.TempPat
 PODMAN_CONF = """\
 [containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
+# A new, empty network namespace: no bridge, veth or firewall rule is made on the host.
+netns = "none"
 
 [engine]
 # Tests use the images the fixtures load; nothing is ever pulled.
@@ -184,6 +190,8 @@ class Podman:
         self.home = home
         self.runtime = runtime
         self.image = BUSYBOX_IMAGE
+        # hutch-runtime's state for podman's containers (podman passes --root through conmon, too).
+        self.runtime_root = home / "runtime"
         conf = home / "containers.conf"
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)
@@ -199,6 +207,8 @@ class Podman:
             str(home / "tmp"),
             "--runtime",
             runtime,
+            "--runtime-flag",
+            f"root={self.runtime_root}",
             # hutch-runtime has no systemd cgroup driver, and this host's pid 1 is not systemd anyway.
             "--cgroup-manager",
             "cgroupfs",
@@ -213,6 +223,13 @@ class Podman:
 
     def remove_containers(self) -> None:
         self.run("rm", "--all", "--force", "--time", "0", check=False)
+
+    def runtime_ids(self) -> list[str]:
+        """The containers hutch-runtime itself knows of (`list -q` under podman's runtime root)."""
+        listed = _run(
+            [self.runtime, "--root", str(self.runtime_root), "list", "-q"], check=True, input=None, timeout=30
+        )
+        return listed.stdout.split()
 
 
 @pytest.fixture(scope="session")
@@ -240,16 +257,54 @@ def podman(_podman_session: Podman) -> Iterator[Podman]:
 class Ctr:
     """containerd's ctr, talking to the session's private containerd in its own namespace."""
 
-    def __init__(self, address: Path, runtime: str) -> None:
+    def __init__(self, address: Path, runtime: str, runc_root: Path) -> None:
         self.address = address
         self.runtime = runtime
+        self.runc_root = runc_root
         self.image = BUSYBOX_IMAGE
         self.base = [_need("ctr"), "--address", str(address), "--namespace", CTR_NAMESPACE]
+        # The runc shim runs `<runc-binary> --root <runc-root> ...`; the default root is /run/containerd/runc.
+        self.runc_flags = ["--runc-binary", runtime, "--runc-root", str(runc_root)]
 
     def run(
         self, *args: str | os.PathLike[str], check: bool = True, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         return _run([*self.base, *map(str, args)], check=check, input=input, timeout=timeout)
+
+    def run_tty(self, *args: str | os.PathLike[str], timeout: float = 60) -> tuple[int, str]:
+        """Run ctr with a new pty as its stdin, stdout and stderr (`ctr run -t` wants a console);
+        returns its exit code and everything written to the terminal."""
+        import pty
+
+        master, slave = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                [*self.base, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+            )
+        finally:
+            os.close(slave)
+        output = bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise AssertionError(f"ctr {' '.join(map(str, args))} timed out: {output!r}")
+                exited = process.poll() is not None
+                if not select.select([master], [], [], 0.1)[0]:
+                    if exited:  # and nothing more to read
+                        break
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every holder of the terminal's other side is gone
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            return process.wait(timeout=10), output.decode(errors="replace")
+        finally:
+            os.close(master)
 
     def remove_containers(self) -> None:
         for task in self.run("tasks", "list", "--quiet", check=False).stdout.split():
@@ -287,7 +342,7 @@ def _containerd(busybox_image_archive: Path) -> Iterator[Ctr]:
     daemon = subprocess.Popen(
         [_need("containerd"), "--config", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
     )
-    ctr = Ctr(home / "containerd.sock", _hutch_runtime())
+    ctr = Ctr(home / "containerd.sock", _hutch_runtime(), home / "runc")
     try:
         deadline = time.monotonic() + 30
         while ctr.run("version", check=False, timeout=10).returncode != 0:

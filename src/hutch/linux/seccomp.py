@@ -50,6 +50,9 @@ class Program:
     def __len__(self) -> int:
         return int(self.fprog.len)
 
+    def code(self) -> bytes:
+        return self._buf.raw
+
 
 def set_mode_filter(program: Program, flags: int) -> int:
     """Install the filter on the calling thread (on every thread with TSYNC). Returns the listener fd with

@@ -51,9 +51,18 @@ def _hierarchies(paths: dict[str, str]) -> list[tuple[str, str]]:
 def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> None:
     hierarchies = _hierarchies(paths)
     ro = m.MOUNT_ATTR_RDONLY if flags & m.MS_RDONLY else 0
+    # The hierarchies keep the mount's nosuid, nodev and noexec too, as under runc.
+    attrs = ro
+    for flag, attr in (
+        (m.MS_NOSUID, m.MOUNT_ATTR_NOSUID),
+        (m.MS_NODEV, m.MOUNT_ATTR_NODEV),
+        (m.MS_NOEXEC, m.MOUNT_ATTR_NOEXEC),
+    ):
+        if flags & flag:
+            attrs |= attr
     unified = [h for h in hierarchies if h[0] == "/sys/fs/cgroup"]
     if unified:
-        _bind(rootfd, unified[0][0] + unified[0][1], destination, ro)
+        _bind(rootfd, unified[0][0] + unified[0][1], destination, attrs)
         return
     base = flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)
     fd = inroot.make(rootfd, destination, is_dir=True)
@@ -63,7 +72,7 @@ def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> N
         os.close(fd)
     for point, path in hierarchies:
         name = point[len("/sys/fs/cgroup/") :]
-        _bind(rootfd, point + path, os.path.join(destination, name), ro)
+        _bind(rootfd, point + path, os.path.join(destination, name), attrs)
         if "," in name:  # cpu,cpuacct is also reachable as cpu and cpuacct, as on the host
             _links(rootfd, destination, name)
     if ro:

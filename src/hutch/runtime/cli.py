@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from hutch import OCI_VERSION, __version__, jsonfast
 from hutch.errors import HutchError, NotFoundError
-from hutch.runtime import container, log, selfprotect
+from hutch.runtime import cgroup_warmup, container, log, selfprotect
 from hutch.runtime.args import Command
 from hutch.runtime.container import DEFAULT_ROOT
 
@@ -73,6 +73,9 @@ def _parser() -> Command:
     spec = p.command("spec", "write a default config.json", _spec)
     spec.flag("--rootless", kind="bool", help="for a runtime run by an unprivileged user")
     spec.flag("-b", "--bundle", default=".")
+    from hutch.runtime import resources_cli  # pause, resume, update, ps, events
+
+    resources_cli.register(p)
     return p
 
 
@@ -118,6 +121,7 @@ def _console_fd(path: str | None) -> int | None:
 
 def _create(args: SimpleNamespace) -> int:
     selfprotect.ensure_sealed()
+    cgroup_warmup.start()
     from hutch.oci import config
     from hutch.runtime import launch
 
@@ -143,6 +147,7 @@ def _create(args: SimpleNamespace) -> int:
 
 def _run(args: SimpleNamespace) -> int:
     selfprotect.ensure_sealed()
+    cgroup_warmup.start()
     from hutch.oci import config
     from hutch.runtime import foreground, launch, lifecycle
 

@@ -15,6 +15,10 @@ from hutch.runtime.container import Container
 from hutch.runtime.launch import _write_pid_file
 from hutch.runtime.sync import Channel, pair
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.runtime.seccomp import Prepared
+
 
 def exec_process(
     c: Container,
@@ -31,12 +35,24 @@ def exec_process(
         raise StateError(f"cannot exec in container {c.id}: it is {status}")
     if proc.terminal and console_fd is None:
         raise HutchError("process.terminal is true: --console-socket is required")
-    parent, child = pair()
-    pid = os.fork()
+    filt = None
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from hutch.runtime import seccomp
+
+        filt = seccomp.prepare(spec.linux.seccomp, spec.source)  # built by a helper while we join
+    try:
+        parent, child = pair()
+        pid = os.fork()
+    except BaseException:
+        if filt is not None:
+            filt.reap(kill=True)
+        raise
     if pid == 0:
         parent.close()
-        _child(c, spec, proc, child, console_fd, preserve_fds, c.state_doc(OCI_VERSION))
+        _child(c, spec, proc, child, console_fd, preserve_fds, c.state_doc(OCI_VERSION), filt)
     child.close()
+    if filt is not None:
+        filt.detach()
     try:
         kind, payload = parent.recv()
         if kind == "error":
@@ -55,6 +71,8 @@ def exec_process(
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+        if filt is not None:  # done by now, unless the exec failed before it got the filter
+            filt.reap(kill=True)
     if pid_file:
         _write_pid_file(pid_file, exec_pid)
     return exec_pid
@@ -68,19 +86,27 @@ def _child(
     console_fd: int | None,
     preserve_fds: int,
     state: dict[str, object],
+    filt: "Prepared | None",
 ) -> None:
     """Join the container's namespaces, then fork the process that execs; never returns."""
     try:
         prctl.prctl(prctl.PR_SET_DUMPABLE, 0)
         init.preload(spec)  # the host's Python library is out of reach once we are inside
+        if proc.terminal:  # preload() looks at the container's process; this one may differ
+            from hutch.runtime import console  # noqa: F401
         cgroups.add(c.cgroup, os.getpid())
         assert spec.linux is not None
         fds = _open_namespaces(c.pid, spec)
         for kind, fd in fds:
             namespaces.join(kind, fd)
+        # A seccomp agent is told the pid of the process that loads the filter, as the host sees it: only
+        # we know it, from fork.
+        pid_r, pid_w = os.pipe() if filt is not None and filt.notify else (-1, -1)
         pid = os.fork()
         if pid == 0:
-            _grandchild(spec, proc, chan, console_fd, preserve_fds, state)
+            _grandchild(spec, proc, chan, console_fd, preserve_fds, state, filt, pid_r)
+        if pid_w >= 0:
+            os.write(pid_w, str(pid).encode())
         chan.send("pid", pid)
         os._exit(0)
     except BaseException as e:
@@ -116,6 +142,8 @@ def _grandchild(
     console_fd: int | None,
     preserve_fds: int,
     state: dict[str, object],
+    filt: "Prepared | None",
+    pid_fd: int,
 ) -> None:
     try:
         os.setsid()
@@ -133,15 +161,19 @@ def _grandchild(
         env = process.environ(proc)
         process.enter_cwd(proc.cwd)
         exe = process.find_executable(proc, env)
+        assert spec.linux is not None
+        if filt is None and spec.linux.seccomp is not None:  # nobody started building it: build it here
+            from hutch.runtime import seccomp
+
+            filt = seccomp.Prepared(spec.linux.seccomp, spec.source)
+        if filt is not None and not proc.no_new_privileges:  # needs CAP_SYS_ADMIN: before the caps go
+            _load_seccomp(filt, state, pid_fd)
         process.become_user(proc)
         if proc.no_new_privileges:
             prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
-        assert spec.linux is not None
-        if spec.linux.seccomp is not None:
-            from hutch.runtime import seccomp
-
-            seccomp.load(spec.linux.seccomp, state)
         init.prepare_exec(preserve_fds)
+        if filt is not None and proc.no_new_privileges:  # last, so that the fewest syscalls run under it
+            _load_seccomp(filt, state, pid_fd)
         os.execve(exe, proc.args, env)
     except BaseException as e:
         if isinstance(e, HutchError):
@@ -154,3 +186,11 @@ def _grandchild(
             chan.send("error", msg)
         finally:
             os._exit(1)
+
+
+def _load_seccomp(filt: "Prepared", state: dict[str, object], pid_fd: int) -> None:
+    pid = None
+    if pid_fd >= 0:  # the agent's message names our host pid; state["pid"] stays init's
+        pid = int(os.read(pid_fd, 32) or b"0")
+        os.close(pid_fd)
+    filt.load(state, pid)

@@ -16,6 +16,8 @@ from hutch.runtime.sync import Channel
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass
+
+    from hutch.runtime.seccomp import Prepared
 else:
     from hutch.record import dataclass
 
@@ -34,6 +36,8 @@ class InitContext:
     preserve_fds: int
     host_pid: int = 0
     cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, read by stage 1
+    trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
+    seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
 
 
 def preload(spec: Spec) -> None:
@@ -90,16 +94,17 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         _join_keyring(ctx.container_id)
     in_userns = linux.namespace("user") is not None
     rootfs.prepare(spec, ctx.rootfs)
-    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, ctx.cgroup_paths or {})
+    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, ctx.cgroup_paths or {}, ctx.trees)
     if spec.hooks.prestart or spec.hooks.create_runtime:
         ctx.channel.send("hooks")
         ctx.channel.expect("hooks-done", "createRuntime hooks")
     if spec.hooks.create_container:
-        _run_hooks("createContainer", ctx, "created")
+        _run_hooks("createContainer", ctx, "creating")
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
-    rootfs.finish(spec)
     _set_names(spec)
+    # Before finish(): /proc/sys is one of the default read-only paths.
     _set_sysctls(linux.sysctl)
+    rootfs.finish(spec)
     if proc.terminal:
         from hutch.runtime import console
 
@@ -113,12 +118,21 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     env = process.environ(proc)
     process.enter_cwd(proc.cwd)
     exe = process.find_executable(proc, env)
+    if linux.seccomp is not None and ctx.seccomp is None:  # nobody started building it: build it here
+        from hutch.runtime import seccomp
+
+        ctx.seccomp = seccomp.Prepared(linux.seccomp, spec.source)
+    if ctx.seccomp is not None and not proc.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: in before the capabilities go.
+        _load_seccomp(ctx)
     process.become_user(proc)
     if proc.no_new_privileges:
         prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
-    if linux.seccomp is not None and not proc.no_new_privileges:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in before exec-time.
-        _load_seccomp(ctx)
+    if ctx.seccomp is not None and proc.no_new_privileges:
+        ctx.seccomp.receive()  # the program from the builder: a bad profile fails create here
+        if ctx.seccomp.notify:
+            # The agent must have its fd when create returns, and failing to send it must fail create.
+            _load_seccomp(ctx)
     return exe, env
 
 
@@ -144,11 +158,18 @@ def _set_names(spec: Spec) -> None:
         raise HutchError(f"hostname/domainname: {e.strerror}") from None
 
 
+def sysctl_parts(key: str) -> list[str]:
+    """The components of a sysctl name, dotted (`net.ipv4.ip_forward`) or, as sysctl(8) also takes them,
+    with slashes (`net/ipv4/conf/eth0.100/forwarding`, where a dot may be part of a name)."""
+    parts = key.split("/") if "/" in key else key.split(".")
+    if any(part in ("", ".", "..") for part in parts):
+        raise HutchError(f"linux.sysctl: invalid key {key!r}")
+    return parts
+
+
 def _set_sysctls(sysctl: dict[str, str]) -> None:
     for key, value in sysctl.items():
-        path = "/proc/sys/" + key.replace(".", "/")
-        if ".." in key.split(".") or "/" in key:
-            raise HutchError(f"linux.sysctl: invalid key {key!r}")
+        path = "/proc/sys/" + "/".join(sysctl_parts(key))
         try:
             with open(path, "w") as f:
                 f.write(value)
@@ -190,10 +211,10 @@ def _host_pid() -> int:
 
 
 def _load_seccomp(ctx: InitContext) -> None:
-    from hutch.runtime import seccomp
-
-    assert ctx.spec.linux is not None and ctx.spec.linux.seccomp is not None
-    seccomp.load(ctx.spec.linux.seccomp, _state(ctx, "creating"))
+    """Install the filter; a NOTIFY agent gets the container process state, in which the status is
+    "creating" and the pid init's."""
+    assert ctx.seccomp is not None
+    ctx.seccomp.load(_state(ctx, "creating"))
 
 
 def _wait_for_start(fifo_fd: int) -> None:
@@ -208,11 +229,11 @@ def _exec(ctx: InitContext, exe: str, env: dict[str, str]) -> None:
     proc = ctx.spec.require_process()
     try:
         if ctx.spec.hooks.start_container:
-            _run_hooks("startContainer", ctx, "running")
-        linux = ctx.spec.linux
-        if linux is not None and linux.seccomp is not None and proc.no_new_privileges:
-            _load_seccomp(ctx)
+            _run_hooks("startContainer", ctx, "created")  # the user process has not run yet
         prepare_exec(ctx.preserve_fds)
+        if ctx.seccomp is not None and proc.no_new_privileges and not ctx.seccomp.notify:
+            # With no_new_privs the filter goes in last, so that the fewest syscalls run under it.
+            _load_seccomp(ctx)
         os.execve(exe, proc.args, env)
     except HutchError as e:
         os.write(2, f"hutch-runtime: {e}\n".encode())

@@ -12,7 +12,7 @@ import time
 
 from hutch.errors import ConfigError, HutchError
 from hutch.oci.config import IDMapping, Spec
-from hutch.runtime import cgroupmount, cgroups, container, init, namespaces
+from hutch.runtime import cgroup_warmup, cgroupmount, cgroups, container, init, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
@@ -33,9 +33,47 @@ def check_spec(spec: Spec, bundle: str) -> str:
     if userns is not None and not userns.path and not spec.linux.uid_mappings:
         raise ConfigError(f"{spec.source}: linux.uidMappings: a new user namespace needs uid mappings")
     timens = spec.linux.namespace("time")
+    _check_sysctl(spec)
     if spec.linux.time_offsets and (timens is None or timens.path):
         raise ConfigError(f"{spec.source}: linux.timeOffsets: needs a new time namespace")
     return os.path.realpath(rootfs)
+
+
+# Sysctls of the IPC namespace (besides fs.mqueue.*); net.* belong to the network namespace.
+_IPC_SYSCTLS = frozenset(
+    ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem")
+    + ("kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+)
+
+
+def _check_sysctl(spec: Spec) -> None:
+    """Refuse a sysctl that would change the host: one in no namespace, or in one the container shares with
+    the host (runc's rules)."""
+    assert spec.linux is not None
+    for key in spec.linux.sysctl:
+        parts = init.sysctl_parts(key)
+        where = f"{spec.source}: linux.sysctl[{key!r}]"
+        if ".".join(parts) in _IPC_SYSCTLS or parts[:2] == ["fs", "mqueue"]:
+            if spec.linux.namespace("ipc") is None:
+                raise ConfigError(f"{where}: not allowed in the host's ipc namespace")
+        elif parts[0] == "net":
+            netns = spec.linux.namespace("network")
+            if netns is None or (netns.path and _same_file(netns.path, "/proc/self/ns/net")):
+                raise ConfigError(f"{where}: not allowed in the host's network namespace")
+        elif parts == ["kernel", "domainname"] and spec.linux.namespace("uts") is not None:
+            pass
+        elif parts == ["kernel", "hostname"] and spec.linux.namespace("uts") is not None:
+            raise ConfigError(f"{where}: conflicts with the hostname field; set that instead")
+        else:
+            raise ConfigError(f"{where}: not in a namespace of the container's own; it would change the host")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def create(
@@ -66,8 +104,16 @@ def create(
         config=spec.raw,
     )
     init_pid = 0
+    filt = None
     try:
+        if spec.linux is not None and spec.linux.seccomp is not None:
+            from hutch.runtime import seccomp
+
+            # Built by a helper process while the container is set up; init receives it.
+            filt = seccomp.prepare(spec.linux.seccomp, spec.source)
         os.mkfifo(c.fifo, 0o622)
+        # Exactly 0622, whatever our umask: init opens it for writing after it became process.user.
+        os.chmod(c.fifo, 0o622)
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
         parent, child = pair()
         try:
@@ -85,11 +131,16 @@ def create(
                     no_pivot,
                     no_new_keyring,
                     preserve_fds,
+                    seccomp=filt,
                 )
                 _stage1(ctx)
             child.close()
             os.close(fifo_fd)
+            if filt is not None:
+                filt.detach()
             init_pid = _drive(parent, stage1, spec, c)
+            if filt is not None:
+                filt.reap()
         finally:
             parent.close()
         c.pid = init_pid
@@ -98,6 +149,8 @@ def create(
         if pid_file:
             _write_pid_file(pid_file, init_pid)
     except BaseException:
+        if filt is not None:
+            filt.reap(kill=True)
         if init_pid:
             _kill_quietly(init_pid)
         _destroy_cgroup(c)
@@ -119,7 +172,14 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
                 )
             if spec.linux.namespace("user") is not None:
                 _give_fifo_to_container_root(c.fifo, stage1)
-            c.cgroup = cgroups.setup(c.id, spec.linux, stage1)
+            try:
+                c.cgroup = cgroups.setup(c.id, spec.linux, stage1)
+            except BaseException:
+                _kill_quietly(stage1)  # it waits for "setup-done"; the _reap below would wait for it forever
+                raise
+            finally:
+                cgroup_warmup.stop()
+            c.save()  # so a runtime killed from here on leaves a cgroup that `delete --force` can find
             chan.send("setup-done")
             kind, payload = chan.recv()
         if kind == "pid":
@@ -138,6 +198,9 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
     except BaseException:
         if init_pid:
             _kill_quietly(init_pid)
+        # Stage 1 may be blocked waiting for us (setup-done, hooks-done): the _reap below would wait forever.
+        # It is our child, not yet reaped, so its pid is still its own.
+        _kill_quietly(stage1)
         raise
     finally:
         _reap(stage1)
@@ -150,7 +213,9 @@ def _host_hooks(spec: Spec, c: Container) -> None:
     from hutch.runtime import hooks
 
     doc = c.state_doc(OCI_VERSION)
+    # Not saved yet, the container looks stopped to state_doc(): say what it is.
     doc["status"] = "creating"
+    doc["pid"] = c.pid
     state = dumps(doc)
     try:
         hooks.run_hooks("prestart", spec.hooks.prestart, state)
@@ -169,6 +234,11 @@ def _stage1(ctx: init.InitContext) -> None:
         linux = ctx.spec.linux
         assert linux is not None
         joined = namespaces.open_paths(linux.namespaces)
+        if linux.namespace("user") is not None:
+            # Idmapped mounts of host filesystems can only be made from the host's user namespace.
+            from hutch.runtime import rootfs
+
+            ctx.trees = rootfs.detached_binds(ctx.spec, ctx.bundle)
         if joined and joined[0][0] == "user":
             namespaces.join(*joined.pop(0))
         elif linux.namespace("user") is not None:

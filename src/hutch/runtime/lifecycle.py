@@ -59,12 +59,7 @@ def _run_hooks(kind: str, spec: Spec, c: Container, fatal: bool) -> None:
     from hutch.runtime import hooks
 
     hook_list = spec.hooks.poststart if kind == "poststart" else spec.hooks.poststop
-    try:
-        hooks.run_hooks(kind, hook_list, dumps(c.state_doc(OCI_VERSION)))
-    except HutchError as e:
-        if fatal:
-            raise
-        warn(str(e))
+    hooks.run_hooks(kind, hook_list, dumps(c.state_doc(OCI_VERSION)), None if fatal else warn)
 
 
 def warn(message: str) -> None:
@@ -77,7 +72,7 @@ def kill(c: Container, sig: int, all_processes: bool = False) -> None:
     status = c.status()
     if status == "stopped":
         raise StateError(f"cannot kill container {c.id}: it is not running")
-    pids = container_pids(c) if all_processes else [c.pid]
+    pids = [p for p in (container_pids(c) if all_processes else [c.pid]) if p > 0]  # kill(0) is our group
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -116,11 +111,15 @@ def delete(c: Container, force: bool = False) -> None:
     if status in ("running", "paused") and not force:
         raise StateError(f"cannot delete container {c.id} that is not stopped: {status}")
     if status != "stopped":
-        for pid in container_pids(c) or [c.pid]:
+        for pid in container_pids(c) or ([c.pid] if c.pid > 0 else []):  # never kill(0): our own group
             try:
                 os.kill(pid, signals.NUMBERS["KILL"])
             except ProcessLookupError:
                 pass
+        if status == "paused":
+            from hutch.runtime import cgroups
+
+            cgroups.resume(c.cgroup)  # frozen processes die only once thawed
         _wait_gone(c)
     from hutch.runtime import cgroups
 

@@ -33,11 +33,16 @@ _PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def _rlim(value: int) -> int:
+    """A spec limit (an unsigned 64-bit number, 2**64-1 for unlimited) as Python's setrlimit takes it."""
+    return resource.RLIM_INFINITY if value >= 2**63 else value
+
+
 def set_rlimits(proc: Process) -> None:
     for i, rl in enumerate(proc.rlimits):
         try:
-            resource.setrlimit(RLIMITS[rl.type], (rl.soft, rl.hard))
-        except (ValueError, OSError) as e:
+            resource.setrlimit(RLIMITS[rl.type], (_rlim(rl.soft), _rlim(rl.hard)))
+        except (ValueError, OSError, OverflowError) as e:
             _, host_hard = resource.getrlimit(RLIMITS[rl.type])
             raise HostError(
                 f"process.rlimits[{i}]: cannot set {rl.type} to soft {rl.soft}, hard {rl.hard}"

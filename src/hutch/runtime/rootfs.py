@@ -34,7 +34,8 @@ def prepare(spec: Spec, rootfs: str) -> None:
     """Set root propagation and make the rootfs a mount point of its own (pivot_root needs one)."""
     assert spec.linux is not None
     prop = spec.linux.rootfs_propagation
-    flag = mountopts.PROPAGATION[prop] if prop else m.MS_SLAVE | m.MS_REC
+    # An unbindable root could not be bound onto itself below: finish() applies that after pivot_root.
+    flag = mountopts.PROPAGATION[prop] if prop and "unbindable" not in prop else m.MS_SLAVE | m.MS_REC
     m.mount(None, "/", None, flag)
     _make_parent_private(rootfs)
     m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)

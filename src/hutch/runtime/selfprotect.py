@@ -13,7 +13,6 @@ import os
 import sys
 
 from hutch.errors import HostError
-from hutch.linux import mount as m
 
 _ST_RDONLY = 1
 _REEXEC_MARK = "_HUTCH_REEXEC"
@@ -35,6 +34,8 @@ def ensure_sealed() -> None:
         raise HostError(
             "cannot protect the runtime's interpreter: the read-only bind mount did not take effect"
         )
+    from hutch.linux import mount as m
+
     exe = os.readlink("/proc/self/exe")
     try:
         m.mount(exe, exe, None, m.MS_BIND)

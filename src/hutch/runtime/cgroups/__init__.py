@@ -1,35 +1,459 @@
-"""Control groups of a container: the interface the runtime calls.
+"""Control groups of a container: the interface the runtime calls, over cgroup v1, v2 and hybrid hosts.
 
-PENDING (issue 3): the drivers for v1, v2 and hybrid hosts. Until they land, these calls place no process in a
-cgroup and apply no limit; `record` is what `setup` returns and state.json keeps.
+The layout is found at run time (layout.py). A container gets one directory in each v1 hierarchy and one in
+the v2 hierarchy, when the host has them; each part of linux.resources goes where its controller lives
+(v1.py or v2.py). Devices: v1's devices.allow/deny, or on v2 a BPF program (devices_bpf.py).
+
+The record `setup` returns is what state.json keeps, plain JSON:
+
+    {"path": "hutch/c1",                                   the cleaned cgroupsPath used (informational)
+     "v1": {"memory": "/sys/fs/cgroup/memory/hutch/c1", ...},   v1 directory by controller (co-mounted
+                                                                controllers share one; "name=systemd" too)
+     "v2": "/sys/fs/cgroup/unified/hutch/c1",              the v2 directory, or ""
+     "owned": ["/sys/fs/cgroup/memory/hutch", ...]}        parents we made, removed with the last container
+
+An empty record means the container has no cgroup (rootless without permission, as runc allows).
 """
 
-from hutch.oci.config import Linux, Resources
+from __future__ import annotations
+
+import os
+import time
+
+from hutch.errors import HostError, HutchError
+from hutch.oci.config import Device, Linux
+from hutch.oci.resources import Resources
+from hutch.runtime.cgroups import files, layout, v1, v2
+from hutch.runtime.cgroups.files import field_error
 
 Record = dict[str, object]
 
+DEFAULT_PARENT = "hutch"
 
-def setup(container_id: str, linux: Linux, pid: int) -> Record:
-    """Create the container's cgroup(s), apply linux.resources, move `pid` in; returns what to remember."""
-    return {}
+
+# --- the record ---
+
+
+def _v1(record: Record) -> dict[str, str]:
+    paths = record.get("v1")
+    return paths if isinstance(paths, dict) else {}
+
+
+def _v2(record: Record) -> str:
+    path = record.get("v2")
+    return path if isinstance(path, str) else ""
+
+
+def _owned(record: Record) -> list[str]:
+    owned = record.get("owned")
+    return [p for p in owned if isinstance(p, str)] if isinstance(owned, list) else []
+
+
+def directories(record: Record) -> list[str]:
+    """The container's cgroup directories, each once: v1 hierarchies first, then v2."""
+    out: list[str] = []
+    for d in _v1(record).values():
+        if d not in out:
+            out.append(d)
+    if _v2(record):
+        out.append(_v2(record))
+    return out
+
+
+def where(record: Record, controller: str) -> tuple[str, str] | None:
+    """("v1" or "v2", directory) of a controller (named as on v1) for this container, or None."""
+    paths = _v1(record)
+    if controller in paths:
+        return "v1", paths[controller]
+    d = _v2(record)
+    if d and (
+        controller in layout.V2_BUILTIN
+        or layout.V2_NAMES.get(controller, controller) in files.read_or(d, "cgroup.controllers").split()
+    ):
+        return "v2", d
+    return None
+
+
+# --- setup and teardown ---
+
+
+def setup(container_id: str, linux: Linux, pid: int, *, host: layout.Layout | None = None) -> Record:
+    """Create the container's cgroup(s), apply linux.resources, move `pid` in; returns what to remember.
+
+    Limits are in place before `pid` joins, so nothing of the container ever runs unlimited. Without a
+    cgroupsPath the container gets hutch/<id> below our own cgroup (runc's relative default, in a parent of
+    our own); should that name be taken (the same id under another --root), hutch/<id>-1 and so on.
+    """
+    resources = linux.resources or Resources()
+    privileged = os.geteuid() == 0
+    host = host or layout.detect()
+    path = layout.clean(linux.cgroups_path)
+    default = not path
+    if host.mode == "none":
+        if not privileged and default and not _wants(resources):
+            return {}
+        raise HostError("cgroups: no cgroup filesystem is mounted on this host")
+    record: Record = {}
+    created: list[str] = []
+    leaves: list[str] = []
+    for attempt in range(100):
+        if default:
+            path = f"{DEFAULT_PARENT}/{container_id}" + (f"-{attempt}" if attempt else "")
+        record = {"path": path, "v1": {}, "v2": "", "owned": []}
+        created, leaves = [], []
+        try:
+            for h in host.hierarchies():
+                d = layout.cgroup_dir(h, path, v2=False)
+                _make(d, h.mountpoint, created, cpuset="cpuset" in h.controllers, fresh=default)
+                leaves.append(d)
+                for c in h.controllers:
+                    _v1(record)[c] = d
+            if host.v2 is not None:
+                d = layout.cgroup_dir(host.v2, path, v2=True)
+                _make(d, host.v2.mountpoint, created, fresh=default)
+                v2.enable_controllers(d, host.v2.mountpoint)
+                leaves.append(d)
+                record["v2"] = d
+            break
+        except BaseException as e:
+            for d in reversed(created):
+                _rmdir_quietly(d)
+            if isinstance(e, FileExistsError) and default:
+                continue  # the name is taken: the next one
+            if isinstance(e, OSError):
+                if not privileged and default and not _wants(resources):
+                    return {}  # rootless without a delegated cgroup: run without one, as runc does
+                raise HostError(f"cgroups: cannot create {e.filename}: {e.strerror}") from None
+            raise
+    else:
+        raise HostError(f"cgroups: no free cgroup name for {DEFAULT_PARENT}/{container_id}")
+    owned = [d for d in created if d not in leaves]
+    if default:  # the shared parent of default cgroups goes with the last container that uses it
+        owned += [os.path.dirname(d) for d in leaves if os.path.dirname(d) not in owned]
+    record["owned"] = sorted(owned, key=lambda p: p.count("/"), reverse=True)
+    busy = [d for d in leaves if d not in created and files.procs(d)]
+    if busy:  # someone else's processes: leave them and their cgroup be
+        for d in reversed(created):
+            _rmdir_quietly(d)
+        raise HostError(
+            f"linux.cgroupsPath: {linux.cgroups_path!r}: the cgroup {busy[0]} is not empty; "
+            "a container needs a cgroup of its own"
+        )
+    try:
+        apply(record, resources, update=False, devices=privileged, spec_devices=linux.devices)
+        add(record, pid)
+    except BaseException:
+        destroy(record)
+        raise
+    return record
+
+
+def _wants(resources: Resources) -> bool:
+    """Whether the resources ask for anything a controller must do (devices aside)."""
+    return any(
+        (
+            resources.memory,
+            resources.cpu,
+            resources.pids,
+            resources.block_io,
+            resources.hugepage_limits,
+            resources.network,
+            resources.rdma,
+            resources.unified,
+        )
+    )
+
+
+def _make(d: str, top: str, created: list[str], cpuset: bool = False, fresh: bool = False) -> None:
+    """mkdir -p `d` below the mount `top`, noting what we made; a v1 cpuset level gets its parent's sets.
+
+    With `fresh`, `d` itself must not exist yet (FileExistsError): nobody else may be using it.
+    """
+    levels = []
+    p = d
+    while p != top and p.startswith(top + "/"):
+        levels.append(p)
+        p = os.path.dirname(p)
+    for attempt in range(3):
+        try:
+            for level in reversed(levels):
+                try:
+                    os.mkdir(level, 0o755)
+                    created.append(level)
+                except FileExistsError:
+                    if fresh and level == d:
+                        raise
+                if cpuset:
+                    v1.cpuset_inherit(level)
+            return
+        except FileNotFoundError:  # another container removed a shared parent under us: again
+            if attempt == 2:
+                raise
 
 
 def add(record: Record, pid: int) -> None:
-    """Move `pid` (an exec'd process) into the container's cgroup(s)."""
+    """Move `pid` (init's parent at create, an exec'd process later) into the container's cgroup(s)."""
+    for d in directories(record):
+        try:
+            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise HostError(f"cgroups: cannot move process {pid} into {d}: {e.strerror}") from None
 
 
 def pids(record: Record) -> list[int]:
-    """Every process in the container's cgroup."""
-    return []
+    """Every process in the container's cgroup(s), sub-cgroups included."""
+    found: set[int] = set()
+    for d in directories(record):
+        found.update(files.procs(d))
+    return sorted(found)
 
 
-def destroy(record: Record) -> None:
-    """Remove the container's cgroup(s); their processes must be gone."""
+def destroy(record: Record, timeout: float = 5.0) -> None:
+    """Remove the container's cgroup(s), and the parents only it used.
+
+    Its processes should be gone; any left (a runtime killed half-way) are killed, thawed first if frozen.
+    """
+    dirs = [d for d in directories(record) if os.path.isdir(d)]
+    if not dirs:
+        _remove_owned(record)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pids(record)
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if is_frozen(record, strict=False):
+            _set_frozen(record, False)
+        if time.monotonic() > deadline:
+            raise HostError(f"cgroups: processes {left} in {dirs[0]} did not die")
+        time.sleep(0.005)
+    for d in dirs:
+        for sub in files.subtree(d):
+            _rmdir(sub, deadline)
+    _remove_owned(record)
 
 
-def is_frozen(record: Record) -> bool:
-    return False
+def _rmdir(d: str, deadline: float) -> None:
+    while True:
+        try:
+            os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY: dying tasks not yet gone
+                raise HostError(f"cgroups: cannot remove {d}: {e.strerror}") from None
+            time.sleep(0.005)
+
+
+def _remove_owned(record: Record) -> None:
+    for d in _owned(record):
+        _rmdir_quietly(d)
+
+
+def _rmdir_quietly(d: str) -> None:
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass  # in use by another container, or already gone
+
+
+# --- resources ---
+
+
+def apply(
+    record: Record,
+    resources: Resources,
+    *,
+    update: bool,
+    devices: bool = True,
+    spec_devices: list[Device] | None = None,
+) -> None:
+    """Write linux.resources to the container's cgroups; a field the host cannot honour is an error naming it."""
+
+    def need(controller: str, field: str) -> tuple[str, str]:
+        found = where(record, controller)
+        if found is None:
+            raise field_error(field, f"the {controller} controller is not available on this host")
+        return found
+
+    r = resources
+    if r.memory is not None:
+        kind, d = need("memory", "memory")
+        (v1.memory if kind == "v1" else v2.memory)(d, r.memory, update)
+    c = r.cpu
+    if c is not None:
+        if (
+            any(
+                x is not None
+                for x in (c.quota, c.period, c.burst, c.realtime_runtime, c.realtime_period, c.idle)
+            )
+            or c.shares
+        ):
+            kind, d = need("cpu", "cpu")
+            if kind == "v1":
+                v1.grant_realtime(d, c, _owned(record))
+            (v1.cpu if kind == "v1" else v2.cpu)(d, c, update)
+        if c.cpus or c.mems:
+            kind, d = need("cpuset", "cpu.cpus" if c.cpus else "cpu.mems")
+            (v1.cpuset if kind == "v1" else v2.cpuset)(d, c, update)
+    if r.pids is not None and r.pids.limit:
+        kind, d = need("pids", "pids.limit")
+        (v1.pids if kind == "v1" else v2.pids)(d, r.pids.limit, update)
+    b = r.block_io
+    if b is not None and (
+        b.weight
+        or b.leaf_weight
+        or b.weight_device
+        or b.throttle_read_bps_device
+        or b.throttle_write_bps_device
+        or b.throttle_read_iops_device
+        or b.throttle_write_iops_device
+    ):
+        kind, d = need("blkio", "blockIO")
+        (v1.blkio if kind == "v1" else v2.io)(d, b, update)
+    if r.hugepage_limits:
+        kind, d = need("hugetlb", "hugepageLimits")
+        (v1.hugetlb if kind == "v1" else v2.hugetlb)(d, r.hugepage_limits, update)
+    n = r.network
+    if n is not None and n.class_id is not None:
+        if "net_cls" not in _v1(record):
+            raise field_error(
+                "network.classID", "needs the v1 net_cls controller, which this host does not mount"
+            )
+        v1.net_cls(_v1(record)["net_cls"], n, update)
+    if n is not None and n.priorities:
+        if "net_prio" not in _v1(record):
+            raise field_error(
+                "network.priorities", "needs the v1 net_prio controller, which this host does not mount"
+            )
+        v1.net_prio(_v1(record)["net_prio"], n, update)
+    if r.rdma:
+        kind, d = need("rdma", "rdma")
+        v1.rdma(d, r.rdma, update)
+    if r.unified:
+        if not _v2(record):
+            raise field_error("unified", "this host has no cgroup v2 hierarchy (it is cgroup v1 only)")
+        v2.unified(_v2(record), r.unified, set(_v1(record)))
+    if devices:
+        _devices(record, r, spec_devices)
+    elif update and r.devices:
+        v1.warn("linux.resources.devices: update does not change device rules (as with runc); ignored")
+
+
+def _devices(record: Record, r: Resources, spec_devices: list[Device] | None) -> None:
+    from hutch.runtime.cgroups import devices
+
+    emu = devices.effective(r.devices, spec_devices)
+    found = where(record, "devices")
+    if found is None:
+        if not r.devices:
+            return  # only the implicit defaults, on a host that cannot enforce any: as runc, go on
+        raise field_error("devices", "the host has neither a v1 devices controller nor cgroup v2")
+    kind, d = found
+    if kind == "v1":
+        devices.write_v1(d, emu)
+        return
+    from hutch.runtime.cgroups import devices_bpf
+
+    try:
+        devices_bpf.attach(d, emu)
+    except OSError as e:
+        raise field_error("devices", f"cannot attach the device program to {d}: {e.strerror or e}") from None
 
 
 def update(record: Record, resources: Resources) -> None:
-    """Apply new limits to a live container."""
+    """Apply new limits to a live container (device rules stay as they are, as with runc)."""
+    if not directories(record):
+        raise HostError("update: the container has no cgroup")
+    apply(record, resources, update=True, devices=False)
+
+
+# --- freezer ---
+
+
+def _freezer(record: Record) -> tuple[str, str] | None:
+    if "freezer" in _v1(record):
+        return "v1", _v1(record)["freezer"]
+    if _v2(record):
+        return "v2", _v2(record)
+    return None
+
+
+def is_frozen(record: Record, strict: bool = True) -> bool:
+    """Whether the container is paused: v1 freezer FROZEN (or FREEZING unless `strict`), v2 frozen."""
+    found = _freezer(record)
+    if found is None:
+        return False
+    kind, d = found
+    if kind == "v1":
+        state = v1.freezer_state(d)
+        return state == "FROZEN" or (not strict and state == "FREEZING")
+    return v2.is_frozen(d) or (not strict and files.read_or(d, "cgroup.freeze") == "1")
+
+
+def _set_frozen(record: Record, frozen: bool) -> None:
+    found = _freezer(record)
+    if found is None:
+        raise HostError("cgroups: the host has no freezer (neither v1's nor cgroup v2)")
+    kind, d = found
+    if kind == "v1":
+        v1.freeze(d, frozen)
+    else:
+        v2.freeze(d, frozen)
+
+
+def pause(record: Record, timeout: float = 5.0) -> None:
+    """Freeze every process of the container; returns once the kernel says they are frozen."""
+    _set_frozen(record, True)
+    deadline = time.monotonic() + timeout
+    kind = (_freezer(record) or ("", ""))[0]
+    tries = 0
+    while not is_frozen(record):
+        if time.monotonic() > deadline:
+            _set_frozen(record, False)
+            raise HostError("pause: the container's processes did not freeze; thawed them again")
+        tries += 1
+        if kind == "v1" and tries % 50 == 0:
+            _set_frozen(record, True)  # v1 can stall in FREEZING; asking again moves it on
+        time.sleep(0.001)
+
+
+def resume(record: Record, timeout: float = 5.0) -> None:
+    """Thaw the container."""
+    _set_frozen(record, False)
+    deadline = time.monotonic() + timeout
+    while is_frozen(record, strict=False):
+        if time.monotonic() > deadline:
+            raise HostError("resume: the container did not thaw")
+        time.sleep(0.001)
+
+
+# --- observation ---
+
+
+def oom_kills(record: Record) -> int:
+    """How many processes of the container the OOM killer has killed."""
+    found = where(record, "memory")
+    if found is None:
+        return 0
+    kind, d = found
+    return v1.oom_kills(d) if kind == "v1" else v2.oom_kills(d)
+
+
+def read_stats(record: Record) -> dict[str, object]:
+    """Usage in `runc events --stats` form (the "data" of a stats event)."""
+    from hutch.runtime.cgroups import stats
+
+    if not directories(record):
+        raise HutchError("stats: the container has no cgroup")
+    return stats.collect(_v1(record), _v2(record))
