@@ -61,8 +61,18 @@ def loads(text: str) -> Any:
     except StopIteration as e:
         raise DecodeError("Expecting value", text, e.value) from None
     except ValueError as e:
-        if type(e).__name__ == "JSONDecodeError" or hasattr(e, "pos"):
-            raise DecodeError(getattr(e, "msg", str(e)), text, e.pos) from None  # type: ignore[attr-defined]
+        if hasattr(e, "pos"):  # json.JSONDecodeError, raised by the scanner through json.decoder
+            raise DecodeError(getattr(e, "msg", str(e)), text, e.pos) from None
+        raise
+    except SystemError:
+        # Some truncated documents make the bare C scanner fail without an error of its own; the error
+        # path can afford `json`, which reports where the text went wrong.
+        import json
+
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DecodeError(e.msg, text, e.pos) from None
         raise
     rest = len(text) - len(text[end:].lstrip(_WHITESPACE))
     if rest != len(text):

@@ -5,12 +5,13 @@
     podman                          podman with private storage and `--runtime <hutch-runtime>`:
                                     .run(*args, check=True, input=None, timeout=60) -> CompletedProcess[str];
                                     .image is the busybox image, already loaded; .runtime_ids() lists the
-                                    containers hutch-runtime holds under its private --root
+                                    containers hutch-runtime holds in its default --root (see Podman);
+                                    .run_tty(*args, input=None) runs podman in a pty (for `run -it`)
     ctr                             containerd's ctr against a private containerd started for the session:
                                     .run(*args, ...) as above; .image is the busybox image, already imported;
                                     .runtime is the path to give `ctr run --runc-binary`; .runc_flags are
                                     `--runc-binary <hutch-runtime> --runc-root <private root>` for `ctr run`;
-                                    .run_tty(*args) runs ctr with a pty as its terminal (for `ctr run -t`)
+                                    .run_tty(*args, input=None) runs ctr in a pty (for `ctr run -t`)
 
 Each fixture removes the test's containers afterwards. Like the integration tests these need root.
 """
@@ -108,6 +109,47 @@ def _unmount_under(path: Path) -> None:
             subprocess.run(["umount", "--lazy", target], check=False)
 
 
+def run_in_pty(
+    command: list[str], *, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str]:
+    """Run a client with a new pty as its stdin, stdout and stderr (as `podman run -it` or `ctr run -t` in a
+    terminal); `input` is typed into the terminal. Returns the exit code and all the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            command, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        )
+    finally:
+        os.close(slave)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        if input is not None:
+            os.write(master, input.encode())
+        while True:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"{' '.join(command)} timed out; the terminal showed {bytes(output)!r}")
+            exited = process.poll() is not None
+            if not select.select([master], [], [], 0.1)[0]:
+                if exited:  # and nothing more to read
+                    break
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every holder of the terminal's other side is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        return process.wait(timeout=10), output.decode(errors="replace")
+    finally:
+        os.close(master)
+
+
 # --- the image ---
 
 
@@ -190,8 +232,6 @@ class Podman:
         self.home = home
         self.runtime = runtime
         self.image = BUSYBOX_IMAGE
-        # hutch-runtime's state for podman's containers (podman passes --root through conmon, too).
-        self.runtime_root = home / "runtime"
         conf = home / "containers.conf"
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)
@@ -207,8 +247,8 @@ class Podman:
             str(home / "tmp"),
             "--runtime",
             runtime,
-            "--runtime-flag",
-            f"root={self.runtime_root}",
+            # No `--runtime-flag root=DIR`: podman leaves runtime flags out of conmon's exit command
+            # (`podman container cleanup`), whose `delete` would then look in the default root.
             # hutch-runtime has no systemd cgroup driver, and this host's pid 1 is not systemd anyway.
             "--cgroup-manager",
             "cgroupfs",
@@ -221,15 +261,18 @@ class Podman:
     ) -> subprocess.CompletedProcess[str]:
         return _run([*self.base, *map(str, args)], check=check, input=input, timeout=timeout, env=self.env)
 
+    def run_tty(
+        self, *args: str | os.PathLike[str], input: str | None = None, timeout: float = 60
+    ) -> tuple[int, str]:
+        return run_in_pty([*self.base, *map(str, args)], input=input, env=self.env, timeout=timeout)
+
     def remove_containers(self) -> None:
         self.run("rm", "--all", "--force", "--time", "0", check=False)
 
     def runtime_ids(self) -> list[str]:
-        """The containers hutch-runtime itself knows of (`list -q` under podman's runtime root)."""
-        listed = _run(
-            [self.runtime, "--root", str(self.runtime_root), "list", "-q"], check=True, input=None, timeout=30
-        )
-        return listed.stdout.split()
+        """The containers hutch-runtime itself knows of (`list -q` in its default root, shared with any
+        other user of the machine's hutch-runtime: look for the ids podman gave)."""
+        return _run([self.runtime, "list", "-q"], check=True, input=None, timeout=30).stdout.split()
 
 
 @pytest.fixture(scope="session")
@@ -271,40 +314,10 @@ class Ctr:
     ) -> subprocess.CompletedProcess[str]:
         return _run([*self.base, *map(str, args)], check=check, input=input, timeout=timeout)
 
-    def run_tty(self, *args: str | os.PathLike[str], timeout: float = 60) -> tuple[int, str]:
-        """Run ctr with a new pty as its stdin, stdout and stderr (`ctr run -t` wants a console);
-        returns its exit code and everything written to the terminal."""
-        import pty
-
-        master, slave = pty.openpty()
-        try:
-            process = subprocess.Popen(
-                [*self.base, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
-            )
-        finally:
-            os.close(slave)
-        output = bytearray()
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if time.monotonic() > deadline:
-                    process.kill()
-                    raise AssertionError(f"ctr {' '.join(map(str, args))} timed out: {output!r}")
-                exited = process.poll() is not None
-                if not select.select([master], [], [], 0.1)[0]:
-                    if exited:  # and nothing more to read
-                        break
-                    continue
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: every holder of the terminal's other side is gone
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            return process.wait(timeout=10), output.decode(errors="replace")
-        finally:
-            os.close(master)
+    def run_tty(
+        self, *args: str | os.PathLike[str], input: str | None = None, timeout: float = 60
+    ) -> tuple[int, str]:
+        return run_in_pty([*self.base, *map(str, args)], input=input, timeout=timeout)
 
     def remove_containers(self) -> None:
         for task in self.run("tasks", "list", "--quiet", check=False).stdout.split():
@@ -367,6 +380,10 @@ def _containerd(busybox_image_archive: Path) -> Iterator[Ctr]:
         log.close()
         _unmount_under(home)
         shutil.rmtree(home, ignore_errors=True)
+        # ctr puts a container's cgroup under /<namespace>/<id>; the runtime removes <id>, not the parent.
+        for parent in Path("/sys/fs/cgroup").glob(f"*/{CTR_NAMESPACE}"):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 @pytest.fixture

@@ -178,3 +178,28 @@ def traversable(path: Path) -> Iterator[None]:
         for where, mode in changed:
             with contextlib.suppress(OSError):
                 where.chmod(mode)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def pids_with_token(token: str) -> set[int]:
+    """Live processes whose environment holds the test's HUTCH_TEST_TOKEN (the bundle factory puts it in
+    every container's process.env): the container's processes, wherever they are."""
+    marker = f"HUTCH_TEST_TOKEN={token}".encode()
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in Path(entry.path, "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                found.add(int(entry.name))
+        except OSError:
+            pass
+    return found

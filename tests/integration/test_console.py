@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.helpers import ConsoleSocket, read_until, wait_for
 
 
@@ -21,12 +20,16 @@ def _terminal_bundle(bundle: Any, script: str, **fields: Any) -> Path:
     return path
 
 
+# The scripts sleep after their last line: data a pty slave writes just before it closes can be lost to the
+# master's reader, and these tests are about the terminal, not about that race.
+
+
 def _lines(data: bytes) -> list[str]:
     return data.decode(errors="replace").replace("\r\n", "\n").splitlines()
 
 
 def test_console_socket_receives_the_pty_master(bundle: Any, runtime: Any, tmp_path: Path) -> None:
-    script = "tty; stty size; ls -l /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; echo END"
+    script = "tty; stty size; ls -l /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; echo END; sleep 10"
     b = _terminal_bundle(bundle, script, consoleSize={"height": 33, "width": 101})
     with ConsoleSocket(tmp_path) as console:
         runtime.run("create", "--console-socket", console.path, "--bundle", b, "c1")
@@ -41,7 +44,7 @@ def test_console_socket_receives_the_pty_master(bundle: Any, runtime: Any, tmp_p
 
 def test_terminal_is_the_controlling_terminal(bundle: Any, runtime: Any, tmp_path: Path) -> None:
     # field 7 of /proc/self/stat is tty_nr: the pty's device number (major 136); the shell leads its session
-    b = _terminal_bundle(bundle, "cat /proc/self/stat; echo END")
+    b = _terminal_bundle(bundle, "cat /proc/self/stat; echo END; sleep 10")
     with ConsoleSocket(tmp_path) as console:
         runtime.run("run", "--detach", "--console-socket", console.path, "--bundle", b, "c1")
         data = read_until(console.master(), b"END")
@@ -90,7 +93,15 @@ def test_exec_tty_with_console_socket(bundle: Any, runtime: Any, tmp_path: Path)
     runtime.run("run", "--detach", "--bundle", bundle(["sleep", "60"]), "c1")
     with ConsoleSocket(tmp_path) as console:
         runtime.run(
-            "exec", "--tty", "--detach", "--console-socket", console.path, "c1", "sh", "-c", "tty; echo END"
+            "exec",
+            "--tty",
+            "--detach",
+            "--console-socket",
+            console.path,
+            "c1",
+            "sh",
+            "-c",
+            "tty; echo END; sleep 10",
         )
         lines = _lines(read_until(console.master(), b"END"))
     assert lines[0].startswith("/dev/pts/")
@@ -102,7 +113,7 @@ def test_exec_process_file_with_terminal_and_console_size(bundle: Any, runtime: 
         "terminal": True,
         "consoleSize": {"height": 40, "width": 120},
         "user": {"uid": 0, "gid": 0},
-        "args": ["sh", "-c", "stty size; echo END"],
+        "args": ["sh", "-c", "stty size; echo END; sleep 10"],
         "env": ["PATH=/bin"],
         "cwd": "/",
     }

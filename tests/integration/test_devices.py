@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.helpers import run_ok, sh, traversable, userns
 
 # `stat` format: name, type, major:minor (hex), mode (octal), owner

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.helpers import wait_for
 
 HOST_KINDS = ("prestart", "createRuntime", "poststart", "poststop")  # run by the runtime, on the host

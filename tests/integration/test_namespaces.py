@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.helpers import (
     RW_ROOT,
     add_namespace,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.helpers import RW_ROOT, run_ok, sh, status_field
 
 from hutch.oci.config import CAPABILITIES
-from tests.integration.helpers import RW_ROOT, run_ok, sh, status_field
 
 
 def _mask(names: list[str]) -> int:

@@ -68,7 +68,7 @@ def _parser() -> Command:
     ex.flag("--preserve-fds", kind="int", default=0)
     ex.flag("--cgroup", kind="list", default=[])
     ex.flag("--ignore-paused", kind="bool")
-    ex.arg("id").arg("command", "rest")
+    ex.arg("id").arg("process_args", "rest")  # not "command": that names the subcommand
     p.command("features", "print the features of this runtime", _features)
     spec = p.command("spec", "write a default config.json", _spec)
     spec.flag("--rootless", kind="bool", help="for a runtime run by an unprivileged user")
@@ -281,10 +281,10 @@ def _exec_process(args: SimpleNamespace, spec: Spec) -> Process:
 
     if args.process:
         return config.load_process(args.process)
-    if not args.command:
+    if not args.process_args:
         raise HutchError("exec: a command is required (or --process FILE)")
     doc = jsonfast.loads(jsonfast.dumps(spec.raw.get("process") or {}))
-    doc["args"] = args.command
+    doc["args"] = args.process_args
     doc["terminal"] = args.tty
     doc["env"] = list(doc.get("env") or []) + args.env
     if args.cwd:

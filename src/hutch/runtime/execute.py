@@ -12,7 +12,7 @@ from hutch.linux import prctl
 from hutch.oci.config import Process, Spec
 from hutch.runtime import cgroups, init, namespaces, process
 from hutch.runtime.container import Container
-from hutch.runtime.launch import _write_pid_file
+from hutch.runtime.launch import _write_pid_file, close_inherited_fds
 from hutch.runtime.sync import Channel, pair
 
 TYPE_CHECKING = False
@@ -91,6 +91,7 @@ def _child(
     """Join the container's namespaces, then fork the process that execs; never returns."""
     try:
         prctl.prctl(prctl.PR_SET_DUMPABLE, 0)
+        close_inherited_fds(3 + preserve_fds)
         init.preload(spec)  # the host's Python library is out of reach once we are inside
         if proc.terminal:  # preload() looks at the container's process; this one may differ
             from hutch.runtime import console  # noqa: F401

@@ -12,7 +12,9 @@ def features() -> dict[str, Any]:
     annotations = {"io.github.hutch.runtime.version": __import__("hutch").__version__}
     if seccomp.libseccomp_version():
         annotations["io.github.seccomp.libseccomp.version"] = seccomp.libseccomp_version()
-    options = sorted([*mountopts._FLAGS, *mountopts.PROPAGATION, *mountopts._RECURSIVE, "idmap", "ridmap"])
+    options = sorted(
+        [*mountopts._FLAGS, *mountopts.PROPAGATION, *mountopts._RECURSIVE, "idmap", "ridmap", "tmpcopyup"]
+    )
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

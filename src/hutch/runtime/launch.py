@@ -228,6 +228,7 @@ def _stage1(ctx: init.InitContext) -> None:
     """Enter namespaces and fork init; never returns."""
     chan = ctx.channel
     try:
+        close_inherited_fds(3 + ctx.preserve_fds)
         # Import what init needs while we are still the host's root: in a new user namespace the host's
         # Python library may be unreadable (a Python under /root, mode 700).
         init.preload(ctx.spec)
@@ -276,6 +277,22 @@ def _become_ns_root() -> None:
     except OSError as e:
         if e.errno != 22:  # EINVAL: 0 is not mapped; stay as we are
             raise
+
+
+def close_inherited_fds(first: int) -> None:
+    """Close every fd from `first` on that our caller let us inherit (one without close-on-exec).
+
+    Init waits in the container until `start`, and an exec'd process may look at it: nothing of the host's
+    may be open in it but stdio and the preserved fds. Our own fds are all close-on-exec and go at execve.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                if os.get_inheritable(fd):
+                    os.close(fd)
+            except OSError:  # the directory listing's own fd, closed by now
+                pass
 
 
 def _give_fifo_to_container_root(fifo: str, stage1: int) -> None:

@@ -13,10 +13,10 @@ from hutch.runtime.container import Container
 
 
 def parse_signal(text: str) -> int:
-    """A signal given as a number, `KILL` or `SIGKILL`."""
+    """A signal given as a number, `KILL` or `SIGKILL`; 0 (as runc takes it) only checks the init exists."""
     if text.isdigit():
         num = int(text)
-        if 0 < num <= signals.SIGRTMAX:
+        if 0 <= num <= signals.SIGRTMAX:
             return num
     else:
         found = signals.number(text)

@@ -110,6 +110,8 @@ class MountOptions:
     data: list[str] = field(default_factory=list)
     idmap: bool = False
     recursive_idmap: bool = False
+    # runc's extension for tmpfs: fill the new tmpfs with what the directory under it held.
+    copy_up: bool = False
 
     @property
     def is_bind(self) -> bool:
@@ -146,6 +148,8 @@ def parse(options: list[str]) -> MountOptions:
             out.idmap = True
         elif opt == "ridmap":
             out.idmap = out.recursive_idmap = True
+        elif opt in ("tmpcopyup", "notmpcopyup"):
+            out.copy_up = opt == "tmpcopyup"
         else:
             out.data.append(opt)
     return out

@@ -119,9 +119,9 @@ def become_user(proc: Process) -> None:
             os.setgroups(user.additional_gids)
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: more additionalGids than the kernel takes
         raise HutchError(
-            f"process.user: cannot switch to uid {user.uid} gid {user.gid}: {e.strerror}"
+            f"process.user: cannot switch to uid {user.uid} gid {user.gid}: {getattr(e, 'strerror', None) or e}"
         ) from None
     prctl.prctl(prctl.PR_SET_KEEPCAPS, 0)
     inheritable = cap_mask(c.inheritable, last)
@@ -169,8 +169,16 @@ def find_executable(proc: Process, env: dict[str, str]) -> str:
 
 
 def enter_cwd(cwd: str) -> None:
+    """Enter (making it if needed) `cwd`; called inside the container, where `/` is its rootfs, so a symlink
+    on the way resolves inside it, and a dangling one has its target made there (runc 1.1 fails on that)."""
     try:
-        os.makedirs(cwd, 0o755, exist_ok=True)
-        os.chdir(cwd)
+        try:
+            os.chdir(cwd)
+            return
+        except FileNotFoundError:
+            pass
+        where = os.path.realpath(cwd)
+        os.makedirs(where, 0o755, exist_ok=True)
+        os.chdir(where)
     except OSError as e:
         raise HutchError(f"process.cwd: cannot enter {cwd}: {e.strerror}") from None

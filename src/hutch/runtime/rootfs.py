@@ -100,9 +100,69 @@ def _mount_one(
             raise HutchError(f"{mnt.type} must be mounted on a directory, {mnt.destination} is not one")
         data = ",".join(opts.data) or None
         m.mount(mnt.source or mnt.type, inroot.fd_path(fd), mnt.type, opts.flags & ~m.MS_REMOUNT, data)
+        if opts.copy_up and mnt.type == "tmpfs":
+            _copy_up(fd, rootfd, mnt.destination, keep_mode=not any(d.startswith("mode=") for d in opts.data))
     finally:
         os.close(fd)
     _after_mount(rootfd, mnt.destination, opts)
+
+
+def _copy_up(under: int, rootfd: int, destination: str, keep_mode: bool) -> None:
+    """`tmpcopyup` (podman sets it on --tmpfs and --read-only mounts): the tmpfs just mounted on
+    `destination` gets the contents, owners and modes of the directory it covers, which `under` still opens;
+    as with runc, its root takes that directory's mode unless the options gave one."""
+    src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=under)
+    try:
+        dst = inroot.open_path(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if keep_mode:
+                os.fchmod(dst, stat.S_IMODE(os.fstat(src).st_mode))
+            _copy_tree(src, dst)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy the entries of directory fd `src` into directory fd `dst`, never following a symlink."""
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.scandir(src) as entries:
+        for entry in entries:
+            name, st = entry.name, entry.stat(follow_symlinks=False)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(name, 0o700, dir_fd=dst)
+                sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=src)
+                try:
+                    sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=dst)
+                    try:
+                        _copy_tree(sub_src, sub_dst)
+                    finally:
+                        os.close(sub_dst)
+                finally:
+                    os.close(sub_src)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            elif stat.S_ISREG(st.st_mode):
+                fin = os.open(name, os.O_RDONLY | nofollow, dir_fd=src)
+                try:
+                    fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=dst)
+                    try:
+                        while os.sendfile(fout, fin, None, 1 << 20):
+                            pass
+                    finally:
+                        os.close(fout)
+                finally:
+                    os.close(fin)
+            elif stat.S_ISSOCK(st.st_mode):
+                continue  # a socket is only a name without its listener
+            else:
+                os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(name, mode, dir_fd=dst)  # after chown, which clears set-id bits
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
 
 
 def _refuse_symlinks(rootfd: int, mnt: Mount) -> None:
