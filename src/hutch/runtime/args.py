@@ -62,6 +62,7 @@ class Command:
         return self
 
     def arg(self, dest: str, how: str = "required") -> Command:
+        assert dest not in ("command", "handler", "help"), f"{dest!r} is taken by the parser itself"
         self.positionals.append((dest, how))
         return self
 

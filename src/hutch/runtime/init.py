@@ -10,7 +10,7 @@ from hutch.errors import HutchError
 from hutch.linux import prctl, signals
 from hutch.linux.fs import CLOSE_RANGE_CLOEXEC, close_range
 from hutch.oci.config import Spec
-from hutch.runtime import process, rootfs
+from hutch.runtime import cgroupmount, namespaces, process, rootfs
 from hutch.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -35,7 +35,7 @@ class InitContext:
     no_new_keyring: bool
     preserve_fds: int
     host_pid: int = 0
-    cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, read by stage 1
+    cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, once we are in them
     trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
     seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
 
@@ -94,7 +94,8 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         _join_keyring(ctx.container_id)
     in_userns = linux.namespace("user") is not None
     rootfs.prepare(spec, ctx.rootfs)
-    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, ctx.cgroup_paths or {}, ctx.trees)
+    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _enter_cgroup(ctx), ctx.trees)
+    _enter_cgroup(ctx)
     if spec.hooks.prestart or spec.hooks.create_runtime:
         ctx.channel.send("hooks")
         ctx.channel.expect("hooks-done", "createRuntime hooks")
@@ -134,6 +135,18 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
             # The agent must have its fd when create returns, and failing to send it must fail create.
             _load_seccomp(ctx)
     return exe, env
+
+
+def _enter_cgroup(ctx: InitContext) -> dict[str, str]:
+    """Wait until the runtime has moved us into the container's cgroups (it does so while we build the
+    rootfs), note their paths, then make our cgroup namespace, whose root is where we now are."""
+    if ctx.cgroup_paths is None:
+        ctx.channel.expect("cgroup-done", "cgroup setup")
+        ctx.cgroup_paths = cgroupmount.own_paths()
+        cgroupns = ctx.spec.linux.namespace("cgroup") if ctx.spec.linux is not None else None
+        if cgroupns is not None and not cgroupns.path:
+            namespaces.unshare(namespaces.FLAGS["cgroup"])
+    return ctx.cgroup_paths
 
 
 def _join_keyring(container_id: str) -> None:

@@ -12,7 +12,7 @@ import time
 
 from hutch.errors import ConfigError, HutchError
 from hutch.oci.config import IDMapping, Spec
-from hutch.runtime import cgroup_warmup, cgroupmount, cgroups, container, init, namespaces
+from hutch.runtime import cgroup_warmup, cgroups, container, init, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
@@ -172,18 +172,21 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
                 )
             if spec.linux.namespace("user") is not None:
                 _give_fifo_to_container_root(c.fifo, stage1)
-            try:
-                c.cgroup = cgroups.setup(c.id, spec.linux, stage1)
-            except BaseException:
-                _kill_quietly(stage1)  # it waits for "setup-done"; the _reap below would wait for it forever
-                raise
-            finally:
-                cgroup_warmup.stop()
-            c.save()  # so a runtime killed from here on leaves a cgroup that `delete --force` can find
             chan.send("setup-done")
             kind, payload = chan.recv()
         if kind == "pid":
             init_pid = int(payload)
+            # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
+            # and its cgroup namespace: the move's RCU grace period overlaps with that work.
+            try:
+                c.cgroup = cgroups.setup(c.id, spec.linux, init_pid)
+            finally:
+                cgroup_warmup.stop()
+            c.save()  # so a runtime killed from here on leaves a cgroup that `delete --force` can find
+            try:
+                chan.send("cgroup-done")
+            except BrokenPipeError:
+                pass  # init failed while we worked: its error message is waiting to be read
             kind, payload = chan.recv()
         while kind == "hooks":
             c.pid = init_pid
@@ -244,14 +247,14 @@ def _stage1(ctx: init.InitContext) -> None:
             namespaces.join(*joined.pop(0))
         elif linux.namespace("user") is not None:
             namespaces.unshare_user()
-        chan.send("setup")
-        chan.expect("setup-done", "user namespace setup")
         if linux.namespace("user") is not None:
+            chan.send("setup")  # the runtime writes our maps and gives the exec fifo to our root
+            chan.expect("setup-done", "user namespace setup")
             _become_ns_root()
         for kind, fd in joined:
             namespaces.join(kind, fd)
-        ctx.cgroup_paths = cgroupmount.own_paths()
-        flags = namespaces.new_flags(linux.namespaces, skip=("user",))
+        # The cgroup namespace is init's to make, once the runtime has moved it into its cgroups.
+        flags = namespaces.new_flags(linux.namespaces, skip=("user", "cgroup"))
         if flags:
             namespaces.unshare(flags)
         if linux.time_offsets:

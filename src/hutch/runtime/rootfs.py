@@ -6,6 +6,7 @@ Runs in the container's init, inside its new mount namespace, before it execs th
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 from hutch.errors import ConfigError, HutchError
 from hutch.linux import mount as m
@@ -61,13 +62,18 @@ def mount_all(
     rootfs: str,
     bundle: str,
     in_userns: bool,
-    cgroup_paths: dict[str, str],
+    enter_cgroup: Callable[[], dict[str, str]],
     trees: dict[int, int] | None = None,
 ) -> None:
-    """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index."""
+    """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index.
+
+    `enter_cgroup` waits until we are in the container's cgroups and returns their paths; it is called just
+    before the first cgroup mount, so the mounts before it are made while the runtime is still moving us.
+    """
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
+            cgroup_paths = enter_cgroup() if mnt.type == "cgroup" else {}
             try:
                 _mount_one(rootfd, mnt, bundle, cgroup_paths, (trees or {}).get(i))
             except OSError as e:
