@@ -3,16 +3,21 @@
 Runs in the container's init, inside its new mount namespace, before it execs the user process.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import stat
-from collections.abc import Callable
 
 from hutch.errors import ConfigError, HutchError
 from hutch.linux import mount as m
 from hutch.linux.fs import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, openat2
 from hutch.oci.config import Device, Mount, Spec
 from hutch.runtime import cgroupmount, inroot, mountopts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_DEVICES = [
     # path, major, minor
