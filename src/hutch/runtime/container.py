@@ -152,6 +152,19 @@ def make_dir(root: str, container_id: str) -> str:
     return path
 
 
+def remove_state(state_dir: str) -> None:
+    """Remove a container's state dir and what the runtime puts in it."""
+    for name in ("exec.fifo", "state.json", "state.json.tmp"):
+        try:
+            os.unlink(os.path.join(state_dir, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(state_dir)
+    except FileNotFoundError:
+        pass
+
+
 def list_ids(root: str) -> list[str]:
     try:
         return sorted(e for e in os.listdir(root) if os.path.exists(os.path.join(root, e, "state.json")))

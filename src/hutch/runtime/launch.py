@@ -154,7 +154,7 @@ def create(
         if init_pid:
             _kill_quietly(init_pid)
         _destroy_cgroup(c)
-        remove_state(state_dir)
+        container.remove_state(state_dir)
         raise
     return c
 
@@ -350,18 +350,6 @@ def _write_pid_file(path: str, pid: int) -> None:
         os.rename(tmp, path)
     except OSError as e:
         raise HutchError(f"--pid-file {path}: {e.strerror}") from None
-
-
-def remove_state(state_dir: str) -> None:
-    for name in ("exec.fifo", "state.json", "state.json.tmp"):
-        try:
-            os.unlink(os.path.join(state_dir, name))
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(state_dir)
-    except FileNotFoundError:
-        pass
 
 
 def _now() -> str:

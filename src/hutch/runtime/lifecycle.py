@@ -127,9 +127,7 @@ def delete(c: Container, force: bool = False) -> None:
     spec = spec_of(c)
     if spec.hooks.poststop:
         _run_hooks("poststop", spec, c, fatal=False)
-    from hutch.runtime.launch import remove_state
-
-    remove_state(c.dir)
+    container.remove_state(c.dir)
 
 
 def _wait_gone(c: Container, timeout: float = 10.0) -> None:
@@ -146,13 +144,11 @@ def _wait_gone(c: Container, timeout: float = 10.0) -> None:
 
 def delete_leftover(root: str, container_id: str) -> None:
     """`delete --force` of a state dir that a killed `create` left without state.json."""
-    from hutch.runtime.launch import remove_state
-
     container.validate_id(container_id)
     path = os.path.join(root, container_id)
     if not os.path.isdir(path):
         raise NotFoundError(f"container {container_id!r} does not exist")
-    remove_state(path)
+    container.remove_state(path)
 
 
 def state(c: Container) -> dict[str, object]:
