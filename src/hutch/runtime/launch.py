@@ -1,9 +1,10 @@
 """Creating a container: the runtime (stage 0) forks stage 1, which enters the namespaces and forks init.
 
-stage 0  validates, makes the state dir and exec fifo, forks stage 1, writes id maps, runs createRuntime hooks,
-         records the init pid, exits.
-stage 1  joins or creates the user namespace, waits for its maps, joins or creates the others, forks stage 2
-         (PID 1 of a new PID namespace), reports its pid, exits, so init is re-parented to the subreaper.
+stage 0  validates, makes the state dir and exec fifo, forks stage 1, writes id maps, moves init into its
+         cgroups while init builds the rootfs, runs createRuntime hooks, records the init pid, exits.
+stage 1  joins or creates the user namespace, waits for its maps, joins or creates the others (but the cgroup
+         namespace, which init makes once it is in its cgroups), forks stage 2 (PID 1 of a new PID
+         namespace), reports its pid, exits, so init is re-parented to the subreaper.
 stage 2  is init.py.
 """
 
