@@ -14,6 +14,9 @@ _MACHINE_SYSCALLS = {
 _COMMON_SYSCALLS = {
     "open_tree": 428,
     "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
     "pidfd_open": 434,
     "close_range": 436,
     "openat2": 437,

@@ -108,3 +108,27 @@ def mount_setattr(
         ctypes.c_size_t(ctypes.sizeof(attr)),
         detail=path,
     )
+
+
+# fsopen(2), fsconfig(2), fsmount(2): a filesystem context configured one key at a time, so that no
+# option string (limited to a page by mount(2)) has to hold every overlay layer.
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+
+def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
+    return syscall("fsopen", fstype.encode(), ctypes.c_uint(flags), detail=fstype)
+
+
+def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0) -> None:
+    k = key.encode() if key is not None else None
+    v = cpath(value) if value is not None else None
+    detail = f"{key}={value}" if value is not None else (key or f"cmd {cmd}")
+    syscall("fsconfig", fd, ctypes.c_uint(cmd), k, v, ctypes.c_int(aux), detail=detail)
+
+
+def fsmount(fd: int, flags: int = FSMOUNT_CLOEXEC, attr_flags: int = 0) -> int:
+    return syscall("fsmount", fd, ctypes.c_uint(flags), ctypes.c_uint(attr_flags))

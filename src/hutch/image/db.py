@@ -1,0 +1,544 @@
+"""Image records, tags, layers and blob references in SQLite (default /var/lib/hutch/hutch.db).
+
+The database is opened in WAL mode with foreign keys on, and a busy timeout so that several `hutch` commands
+can write at once: every write is one `BEGIN IMMEDIATE` transaction, which takes the write lock up front (no
+lock upgrades, so no deadlocks between writers) and waits for it up to the timeout.
+
+Tables (schema version 1, in `schema_version`):
+
+- `images`: id (the config digest), manifest digest and media type, created (from the config), size (config,
+  manifest and compressed layers), platform (os, architecture, variant), added (when it was stored).
+- `tags`: reference name (normalized by the caller, e.g. `docker.io/library/busybox:latest`) -> image id.
+- `blobs`: each blob the store holds for an image, with its size and when a pull last claimed it.
+- `image_blobs`: which blobs an image references (its manifest, config and compressed layers).
+- `layers`: unpacked layers by diff_id, with the compressed blob they came from, the unpacked directory and a
+  state: `pulling` while being unpacked, `unpacked` once complete.
+- `image_layers`: an image's layers, in order (position 0 is the base).
+
+A pull claims its blobs with `claim_blob` and its layers with `begin_layer` before it writes them, records the
+image with `record_image` (one transaction), and `collect` never returns what was claimed within its grace
+period, so rmi/prune running beside a pull cannot take the blobs from under it. `collect` deletes the rows of
+what nothing references and returns them; the caller then removes the files.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+from hutch.errors import ConfigError, HutchError, NotFoundError
+from hutch.oci import digest as _digest
+from hutch.oci.digest import Digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from dataclasses import dataclass, field
+    from typing import Literal
+
+    LayerState = Literal["pulling", "unpacked"]
+else:
+    from hutch.record import dataclass, field
+
+DEFAULT_PATH = "/var/lib/hutch/hutch.db"
+SCHEMA_VERSION = 1
+# Shortest id prefix accepted by `lookup`, as podman's (3 hex characters).
+MIN_PREFIX = 3
+
+_SCHEMA_V1 = """
+CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    created TEXT,
+    size INTEGER NOT NULL,
+    os TEXT NOT NULL,
+    architecture TEXT NOT NULL,
+    variant TEXT NOT NULL DEFAULT '',
+    added REAL NOT NULL
+);
+CREATE INDEX images_manifest ON images (manifest_digest);
+CREATE TABLE tags (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE
+);
+CREATE INDEX tags_image ON tags (image_id);
+CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    claimed REAL NOT NULL
+);
+CREATE TABLE image_blobs (
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    digest TEXT NOT NULL REFERENCES blobs (digest),
+    PRIMARY KEY (image_id, digest)
+);
+CREATE INDEX image_blobs_digest ON image_blobs (digest);
+CREATE TABLE layers (
+    diff_id TEXT PRIMARY KEY,
+    digest TEXT,
+    size INTEGER,
+    unpacked_size INTEGER,
+    path TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pulling', 'unpacked')),
+    claimed REAL NOT NULL
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    diff_id TEXT NOT NULL REFERENCES layers (diff_id),
+    digest TEXT,
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX image_layers_diff_id ON image_layers (diff_id);
+"""
+
+
+class DatabaseError(HutchError):
+    """The image database cannot be opened, is from a newer hutch, or a write failed."""
+
+
+class AmbiguousError(HutchError):
+    """An id prefix matches more than one image."""
+
+
+@dataclass
+class LayerRef:
+    """One layer of an image being recorded: its diff_id, and the compressed blob it came from."""
+
+    diff_id: Digest
+    digest: Digest | None = None
+
+
+@dataclass
+class Image:
+    id: Digest
+    manifest_digest: Digest
+    media_type: str
+    size: int
+    os: str
+    architecture: str
+    variant: str = ""
+    created: str | None = None
+    added: float = 0.0
+    tags: list[str] = field(default_factory=list)
+    layers: list[Digest] = field(default_factory=list)  # diff_ids, base first
+
+    @property
+    def platform(self) -> str:
+        parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
+        return "/".join(parts)
+
+
+@dataclass
+class Layer:
+    diff_id: Digest
+    path: str
+    state: LayerState
+    digest: Digest | None = None
+    size: int | None = None
+    unpacked_size: int | None = None
+
+
+@dataclass
+class Garbage:
+    """What `collect` removed from the database; the caller removes the files."""
+
+    blobs: list[Digest] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+
+
+class Database:
+    """A connection to the image database; one per thread (sqlite3 connections are not shared)."""
+
+    def __init__(self, path: str = DEFAULT_PATH, *, timeout: float = 30.0) -> None:
+        self.path = path
+        directory = os.path.dirname(path)
+        try:
+            if directory:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+            self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=True)
+        except (OSError, sqlite3.Error) as e:
+            raise DatabaseError(f"{path}: cannot open the image database: {e}") from e
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            mode = self._wal(timeout)
+            if mode != "wal":
+                raise DatabaseError(f"{path}: cannot switch the database to WAL mode (got {mode!r})")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise DatabaseError(f"{path}: cannot open the image database: {e}") from e
+
+    def _wal(self, timeout: float) -> str:
+        """Switch to WAL mode (once per database file). SQLite does not call the busy handler while another
+        connection switches at the same moment, so retry here until `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                mode = str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+                if mode != "wal":
+                    mode = str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+                return mode
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # Transactions.
+
+    def _begin(self) -> _Transaction:
+        return _Transaction(self._conn, self.path)
+
+    def _migrate(self) -> None:
+        with self._begin() as c:
+            exists = c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+            if exists:
+                row = c.execute("SELECT max(version) FROM schema_version").fetchone()
+                version = row[0] or 0
+            else:
+                c.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied REAL NOT NULL)")
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"{self.path}: schema version {version} is newer than this hutch knows ({SCHEMA_VERSION})"
+                )
+            if version < 1:
+                for statement in _SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
+
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    # Writes.
+
+    def claim_blob(self, digest: Digest, size: int) -> None:
+        """Record that a pull is about to use (or has stored) `digest`: `collect` leaves it alone for a while."""
+        with self._begin() as c:
+            _upsert_blob(c, digest, size, time.time())
+
+    def begin_layer(
+        self, diff_id: Digest, path: str, digest: Digest | None = None, size: int | None = None
+    ) -> Layer:
+        """Claim a layer for unpacking into `path`; return the existing row if it is already unpacked.
+
+        A layer left `pulling` by a killed pull is claimed again (its directory is the caller's to clear).
+        """
+        now = time.time()
+        with self._begin() as c:
+            row = c.execute(
+                "SELECT diff_id, path, state, digest, size, unpacked_size FROM layers WHERE diff_id = ?",
+                (str(diff_id),),
+            ).fetchone()
+            if row is not None and row[2] == "unpacked":
+                c.execute("UPDATE layers SET claimed = ? WHERE diff_id = ?", (now, str(diff_id)))
+                return _layer(row)
+            c.execute(
+                "INSERT INTO layers (diff_id, digest, size, unpacked_size, path, state, claimed)"
+                " VALUES (?, ?, ?, NULL, ?, 'pulling', ?)"
+                " ON CONFLICT (diff_id) DO UPDATE SET digest = excluded.digest, size = excluded.size,"
+                " path = excluded.path, state = 'pulling', claimed = excluded.claimed",
+                (str(diff_id), _opt(digest), size, path, now),
+            )
+        return Layer(diff_id, path, "pulling", digest, size, None)
+
+    def finish_layer(self, diff_id: Digest, unpacked_size: int | None = None) -> None:
+        """Mark a layer `unpacked`, after its directory is complete and synced."""
+        with self._begin() as c:
+            n = c.execute(
+                "UPDATE layers SET state = 'unpacked', unpacked_size = ?, claimed = ? WHERE diff_id = ?",
+                (unpacked_size, time.time(), str(diff_id)),
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"layer {diff_id}: not in the image database {self.path}")
+
+    def record_image(
+        self,
+        image: Image,
+        layers: Sequence[LayerRef],
+        blobs: Sequence[tuple[Digest, int]],
+        tags: Sequence[str] = (),
+    ) -> None:
+        """Record `image` (replacing a previous record of the same id), its layers in order, the blobs it
+        references (manifest, config, compressed layers) with their sizes, and move `tags` to it; one transaction.
+
+        Every layer must have been begun (`begin_layer`) and finished: an image is only recorded complete.
+        """
+        now = time.time()
+        image_id = str(image.id)
+        with self._begin() as c:
+            for ref in layers:
+                row = c.execute("SELECT state FROM layers WHERE diff_id = ?", (str(ref.diff_id),)).fetchone()
+                if row is None or row[0] != "unpacked":
+                    state = "missing" if row is None else row[0]
+                    raise DatabaseError(f"image {image.id}: layer {ref.diff_id} is {state}, not unpacked")
+            c.execute(
+                "INSERT INTO images (id, manifest_digest, media_type, created, size, os, architecture, variant, added)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET manifest_digest = excluded.manifest_digest,"
+                " media_type = excluded.media_type, created = excluded.created, size = excluded.size,"
+                " os = excluded.os, architecture = excluded.architecture, variant = excluded.variant",
+                (
+                    image_id,
+                    str(image.manifest_digest),
+                    image.media_type,
+                    image.created,
+                    image.size,
+                    image.os,
+                    image.architecture,
+                    image.variant,
+                    image.added or now,
+                ),
+            )
+            c.execute("DELETE FROM image_layers WHERE image_id = ?", (image_id,))
+            c.executemany(
+                "INSERT INTO image_layers (image_id, position, diff_id, digest) VALUES (?, ?, ?, ?)",
+                [(image_id, i, str(ref.diff_id), _opt(ref.digest)) for i, ref in enumerate(layers)],
+            )
+            c.execute("DELETE FROM image_blobs WHERE image_id = ?", (image_id,))
+            for blob, size in blobs:
+                _upsert_blob(c, blob, size, now)
+                c.execute("INSERT OR IGNORE INTO image_blobs VALUES (?, ?)", (image_id, str(blob)))
+            for name in tags:
+                _tag(c, name, image_id)
+
+    def tag(self, name: str, image_id: Digest) -> None:
+        """Point the reference `name` at the image (moving it from another image if needed)."""
+        with self._begin() as c:
+            if c.execute("SELECT 1 FROM images WHERE id = ?", (str(image_id),)).fetchone() is None:
+                raise NotFoundError(f"image {image_id}: not known")
+            _tag(c, name, str(image_id))
+
+    def untag(self, name: str) -> Digest:
+        """Remove the reference `name`; return the image it named. The image stays, perhaps untagged."""
+        with self._begin() as c:
+            row = c.execute("SELECT image_id FROM tags WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"{name}: no such image tag")
+            c.execute("DELETE FROM tags WHERE name = ?", (name,))
+        return _digest.parse(row[0], self.path)
+
+    def remove_image(self, image_id: Digest) -> None:
+        """Delete the image record and its tags; its blobs and layers are left for `collect`."""
+        with self._begin() as c:
+            if c.execute("DELETE FROM images WHERE id = ?", (str(image_id),)).rowcount == 0:
+                raise NotFoundError(f"image {image_id}: not known")
+
+    def collect(self, grace: float = 600.0) -> Garbage:
+        """Delete the rows of blobs and layers no image references, and return them for the caller to remove.
+
+        Blobs and layers claimed (by a pull) within the last `grace` seconds are kept.
+        """
+        cutoff = time.time() - grace
+        garbage = Garbage()
+        with self._begin() as c:
+            rows = c.execute(
+                "SELECT digest FROM blobs WHERE claimed <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM image_blobs WHERE image_blobs.digest = blobs.digest)",
+                (cutoff,),
+            ).fetchall()
+            garbage.blobs = [_digest.parse(r[0], self.path) for r in rows]
+            c.executemany("DELETE FROM blobs WHERE digest = ?", [(r[0],) for r in rows])
+            rows = c.execute(
+                "SELECT diff_id, path, state, digest, size, unpacked_size FROM layers WHERE claimed <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM image_layers WHERE image_layers.diff_id = layers.diff_id)",
+                (cutoff,),
+            ).fetchall()
+            garbage.layers = [_layer(r) for r in rows]
+            c.executemany("DELETE FROM layers WHERE diff_id = ?", [(r[0],) for r in rows])
+        return garbage
+
+    # Reads.
+
+    def lookup(self, ref: str) -> Image:
+        """Find an image by tag name, by `name@digest` or a bare manifest digest, or by id (`sha256:...`,
+        full hex, or a unique prefix of at least MIN_PREFIX characters). NotFoundError, or AmbiguousError."""
+        c = self._conn
+        row = c.execute("SELECT image_id FROM tags WHERE name = ?", (ref,)).fetchone()
+        if row is not None:
+            return self._image(row[0], ref)
+        if "@" in ref:
+            manifest = ref.rpartition("@")[2]
+            rows = c.execute("SELECT id FROM images WHERE manifest_digest = ?", (manifest,)).fetchall()
+            if rows:
+                return self._image(rows[0][0], ref)
+            raise NotFoundError(f"{ref}: image not known")
+        if ":" in ref:
+            rows = c.execute(
+                "SELECT id FROM images WHERE id = ? OR manifest_digest = ? ORDER BY id = ? DESC",
+                (ref, ref, ref),
+            ).fetchall()
+            if rows:
+                return self._image(rows[0][0], ref)
+            raise NotFoundError(f"{ref}: image not known")
+        if len(ref) >= MIN_PREFIX and all(ch in "0123456789abcdef" for ch in ref):
+            rows = c.execute(
+                "SELECT id FROM images WHERE substr(id, instr(id, ':') + 1, ?) = ? LIMIT 2", (len(ref), ref)
+            ).fetchall()
+            if len(rows) > 1:
+                raise AmbiguousError(f"{ref}: the id prefix matches more than one image")
+            if rows:
+                return self._image(rows[0][0], ref)
+        raise NotFoundError(f"{ref}: image not known")
+
+    def get(self, image_id: Digest) -> Image:
+        return self._image(str(image_id), str(image_id))
+
+    def images(self) -> list[Image]:
+        """Every image, newest first."""
+        rows = self._conn.execute("SELECT id FROM images ORDER BY added DESC, id").fetchall()
+        return [self._image(r[0], r[0]) for r in rows]
+
+    def layer(self, diff_id: Digest) -> Layer | None:
+        row = self._conn.execute(
+            "SELECT diff_id, path, state, digest, size, unpacked_size FROM layers WHERE diff_id = ?",
+            (str(diff_id),),
+        ).fetchone()
+        return None if row is None else _layer(row)
+
+    def image_layers(self, image_id: Digest) -> list[Layer]:
+        """The image's layers, base first."""
+        rows = self._conn.execute(
+            "SELECT l.diff_id, l.path, l.state, l.digest, l.size, l.unpacked_size"
+            " FROM image_layers il JOIN layers l ON l.diff_id = il.diff_id"
+            " WHERE il.image_id = ? ORDER BY il.position",
+            (str(image_id),),
+        ).fetchall()
+        return [_layer(r) for r in rows]
+
+    def image_blobs(self, image_id: Digest) -> list[Digest]:
+        rows = self._conn.execute(
+            "SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY digest", (str(image_id),)
+        ).fetchall()
+        return [_digest.parse(r[0], self.path) for r in rows]
+
+    def tags(self) -> list[tuple[str, Digest]]:
+        """Every (tag name, image id), sorted by name."""
+        rows = self._conn.execute("SELECT name, image_id FROM tags ORDER BY name").fetchall()
+        return [(r[0], _digest.parse(r[1], self.path)) for r in rows]
+
+    def blobs(self) -> list[Digest]:
+        """Every blob the database knows of."""
+        rows = self._conn.execute("SELECT digest FROM blobs ORDER BY digest").fetchall()
+        return [_digest.parse(r[0], self.path) for r in rows]
+
+    def _image(self, image_id: str, where: str) -> Image:
+        c = self._conn
+        with _read(c):
+            row = c.execute(
+                "SELECT id, manifest_digest, media_type, size, os, architecture, variant, created, added"
+                " FROM images WHERE id = ?",
+                (image_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"{where}: image not known")
+            tags = [
+                r[0] for r in c.execute("SELECT name FROM tags WHERE image_id = ? ORDER BY name", (image_id,))
+            ]
+            layers = [
+                r[0]
+                for r in c.execute(
+                    "SELECT diff_id FROM image_layers WHERE image_id = ? ORDER BY position", (image_id,)
+                )
+            ]
+        return Image(
+            id=_digest.parse(row[0], self.path),
+            manifest_digest=_digest.parse(row[1], self.path),
+            media_type=row[2],
+            size=row[3],
+            os=row[4],
+            architecture=row[5],
+            variant=row[6],
+            created=row[7],
+            added=row[8],
+            tags=tags,
+            layers=[_digest.parse(d, self.path) for d in layers],
+        )
+
+
+class _Transaction:
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception; sqlite errors become DatabaseError."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise DatabaseError(f"{self._path}: cannot start a transaction: {e}") from e
+        return self._conn
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, _tb: object) -> None:
+        if exc is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error as e:
+                self._conn.execute("ROLLBACK")
+                raise DatabaseError(f"{self._path}: commit failed: {e}") from e
+        self._conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise DatabaseError(f"{self._path}: {exc}") from exc
+
+
+class _read:
+    """A read transaction, so a multi-statement read sees one snapshot."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN DEFERRED")
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.execute("COMMIT")
+
+
+def _upsert_blob(c: sqlite3.Connection, digest: Digest, size: int, now: float) -> None:
+    c.execute(
+        "INSERT INTO blobs (digest, size, claimed) VALUES (?, ?, ?)"
+        " ON CONFLICT (digest) DO UPDATE SET size = excluded.size, claimed = excluded.claimed",
+        (str(digest), size, now),
+    )
+
+
+def _tag(c: sqlite3.Connection, name: str, image_id: str) -> None:
+    if not name:
+        raise ConfigError("tag: an empty name cannot be a tag")
+    c.execute(
+        "INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id",
+        (name, image_id),
+    )
+
+
+def _opt(d: Digest | None) -> str | None:
+    return None if d is None else str(d)
+
+
+def _layer(row: tuple[str, str, str, str | None, int | None, int | None]) -> Layer:
+    return Layer(
+        diff_id=_digest.parse(row[0], "layers.diff_id"),
+        path=row[1],
+        state=row[2],  # type: ignore[arg-type]  # the CHECK constraint
+        digest=None if row[3] is None else _digest.parse(row[3], "layers.digest"),
+        size=row[4],
+        unpacked_size=row[5],
+    )

@@ -1,0 +1,458 @@
+"""Unpacking an image layer (a tar, plain, gzip or zstd) into a directory, safely.
+
+Every entry is written through file descriptors relative to a directory fd of the destination, with parents
+resolved by openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) and final components never followed: a hostile
+archive (`..`, absolute names, symlinks or hardlinks that lead out, writes through a symlink, device nodes)
+is refused without anything written outside the destination. OCI whiteouts become overlayfs whiteouts (a 0/0
+character device) and opaque directories (trusted.overlay.opaque=y), so the directory is ready to be a lower
+layer of an overlay mount. The diff_id (sha256 of the uncompressed tar) is computed while streaming.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from hutch.errors import HutchError
+from hutch.linux.fs import O_PATH, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, openat2
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_META_PREFIX = ".wh..wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+
+_CHUNK = 1 << 20
+# tarfile's stream mode keeps what it read ahead in one bytes object and copies the rest of it on every
+# read: a modest read-ahead keeps the copy per header small (bench/unpack: 256 KiB is the fastest).
+_TAR_BUF = 1 << 18
+_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+_O_DIRPATH = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+MEDIA_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+}
+
+
+class LayerError(HutchError):
+    """A layer could not be unpacked: a hostile or corrupt archive, or an unsupported compression."""
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """What unpacking a layer found: `size` bytes of uncompressed tar, its `diff_id`, `files` entries."""
+
+    size: int
+    diff_id: str
+    files: int
+
+
+class _Uncompressed:
+    """A read()-able view of the uncompressed tar that hashes and counts every byte it hands out."""
+
+    def __init__(self, stream: BinaryIO, kind: str, media_type: str) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        self.size = 0
+        head = stream.read(4)
+        if head.startswith(_GZIP_MAGIC):
+            kind = "gzip"
+        elif head.startswith(_ZSTD_MAGIC):
+            kind = "zstd"
+        elif kind != "tar" and head:
+            # A docker "tar.gzip" layer is sometimes plain tar: trust the bytes, as containerd does.
+            kind = "tar"
+        self._pending = head
+        self._gzip: zlib._Decompress | None = None
+        self._zstd: BinaryIO | None = None
+        if kind == "gzip":
+            self._gzip = zlib.decompressobj(wbits=31)
+        elif kind == "zstd":
+            try:
+                import zstandard  # type: ignore[import-not-found,unused-ignore]
+            except ImportError:
+                raise LayerError(
+                    f"layer media type {media_type} is zstd-compressed and the zstandard module is not installed"
+                ) from None
+            self._zstd = zstandard.ZstdDecompressor().stream_reader(
+                _Prefixed(head, stream), read_across_frames=True
+            )
+            self._pending = b""
+
+    def _raw(self, n: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        return self._stream.read(n)
+
+    def _produce(self, n: int) -> bytes:
+        if self._zstd is not None:
+            return self._zstd.read(n)
+        gz = self._gzip
+        if gz is None:
+            return self._raw(n)
+        while True:
+            if gz.unconsumed_tail:
+                data = gz.unconsumed_tail
+            elif gz.eof:
+                rest = gz.unused_data
+                if not rest:
+                    rest = self._raw(_CHUNK)
+                    if not rest:
+                        return b""
+                # Another gzip member follows (concatenated gzip is still one stream).
+                gz = self._gzip = zlib.decompressobj(wbits=31)
+                data = rest
+            else:
+                data = self._raw(_CHUNK)
+                if not data:
+                    out = gz.flush()
+                    if not _ended(gz):
+                        raise LayerError("gzip stream ends early (truncated layer)")
+                    return out
+            try:
+                out = gz.decompress(data, n)
+            except zlib.error as e:
+                raise LayerError(f"gzip: {e}") from None
+            if out:
+                return out
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        data = self._produce(n)
+        if data:
+            self._hash.update(data)
+            self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+    def diff_id(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+def _ended(gz: zlib._Decompress) -> bool:
+    return gz.eof
+
+
+class _Prefixed:
+    """A stream with bytes already read from it put back in front."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._stream.read(n)
+
+
+class _Refused(Exception):
+    """An entry that must not be unpacked; the message says why."""
+
+
+def _split(name: str) -> list[str]:
+    """The components of an entry name, relative to the layer root; refuses absolute and `..` names."""
+    if name.startswith("/"):
+        raise _Refused("absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise _Refused("path contains '..'")
+    return parts
+
+
+class _Unpacker:
+    def __init__(self, root: int, allow_devices: bool) -> None:
+        self.root = root
+        self.root_path = f"/proc/self/fd/{root}"
+        self.allow_devices = allow_devices
+        self.dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}
+
+    def parent(self, parts: list[str]) -> int:
+        """An O_PATH fd of the directory holding parts[-1], made if missing; never outside the root."""
+        if len(parts) == 1:
+            return os.dup(self.root)
+        rel = "/".join(parts[:-1])
+        try:
+            try:
+                return openat2(self.root, rel, _O_DIRPATH, resolve=_RESOLVE)
+            except BlockingIOError:  # EAGAIN: a rename raced the lookup; once more is enough here
+                return openat2(self.root, rel, _O_DIRPATH, resolve=_RESOLVE)
+        except OSError as e:
+            if e.errno == 18:  # EXDEV: resolution would leave the root
+                raise _Refused(f"parent {rel!r} leads outside the layer") from None
+            if e.errno == 40:  # ELOOP
+                raise _Refused(f"parent {rel!r} is a symlink loop") from None
+            if e.errno == 20:  # ENOTDIR
+                raise _Refused(f"parent {rel!r} is not a directory") from None
+            if e.errno != 2:  # ENOENT: make the missing parents, as tar does
+                raise
+        fd = self.parent(parts[:-1])
+        try:
+            try:
+                os.mkdir(parts[-2], 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+        finally:
+            os.close(fd)
+        return self.parent(parts)
+
+    def clear(self, pfd: int, name: str, keep_dir: bool) -> None:
+        """Remove what is at `name` so that a new entry can take its place (a later entry wins)."""
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return
+            shutil.rmtree(name, dir_fd=pfd)
+        else:
+            os.unlink(name, dir_fd=pfd)
+
+    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        parts = _split(m.name)
+        if not parts:  # "./": the layer's root itself
+            if not m.isdir():
+                raise _Refused("the layer root as a non-directory")
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root)
+            try:
+                self.meta(fd, m)
+            finally:
+                os.close(fd)
+            self.dirs[()] = m
+            return
+        base = parts[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            self.whiteout(parts)
+            return
+        pfd = self.parent(parts)
+        try:
+            if m.isdir():
+                self.clear(pfd, base, keep_dir=True)
+                try:
+                    os.mkdir(base, 0o700, dir_fd=pfd)
+                except FileExistsError:
+                    pass
+                fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                try:
+                    self.meta(fd, m)
+                finally:
+                    os.close(fd)
+                self.dirs[tuple(parts)] = m
+                return
+            self.clear(pfd, base, keep_dir=False)
+            if m.isreg():
+                fd = os.open(
+                    base,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=pfd,
+                )
+                try:
+                    src = tf.extractfile(m)
+                    if src is not None:
+                        left = m.size
+                        while left > 0:
+                            chunk = src.read(min(left, _CHUNK))
+                            if not chunk:
+                                raise _Refused("file data ends early (truncated layer)")
+                            view = memoryview(chunk)
+                            while view:
+                                view = view[os.write(fd, view) :]
+                            left -= len(chunk)
+                    self.meta(fd, m)
+                    os.utime(fd, (m.mtime, m.mtime))
+                finally:
+                    os.close(fd)
+            elif m.issym():
+                os.symlink(m.linkname, base, dir_fd=pfd)
+                os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+                os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+            elif m.islnk():
+                self.hardlink(pfd, base, m.linkname)
+            elif m.ischr() or m.isblk() or m.isfifo():
+                if not m.isfifo() and not self.allow_devices:
+                    raise _Refused("device node (devices are not allowed in this layer)")
+                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+                os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+                fd = os.open(base, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                try:
+                    self.meta(fd, m, via_proc=True)
+                finally:
+                    os.close(fd)
+                os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+            else:
+                raise _Refused(f"unsupported entry type {m.type!r}")
+        finally:
+            os.close(pfd)
+
+    def hardlink(self, pfd: int, base: str, linkname: str) -> None:
+        try:
+            tparts = _split(linkname)
+        except _Refused as e:
+            raise _Refused(f"hardlink target {linkname!r}: {e}") from None
+        if not tparts:
+            raise _Refused(f"hardlink target {linkname!r} is the layer root")
+        try:
+            tfd = self.parent(tparts)
+        except _Refused as e:
+            raise _Refused(f"hardlink target {linkname!r}: {e}") from None
+        try:
+            st = os.stat(tparts[-1], dir_fd=tfd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                raise _Refused(f"hardlink target {linkname!r} is a directory")
+            os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise _Refused(f"hardlink target {linkname!r} is not in the layer") from None
+        finally:
+            os.close(tfd)
+
+    def meta(self, fd: int, m: tarfile.TarInfo, via_proc: bool = False) -> None:
+        """Owner, then mode (chown clears setuid), then xattrs (chown clears file capabilities)."""
+        target: int | str = f"/proc/self/fd/{fd}" if via_proc else fd
+        os.chown(target, m.uid, m.gid)
+        os.chmod(target, stat.S_IMODE(m.mode))
+        for key, value in _xattrs(m):
+            os.setxattr(target, key, value)
+
+    def whiteout(self, parts: list[str]) -> None:
+        base = parts[-1]
+        pfd = self.parent(parts)
+        try:
+            if base == WHITEOUT_OPAQUE:
+                fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+                try:
+                    os.setxattr(fd, OPAQUE_XATTR, b"y")
+                finally:
+                    os.close(fd)
+                return
+            if base.startswith(WHITEOUT_META_PREFIX):
+                return  # aufs metadata (.wh..wh.plnk and the like): nothing to unpack
+            name = base[len(WHITEOUT_PREFIX) :]
+            if name in ("", ".", ".."):
+                raise _Refused("whiteout of an invalid name")
+            self.clear(pfd, name, keep_dir=False)
+            os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=pfd)
+            os.chown(name, 0, 0, dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(pfd)
+
+    def finish_dirs(self) -> None:
+        """Directory mtimes last, deepest first: creating their children changed them."""
+        for parts in sorted(self.dirs, key=len, reverse=True):
+            m = self.dirs[parts]
+            if not parts:
+                os.utime(self.root_path, (m.mtime, m.mtime))
+                continue
+            try:
+                pfd = self.parent(list(parts))
+            except _Refused:
+                continue  # a later entry put a symlink where a parent was: that dir is gone
+            try:
+                if stat.S_ISDIR(os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False).st_mode):
+                    os.utime(parts[-1], (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(pfd)
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    out = []
+    cap: tuple[str, bytes] | None = None
+    for key, value in m.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            item = (key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"))
+        elif key.startswith("LIBARCHIVE.xattr."):
+            item = (key[len("LIBARCHIVE.xattr.") :], base64.b64decode(value + "=" * (-len(value) % 4)))
+        else:
+            continue
+        if item[0].startswith(_OVERLAY_XATTRS):
+            continue  # overlayfs' own (opaque, redirect, metacopy): only whiteout entries may say those
+        if item[0] == "security.capability":
+            cap = item
+        else:
+            out.append(item)
+    if cap is not None:
+        out.append(cap)  # last: nothing after it may clear it
+    return out
+
+
+def unpack(
+    stream: BinaryIO, media_type: str, dest: str, *, allow_devices: bool = False, layer: str = ""
+) -> LayerStats:
+    """Unpack the layer read from `stream` into the new directory `dest` (made here; its parent must exist).
+
+    `media_type` is the layer descriptor's; `layer` names the layer in errors (its digest), else `dest` does.
+    Device nodes are refused unless `allow_devices`. On any error `dest` is removed and LayerError raised.
+    Needs root (owners, trusted.* xattrs, whiteout devices). Xattrs on symlinks are not kept, and overlayfs'
+    own xattrs (trusted.overlay.*) are never taken from the archive.
+    """
+    label = layer or dest
+    kind = MEDIA_TYPES.get(media_type)
+    if kind is None:
+        raise LayerError(f"layer {label}: unsupported media type {media_type!r}")
+    try:
+        os.mkdir(dest, 0o755)
+    except FileExistsError:
+        if not os.path.isdir(dest) or os.listdir(dest):
+            raise LayerError(
+                f"layer {label}: destination {dest} exists and is not an empty directory"
+            ) from None
+    current = ""
+    try:
+        root = os.open(dest, _O_DIRPATH | os.O_NOFOLLOW)
+        try:
+            try:
+                src = _Uncompressed(stream, kind, media_type)
+            except LayerError as e:
+                raise LayerError(f"layer {label}: {e}") from None
+            unpacker = _Unpacker(root, allow_devices)
+            files = 0
+            try:
+                with tarfile.open(fileobj=src, mode="r|", bufsize=_TAR_BUF) as tf:  # type: ignore[call-overload]
+                    for m in tf:
+                        current = m.name
+                        unpacker.entry(tf, m)
+                        files += 1
+                current = ""
+                unpacker.finish_dirs()
+                src.drain()
+            except _Refused as e:
+                raise LayerError(f"layer {label}: entry {current!r}: refused: {e}") from None
+            except tarfile.TarError as e:
+                where = f"after entry {current!r}" if current else "reading the archive"
+                raise LayerError(f"layer {label}: {where}: corrupt tar: {e}") from None
+            except OSError as e:
+                what = f"{e.strerror} ({e.filename})" if e.filename else (e.strerror or str(e))
+                raise LayerError(f"layer {label}: entry {current!r}: {what}") from None
+            except LayerError as e:
+                raise LayerError(f"layer {label}: entry {current!r}: {e}") from None
+        finally:
+            os.close(root)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return LayerStats(size=src.size, diff_id=src.diff_id(), files=files)

@@ -1,0 +1,138 @@
+"""Overlay snapshots: a container's rootfs as an overlayfs mount of the image's layers and its own upper dir.
+
+mount(2) takes the options in one string of at most a page, so an image of 100+ layers cannot list every
+lower dir there. The new mount API configures the filesystem one key at a time: `lowerdir+` (Linux 6.8)
+appends one lower layer per fsconfig call, with no limit but the kernel's layer count (500). On an older
+kernel, mount(2) is used with the options as they are when they fit, else with paths relative to the layers'
+common parent, from a child process that chdirs there (the parent's working directory is left alone).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from hutch.errors import HostError
+from hutch.linux.mount import (
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_STRING,
+    MNT_DETACH,
+    MOVE_MOUNT_F_EMPTY_PATH,
+    fsconfig,
+    fsmount,
+    fsopen,
+    mount,
+    move_mount,
+    umount2,
+)
+
+_AT_FDCWD = -100
+_PAGE = os.sysconf("SC_PAGESIZE")
+
+
+def _fs_log(fd: int) -> str:
+    """The messages the kernel left in a filesystem context (e.g. "overlay: failed to resolve ...")."""
+    lines = []
+    while True:
+        try:
+            msg = os.read(fd, 1024)
+        except OSError:
+            break
+        if not msg:
+            break
+        lines.append(msg.decode(errors="replace").strip())
+    return "; ".join(lines)
+
+
+def _mount_new_api(lower_dirs: list[str], upper: str | None, work: str | None, target: str) -> None:
+    fd = fsopen("overlay")
+    try:
+        try:
+            fsconfig(fd, FSCONFIG_SET_STRING, "source", "overlay")
+            for lower in lower_dirs:
+                fsconfig(fd, FSCONFIG_SET_STRING, "lowerdir+", lower)
+            if upper is not None and work is not None:
+                fsconfig(fd, FSCONFIG_SET_STRING, "upperdir", upper)
+                fsconfig(fd, FSCONFIG_SET_STRING, "workdir", work)
+            fsconfig(fd, FSCONFIG_CMD_CREATE)
+        except OSError as e:
+            log = _fs_log(fd)
+            raise OSError(e.errno, f"{e.strerror}{': ' + log if log else ''}") from None
+        mfd = fsmount(fd)
+    finally:
+        os.close(fd)
+    try:
+        move_mount(mfd, "", _AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(mfd)
+
+
+def _options(lower_dirs: list[str], upper: str | None, work: str | None) -> str:
+    opts = "lowerdir=" + ":".join(d.replace("\\", "\\\\").replace(":", "\\:") for d in lower_dirs)
+    if upper is not None and work is not None:
+        opts += f",upperdir={upper},workdir={work}"
+    return opts
+
+
+def _mount_legacy(lower_dirs: list[str], upper: str | None, work: str | None, target: str) -> None:
+    lowers = [os.path.abspath(d) for d in lower_dirs]
+    upper = os.path.abspath(upper) if upper is not None else None
+    work = os.path.abspath(work) if work is not None else None
+    target = os.path.abspath(target)
+    opts = _options(lowers, upper, work)
+    if len(opts) < _PAGE:
+        mount("overlay", target, "overlay", 0, opts)
+        return
+    base = os.path.commonpath(lowers)
+    rel = [os.path.relpath(d, base) for d in lowers]
+    opts = _options(rel, upper, work)
+    if len(opts) >= _PAGE:
+        raise HostError(f"overlay on {target}: {len(lower_dirs)} layers do not fit in the mount options")
+    pid = os.fork()
+    if pid == 0:  # the child: only the mount, with the relative paths resolved from `base`
+        code = 0
+        try:
+            os.chdir(base)
+            mount("overlay", target, "overlay", 0, opts)
+        except OSError as e:
+            code = e.errno or 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise OSError(code, f"mount(overlay -> {target}, lowerdirs relative to {base}): {os.strerror(code)}")
+
+
+def mount_rootfs(
+    lower_dirs: list[str], upper: str | None, work: str | None, target: str, *, legacy: bool = False
+) -> None:
+    """Mount an overlay of `lower_dirs` (top layer first) with `upper` and `work` on `target`.
+
+    With `upper` and `work` both None the mount is read-only (it then needs at least two lower dirs).
+    `legacy` forces the mount(2) path, which kernels before 6.8 take.
+    """
+    if not lower_dirs:
+        raise HostError(f"overlay on {target}: no lower layers")
+    if (upper is None) != (work is None):
+        raise HostError(f"overlay on {target}: upper and work dirs go together")
+    try:
+        if not legacy:
+            try:
+                _mount_new_api(lower_dirs, upper, work, target)
+                return
+            except OSError as e:
+                # ENOSYS: no new mount API; EINVAL from "lowerdir+": a kernel before 6.8.
+                old_kernel = e.errno == errno.EINVAL and "fsconfig(lowerdir+=" in str(e)
+                if e.errno != errno.ENOSYS and not old_kernel:
+                    raise
+        _mount_legacy(lower_dirs, upper, work, target)
+    except OSError as e:
+        raise HostError(f"overlay on {target} ({len(lower_dirs)} layers): {e.strerror or e}") from None
+
+
+def unmount(target: str, *, detach: bool = False) -> None:
+    """Unmount the overlay on `target`; `detach` for a lazy unmount while something still uses it."""
+    try:
+        umount2(target, MNT_DETACH if detach else 0)
+    except OSError as e:
+        raise HostError(f"unmount {target}: {e.strerror or e}") from None
