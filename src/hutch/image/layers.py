@@ -86,14 +86,12 @@ class _Uncompressed:
         if kind == "gzip":
             self._gzip = zlib.decompressobj(wbits=31)
         elif kind == "zstd":
-            try:
-                import zstandard  # type: ignore[import-not-found,unused-ignore]
-            except ImportError:
-                raise LayerError(
-                    f"layer media type {media_type} is zstd-compressed and the zstandard module is not installed"
-                ) from None
+            import zstandard  # a dependency, imported only for zstd layers
+
+            # _Prefixed has the read() that stream_reader uses; the stubs ask for a whole IO[bytes].
             self._zstd = zstandard.ZstdDecompressor().stream_reader(
-                _Prefixed(head, stream), read_across_frames=True
+                _Prefixed(head, stream),  # type: ignore[arg-type]
+                read_across_frames=True,
             )
             self._pending = b""
 

@@ -1,8 +1,8 @@
-"""openat2(2) with RESOLVE_IN_ROOT, and close_range(2): the file calls the stdlib lacks."""
+"""openat2(2) with RESOLVE_IN_ROOT, close_range(2) and fstatfs(2)'s f_type: the file calls the stdlib lacks."""
 
 import ctypes
 
-from hutch.linux.libc import cpath, syscall
+from hutch.linux.libc import check, cpath, libc, syscall
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -12,6 +12,10 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 O_PATH = 0o10000000
+
+# statfs f_type of the kernel's own filesystems
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
 
 
 class _OpenHow(ctypes.Structure):
@@ -25,3 +29,10 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
+
+
+def fstatfs_type(fd: int) -> int:
+    """The filesystem type (statfs f_type, a *_MAGIC number) of what `fd` refers to."""
+    buf = (ctypes.c_long * 16)()  # struct statfs: 120 bytes on 64-bit Linux, f_type first
+    check(libc.fstatfs(fd, buf), "fstatfs")
+    return int(buf[0])

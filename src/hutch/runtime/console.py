@@ -13,8 +13,8 @@ import termios
 
 from hutch.errors import HutchError
 
-_TIOCGPTN = 0x80045430
 _TIOCSPTLCK = 0x40045431
+_TIOCGPTPEER = 0x5441
 
 
 def connect(path: str) -> socket.socket:
@@ -28,11 +28,17 @@ def connect(path: str) -> socket.socket:
 
 
 def open_pty() -> tuple[int, int]:
-    """Open a pty pair through /dev/ptmx of the current mount namespace; returns (master, slave)."""
+    """Open a pty pair through /dev/ptmx of the current mount namespace; returns (master, slave).
+
+    The slave comes from the master itself (TIOCGPTPEER), never from a /dev/pts/N path, which the image
+    could make a symlink to any file for us to open read-write as root (CVE-2025-52565)."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
-    num = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0\0\0\0"))[0]
-    slave = os.open(f"/dev/pts/{num}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
+        slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(master)
+        raise
     return master, slave
 
 

@@ -8,7 +8,17 @@ import os
 
 from hutch.errors import HutchError
 from hutch.linux import prctl, signals
-from hutch.linux.fs import CLOSE_RANGE_CLOEXEC, close_range
+from hutch.linux.fs import (
+    CLOSE_RANGE_CLOEXEC,
+    O_PATH,
+    PROC_SUPER_MAGIC,
+    RESOLVE_BENEATH,
+    RESOLVE_NO_SYMLINKS,
+    RESOLVE_NO_XDEV,
+    close_range,
+    fstatfs_type,
+    openat2,
+)
 from hutch.oci.config import Spec
 from hutch.runtime import cgroupmount, namespaces, process, rootfs
 from hutch.runtime.sync import Channel
@@ -181,13 +191,32 @@ def sysctl_parts(key: str) -> list[str]:
 
 
 def _set_sysctls(sysctl: dict[str, str]) -> None:
-    for key, value in sysctl.items():
-        path = "/proc/sys/" + "/".join(sysctl_parts(key))
-        try:
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError as e:
-            raise HutchError(f"linux.sysctl: cannot set {key}={value}: {e.strerror}") from None
+    """Write each sysctl to the container's own /proc/sys, and to nothing else: a symlink or a mount on the
+    way (a volume, an image's symlink) could otherwise send the value to another file, such as the host's
+    kernel.core_pattern (CVE-2025-52881). So /proc/sys must be a procfs reached without symlinks, and the
+    key is opened below it without crossing a symlink or a mount."""
+    if not sysctl:
+        return
+    try:
+        base = openat2(-100, "/proc/sys", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS)
+    except OSError as e:
+        raise HutchError(f"linux.sysctl: cannot open /proc/sys: {e.strerror}") from None
+    try:
+        if fstatfs_type(base) != PROC_SUPER_MAGIC:
+            raise HutchError("linux.sysctl: /proc/sys in the container is not a proc filesystem")
+        for key, value in sysctl.items():
+            resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV
+            try:
+                fd = openat2(base, "/".join(sysctl_parts(key)), os.O_WRONLY | os.O_CLOEXEC, 0, resolve)
+                try:
+                    os.write(fd, value.encode())
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                why = os.strerror(e.errno) if e.errno else str(e)
+                raise HutchError(f"linux.sysctl: cannot set {key}={value}: {why}") from None
+    finally:
+        os.close(base)
 
 
 def _state(ctx: InitContext, status: str) -> dict[str, object]:

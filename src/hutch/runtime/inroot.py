@@ -9,9 +9,19 @@ import errno
 import os
 import posixpath
 
-from hutch.linux.fs import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+from hutch.linux.fs import (
+    O_PATH,
+    PROC_SUPER_MAGIC,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    SYSFS_MAGIC,
+    fstatfs_type,
+    openat2,
+)
 
 _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+_KERNEL_FS = (PROC_SUPER_MAGIC, SYSFS_MAGIC)
 _MAX_LINKS = 40
 
 
@@ -25,13 +35,29 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def make(rootfd: int, path: str, is_dir: bool, mode: int = 0o755) -> int:
+def make(rootfd: int, path: str, is_dir: bool, mode: int = 0o755, literal: bool = False) -> int:
     """Open `path` inside the rootfs, creating it and any missing parents; returns an O_PATH fd.
 
     The last component is created as a directory or an empty file; parents are always directories. A
     dangling symlink on the way is followed, inside the rootfs, and its target created.
+
+    A path that ends in a proc or sysfs (the container's, mounted earlier) must be reached without a symlink,
+    and so must any path when `literal`: else OSError(ELOOP). An image's symlink could otherwise put a mount
+    inside /proc, and with it redirect what the runtime writes there later (sysctls: CVE-2025-52881). The fd
+    returned is then the one opened without symlinks, so a path swapped meanwhile cannot move it.
     """
-    return _make(rootfd, posixpath.normpath("/" + path), is_dir, mode, 0)
+    path = posixpath.normpath("/" + path)
+    fd = _make(rootfd, path, is_dir, mode, 0)
+    if not literal and fstatfs_type(fd) not in _KERNEL_FS:
+        return fd
+    os.close(fd)
+    try:
+        return openat2(rootfd, path, O_PATH | os.O_CLOEXEC, 0, _RESOLVE | RESOLVE_NO_SYMLINKS)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        where = "" if literal else " into /proc or /sys"
+        raise OSError(errno.ELOOP, f"{path} leads through a symlink in the rootfs{where}") from None
 
 
 def _make(rootfd: int, path: str, is_dir: bool, mode: int, depth: int) -> int:

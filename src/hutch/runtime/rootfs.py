@@ -103,9 +103,11 @@ def _mount_one(
         cgroupmount.mount(rootfd, mnt.destination, opts.flags, cgroup_paths)
         _after_mount(rootfd, mnt.destination, opts)
         return
-    if mnt.type in ("proc", "sysfs"):
+    special = mnt.type in ("proc", "sysfs")
+    if special:
         _refuse_symlinks(rootfd, mnt)
-    fd = inroot.make(rootfd, mnt.destination, is_dir=True)
+    # literal: a symlink swapped in after that check is refused too, not followed (CVE-2019-19921)
+    fd = inroot.make(rootfd, mnt.destination, is_dir=True, literal=special)
     try:
         if mnt.type in ("proc", "sysfs") and not stat.S_ISDIR(os.fstat(fd).st_mode):
             raise HutchError(f"{mnt.type} must be mounted on a directory, {mnt.destination} is not one")
@@ -391,8 +393,13 @@ def finish(spec: Spec) -> None:
     assert spec.linux is not None
     for path in spec.linux.readonly_paths:
         _readonly(path)
-    for path in spec.linux.masked_paths:
-        _mask(path)
+    null: list[int] = []  # the container's /dev/null, opened and checked when a file is first masked
+    try:
+        for path in spec.linux.masked_paths:
+            _mask(path, null)
+    finally:
+        for fd in null:
+            os.close(fd)
     prop = spec.linux.rootfs_propagation
     if prop:
         m.mount(None, "/", None, mountopts.PROPAGATION[prop])
@@ -412,12 +419,37 @@ def _readonly(path: str) -> None:
         os.close(tree)
 
 
-def _mask(path: str) -> None:
+def _mask(path: str, null: list[int]) -> None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return
     if stat.S_ISDIR(st.st_mode):
         m.mount("tmpfs", path, "tmpfs", m.MS_RDONLY)
-    else:
-        m.mount("/dev/null", path, None, m.MS_BIND)
+        return
+    if not null:
+        null.append(_open_null())
+    # Bind the checked fd, not the path "/dev/null": a path could have been changed since.
+    tree = m.open_tree(null[0], "", m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_EMPTY_PATH)
+    try:
+        m.move_mount(tree, "", -100, path, m.MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def _open_null() -> int:
+    """The container's /dev/null, which must be the null device (1:3). When /dev comes from the image (or a
+    volume), it could be a symlink to any file, which masking would then put over the masked paths:
+    /proc/sys/kernel/core_pattern, say, to make it writable (CVE-2025-31133)."""
+    try:
+        fd = os.open("/dev/null", O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise HutchError(f"linux.maskedPaths: cannot open /dev/null in the container: {e.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise HutchError(
+            "linux.maskedPaths: /dev/null in the container is not the null device (character 1:3);"
+            " refusing to mask paths with it"
+        )
+    return fd
