@@ -318,12 +318,9 @@ class Registry:
                     retries=False,
                 )
             except urllib3.exceptions.SSLError as e:
-                if (
-                    not self.tls_verify
-                    and self.scheme == "https"
-                    and url.startswith("https://" + self.api_host)
-                ):
-                    # An insecure registry that does not speak TLS at all: fall back to plain HTTP.
+                if not self.tls_verify and url.startswith("https://" + self.api_host):
+                    # An insecure registry that does not speak TLS at all: fall back to plain HTTP. (Another
+                    # thread may have switched the scheme while this request was in flight.)
                     self.scheme = "http"
                     url = "http://" + url[len("https://") :]
                     continue

@@ -1,0 +1,392 @@
+"""`hutch`: the engine's command line, with podman's command names, flags and output.
+
+Image commands: pull, push, images (image ls), rmi (image rm), tag (image tag), image inspect, image prune,
+login, logout. `--root DIR` moves the storage (and its database, DIR/hutch.db) as podman's --root does.
+Errors print one line, `Error: ...`, and exit 125; `--log-level debug` shows the trace.
+
+argparse is fine here (the engine CLI is not the runtime's hot path); HTTP (urllib3) is imported only by the
+commands that talk to registries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from hutch import __version__
+from hutch.errors import HutchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hutch.image.storage import Storage
+
+DEFAULT_STORAGE = "/var/lib/hutch/storage"
+DEFAULT_DB = "/var/lib/hutch/hutch.db"
+EXIT_ENGINE = 125
+
+
+class UsageError(HutchError):
+    """A command line that does not parse."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _bool(text: str) -> bool:
+    value = text.lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def _tls_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tls-verify",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="require HTTPS and verify certificates (default true)",
+    )
+
+
+def _storage(args: argparse.Namespace) -> Storage:
+    from hutch.image.storage import Storage
+
+    if args.root:
+        return Storage(args.root, args.db_path or os.path.join(args.root, "hutch.db"))
+    return Storage(DEFAULT_STORAGE, args.db_path or DEFAULT_DB)
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+# --- commands -----------------------------------------------------------------------------------------------
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from hutch.image.pull import pull
+    from hutch.oci.image import Platform
+
+    platform = Platform.parse(args.platform) if args.platform else None
+    with _storage(args) as storage:
+        for name in args.images:
+            image = pull(
+                name,
+                storage=storage,
+                platform=platform,
+                tls_verify=args.tls_verify,
+                progress=None if args.quiet else _err,
+            )
+            print(image.id.hex, flush=True)
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from hutch.image.push import push
+
+    with _storage(args) as storage:
+        digest = push(
+            args.image,
+            args.destination,
+            storage=storage,
+            tls_verify=args.tls_verify,
+            progress=None if args.quiet else _err,
+        )
+    if args.digestfile:
+        with open(args.digestfile, "w") as f:
+            f.write(str(digest))
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.image.storage import repository_and_tag
+
+    with _storage(args) as storage:
+        images = list(storage.iter_images())
+    if args.format and args.format != "json":
+        raise UsageError(f"--format {args.format!r}: only json is supported")
+    if args.format == "json":
+        out = []
+        for img in images:
+            created = fmt.parse_time(img.created)
+            out.append(
+                {
+                    "Id": img.id.hex,
+                    "ParentId": "",
+                    "RepoTags": [t for t in img.tags if "@" not in t] or None,
+                    "RepoDigests": sorted(
+                        {f"{repository_and_tag(t)[0]}@{img.manifest_digest}" for t in img.tags}
+                    ),
+                    "Size": img.size,
+                    "SharedSize": 0,
+                    "VirtualSize": img.size,
+                    "Labels": None,
+                    "Containers": 0,
+                    "Names": [t for t in img.tags if "@" not in t] or None,
+                    "Digest": str(img.manifest_digest),
+                    "Created": int(created.timestamp()) if created else 0,
+                    "CreatedAt": img.created or "",
+                }
+            )
+        print(_json(out))
+        return 0
+    if args.quiet:
+        seen: list[str] = []
+        for img in images:
+            if img.id.short not in seen:
+                seen.append(img.id.short)
+        for s in seen:
+            print(s)
+        return 0
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+    for img in images:
+        names = img.tags or [""]
+        for name in names:
+            repo, tag = repository_and_tag(name) if name else ("<none>", "<none>")
+            rows.append([repo, tag, img.id.short, fmt.ago(img.created), fmt.human_size(img.size)])
+    sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def _json(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=4)
+
+
+def cmd_rmi(args: argparse.Namespace) -> int:
+    with _storage(args) as storage:
+        if args.all:
+            names = [img.id.hex for img in storage.iter_images()]
+        else:
+            names = args.images
+            if not names:
+                raise UsageError("rmi: image name or ID must be specified")
+        for line in storage.remove(names, force=args.force or args.all):
+            print(line)
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    with _storage(args) as storage:
+        storage.tag(args.image, args.targets)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    if args.format and args.format != "json":
+        raise UsageError(f"--format {args.format!r}: only json is supported")
+    with _storage(args) as storage:
+        docs = []
+        for name in args.images:
+            docs.append(storage.inspect(storage.find(name)))
+    print(_json(docs))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    with _storage(args) as storage:
+        for image_id in storage.prune(all=args.all):
+            print(image_id)
+    return 0
+
+
+def _registry_host(text: str) -> str:
+    for prefix in ("https://", "http://", "docker://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text.rstrip("/")
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from hutch.image import auth
+    from hutch.image.registry import Registry
+
+    host = _registry_host(args.registry)
+    username = args.username
+    password = args.password
+    if args.password_stdin:
+        if password:
+            raise UsageError("login: --password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\n").rstrip("\r")
+    if not username:
+        if not sys.stdin.isatty():
+            raise UsageError("login: a username is needed (-u)")
+        username = input("Username: ")
+    if password is None or password == "":
+        if args.password_stdin or not sys.stdin.isatty():
+            raise UsageError("login: a password is needed (-p or --password-stdin)")
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    creds = auth.Credentials(username, password)
+    server = host.partition("/")[0]
+    with Registry(server, credentials=creds, use_auth_files=False, tls_verify=args.tls_verify) as reg:
+        reg.ping()
+    auth.save(host, creds, args.authfile)
+    print("Login Succeeded!")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from hutch.image import auth
+
+    if args.all:
+        path = args.authfile or auth.auth_file()
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        print("Removed login credentials for all registries")
+        return 0
+    if not args.registry:
+        raise UsageError("logout: a registry must be given (or --all)")
+    host = _registry_host(args.registry)
+    if not auth.remove(host, args.authfile):
+        raise HutchError(f"not logged into {host}")
+    print(f"Removed login credentials for {host}")
+    return 0
+
+
+# --- the parser ---------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hutch", description="a daemonless container engine")
+    p.add_argument("--root", help=f"storage root (default {DEFAULT_STORAGE}); its database is ROOT/hutch.db")
+    p.add_argument("--db-path", help=f"image database (default {DEFAULT_DB}, or ROOT/hutch.db with --root)")
+    p.add_argument(
+        "--log-level", default="warn", choices=("debug", "info", "warn", "error", "fatal", "panic", "trace")
+    )
+    p.add_argument("-v", "--version", action="version", version=f"hutch version {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(
+        parent: argparse._SubParsersAction[_Parser],
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        aliases: tuple[str, ...] = (),
+    ) -> argparse.ArgumentParser:
+        c = parent.add_parser(name, help=help, aliases=list(aliases))
+        c.set_defaults(handler=handler)
+        return c
+
+    def pull_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("images", nargs="+", metavar="IMAGE")
+        c.add_argument("--platform", help="os/arch[/variant] to pull from an index")
+        c.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
+        _tls_flag(c)
+
+    def push_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("image", metavar="IMAGE")
+        c.add_argument("destination", nargs="?", metavar="DESTINATION")
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        c.add_argument("--digestfile", help="write the pushed manifest digest to this file")
+        _tls_flag(c)
+
+    def images_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("-q", "--quiet", action="store_true", help="print only image ids")
+        c.add_argument("-a", "--all", action="store_true", help="all images (hutch keeps no intermediates)")
+        c.add_argument("--format", help="json")
+        c.add_argument("--noheading", "-n", action="store_true", help=argparse.SUPPRESS)
+
+    def rmi_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("images", nargs="*", metavar="IMAGE")
+        c.add_argument("-f", "--force", action="store_true", help="remove an image with several tags by id")
+        c.add_argument("-a", "--all", action="store_true", help="remove every image")
+
+    def tag_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("image", metavar="IMAGE")
+        c.add_argument("targets", nargs="+", metavar="TARGET_NAME")
+
+    pull_flags(add(sub, "pull", cmd_pull, "pull an image from a registry"))
+    push_flags(add(sub, "push", cmd_push, "push an image to a registry"))
+    images_flags(add(sub, "images", cmd_images, "list images"))
+    rmi_flags(add(sub, "rmi", cmd_rmi, "remove images"))
+    tag_flags(add(sub, "tag", cmd_tag, "add names to an image"))
+
+    for name in ("login", "logout"):
+        c = add(
+            sub,
+            name,
+            cmd_login if name == "login" else cmd_logout,
+            "log in to a registry" if name == "login" else "log out of a registry",
+        )
+        c.add_argument("registry", nargs="?" if name == "logout" else None, metavar="REGISTRY")
+        c.add_argument("--authfile", help="the auth.json to use")
+        if name == "login":
+            c.add_argument("-u", "--username")
+            c.add_argument("-p", "--password")
+            c.add_argument("--password-stdin", action="store_true")
+            _tls_flag(c)
+        else:
+            c.add_argument("-a", "--all", action="store_true")
+
+    image = add(sub, "image", _image_help, "manage images")
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=_Parser)
+    images_flags(add(isub, "ls", cmd_images, "list images", ("list",)))
+    rmi_flags(add(isub, "rm", cmd_rmi, "remove images"))
+    tag_flags(add(isub, "tag", cmd_tag, "add names to an image"))
+    pull_flags(add(isub, "pull", cmd_pull, "pull an image from a registry"))
+    push_flags(add(isub, "push", cmd_push, "push an image to a registry"))
+    c = add(isub, "inspect", cmd_inspect, "show an image's configuration")
+    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("-f", "--format", help="json")
+    c = add(isub, "prune", cmd_prune, "remove unused images")
+    c.add_argument(
+        "-a", "--all", action="store_true", help="every image no container uses, not only dangling"
+    )
+    c.add_argument("-f", "--force", action="store_true", help="do not ask")
+    return p
+
+
+def _image_help(args: argparse.Namespace) -> int:
+    raise UsageError("image: a subcommand is needed (ls, rm, tag, inspect, prune, pull, push)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = False
+    try:
+        parser = _parser()
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        debug = args.log_level in ("debug", "trace")
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 0
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except (HutchError, OSError) as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _err(f"Error: {_message(e)}")
+        return EXIT_ENGINE
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, OSError) and not isinstance(e, HutchError):
+        text = e.strerror or str(e)
+        return f"{e.filename}: {text}" if e.filename else text
+    return " ".join(str(e).split("\n"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Pull an image from a registry into the storage: manifest, config and layers, verified, unpacked once.
+
+`pull(reference, storage=..., platform=..., tls_verify=..., progress=...)` resolves the reference (a short
+name tries each search registry in turn), fetches the manifest (an index is resolved to the platform's
+manifest), then the config and every layer in parallel threads into the blob store, each verified while it
+streams. Each layer is unpacked under layers/<diff_id hex>/ under its layer lock, once: a layer some image
+already has is neither unpacked nor, when its blob is stored, downloaded again. Each unpacked layer's diff_id
+is checked against the config's rootfs.diff_ids. Only then is the image recorded, with its tag, in one
+transaction.
+
+Crash safety: blobs reach blobs/ only whole and verified; a layer is `pulling` in the database until its
+directory is complete and synced, and a later pull clears and unpacks it again; the image record is one
+transaction at the end. Concurrent pulls of the same image share blobs (the store's renames are atomic) and
+serialize on each layer's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+from hutch.errors import HutchError, NotFoundError
+from hutch.image import db as _db
+from hutch.image import layers as _layers
+from hutch.image import reference as _reference
+from hutch.image.storage import Storage
+from hutch.oci import image as _image
+from hutch.oci.digest import Digest, MismatchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from hutch.image.registry import Registry, Resolved
+
+    Progress = Callable[[str], None]
+
+MAX_WORKERS = 6
+
+
+class PullError(HutchError):
+    """A pull failed: no candidate of a short name had the image, or a layer does not match its config."""
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def pull(
+    reference: str,
+    *,
+    storage: Storage,
+    platform: _image.Platform | None = None,
+    tls_verify: bool = True,
+    progress: Progress | None = None,
+    search_registries: Iterable[str] | None = None,
+) -> _db.Image:
+    """Pull `reference` into `storage` and return its image record (podman pull's steps, as lines to
+    `progress`)."""
+    from hutch.image.registry import RegistryAuthError, RegistryError
+
+    say = progress or _quiet
+    candidates = _reference.resolve(reference, search_registries)
+    errors: list[str] = []
+    for ref in candidates:
+        ref = ref.with_default_tag()
+        say(f"Trying to pull {ref}...")
+        try:
+            try:
+                return _pull_one(ref, storage, platform, tls_verify, say)
+            except BaseException:
+                _clean_up(storage)
+                raise
+        except (RegistryAuthError, NotFoundError) as e:
+            if len(candidates) == 1:
+                raise
+            errors.append(f"{ref}: {e}")
+        except RegistryError as e:
+            if len(candidates) == 1:
+                raise
+            errors.append(f"{ref}: {e}")
+    raise PullError(f"{reference}: no search registry has the image: {'; '.join(errors)}")
+
+
+def _clean_up(storage: Storage) -> None:
+    """After a failed pull: remove what it stored and no image references (unless another pull runs, which
+    may still record it; then the next rmi or prune does)."""
+    try:
+        storage.collect()
+    except (HutchError, OSError):
+        pass
+
+
+def _registry(host: str, tls_verify: bool) -> Registry:
+    from hutch.image.registry import Registry
+
+    return Registry(host, tls_verify=tls_verify)
+
+
+def _pull_one(
+    ref: _reference.Reference,
+    storage: Storage,
+    platform: _image.Platform | None,
+    tls_verify: bool,
+    say: Progress,
+) -> _db.Image:
+    with _registry(ref.domain, tls_verify) as reg:
+        resolved = reg.resolve(ref.repository, ref.object, platform)
+        if ref.digest is not None and resolved.index_digest is None and resolved.digest != ref.digest:
+            raise MismatchError(f"{ref}: the registry sent manifest {resolved.digest}")
+        lock = storage.pull_lock()
+        with lock:
+            return _fetch(ref, reg, resolved, storage, say)
+
+
+def _fetch(
+    ref: _reference.Reference, reg: Registry, resolved: Resolved, storage: Storage, say: Progress
+) -> _db.Image:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    manifest = resolved.manifest
+    repo = ref.repository
+    where = str(ref)
+    if not manifest.layers:
+        raise PullError(f"{where}: the manifest has no layers")
+    db = storage.db
+    db.claim_blob(resolved.digest, len(resolved.data))
+    db.claim_blob(manifest.config.digest, manifest.config.size)
+    for layer in manifest.layers:
+        db.claim_blob(layer.digest, layer.size)
+    say("Getting image source signatures")
+    storage.blobs.ingest_bytes(resolved.data, resolved.digest, f"{where} (manifest)")
+
+    config_ready = threading.Event()
+    state: dict[str, _image.ImageConfig] = {}
+    failed = threading.Event()
+
+    def fetch_config() -> _image.ImageConfig:
+        try:
+            c = manifest.config
+            storage.blobs.ingest(
+                c.digest, c.size, reg.iter_blob(repo, c.digest, c.size), f"{where}: config {c.digest}"
+            )
+            config = _image.parse_config(storage.blobs.read(c.digest), f"{where}: config {c.digest}")
+            if len(config.diff_ids) != len(manifest.layers):
+                raise PullError(
+                    f"{where}: the config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
+                )
+            state["config"] = config
+            say(f"Copying config {c.digest.short} done")
+            return config
+        finally:
+            config_ready.set()
+
+    def fetch_layer(index: int) -> _db.LayerRef:
+        desc = manifest.layers[index]
+        label = f"{where}: layer {desc.digest}"
+        # A stored blob is not downloaded again (ingest does not read the stream); its diff_id comes with the
+        # config, which downloads beside the layers.
+        existed = storage.blobs.has(desc.digest)
+        storage.blobs.ingest(desc.digest, desc.size, reg.iter_blob(repo, desc.digest, desc.size), label)
+        done = "skipped: already exists" if existed else "done"
+        config_ready.wait()
+        config = state.get("config")
+        if config is None or failed.is_set():
+            raise PullError(f"{label}: abandoned")
+        diff_id = config.diff_ids[index]
+        path = storage.layer_path(diff_id)
+        layer_db = storage.open_db()
+        try:
+            with storage.layer_lock(diff_id):
+                row = layer_db.begin_layer(diff_id, path, desc.digest, desc.size)
+                if row.state == "unpacked" and os.path.isdir(row.path):
+                    say(f"Copying blob {desc.digest.short} {done}")
+                    return _db.LayerRef(diff_id, desc.digest)
+                # Left `pulling` by a killed pull, or never unpacked: start from an empty directory.
+                shutil.rmtree(path, ignore_errors=True)
+                with storage.blobs.open(desc.digest) as f:
+                    stats = _layers.unpack(f, desc.media_type, path, layer=str(desc.digest))
+                if stats.diff_id != str(diff_id):
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise MismatchError(
+                        f"{label}: diff_id mismatch: the config says {diff_id}, the layer unpacks to {stats.diff_id}"
+                    )
+                _syncfs(path)
+                layer_db.finish_layer(diff_id, stats.size)
+            say(f"Copying blob {desc.digest.short} {done}")
+            return _db.LayerRef(diff_id, desc.digest)
+        finally:
+            layer_db.close()
+
+    workers = min(MAX_WORKERS, len(manifest.layers) + 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hutch-pull") as pool:
+        config_future = pool.submit(fetch_config)
+        futures: list[Future[_db.LayerRef]] = [
+            pool.submit(fetch_layer, i) for i in range(len(manifest.layers))
+        ]
+        try:
+            config = config_future.result()
+            refs = [f.result() for f in futures]
+        except BaseException:
+            failed.set()
+            for f in futures:
+                f.cancel()
+            raise
+
+    say("Writing manifest to image destination")
+    size = len(resolved.data) + manifest.config.size + sum(d.size for d in manifest.layers)
+    image = _db.Image(
+        id=manifest.config.digest,
+        manifest_digest=resolved.digest,
+        media_type=resolved.media_type,
+        size=size,
+        os=config.os,
+        architecture=config.architecture,
+        variant=config.variant,
+        created=config.created or None,
+    )
+    blobs: list[tuple[Digest, int]] = [
+        (resolved.digest, len(resolved.data)),
+        (manifest.config.digest, manifest.config.size),
+    ] + [(d.digest, d.size) for d in manifest.layers]
+    tags = [str(ref)] if ref.digest is None else [f"{ref.name}@{ref.digest}"]
+    db.record_image(image, refs, blobs, tags)
+    return db.get(image.id)
+
+
+def _syncfs(path: str) -> None:
+    """Flush the file system holding `path`, so the layer is on disk before it is marked unpacked."""
+    from hutch.linux.libc import libc
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc.syncfs(fd)
+    finally:
+        os.close(fd)

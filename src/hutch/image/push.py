@@ -1,0 +1,99 @@
+"""Push a stored image to a registry: its blobs (skipped when there, mounted across repositories of the
+same registry when the image came from one), then its manifest, byte for byte, so the digest is kept.
+
+Blobs go up in parallel threads (the registry client is thread-safe); the manifest goes last, once every blob
+it names is in place, as the distribution spec requires.
+"""
+
+from __future__ import annotations
+
+from hutch.errors import ConfigError, HutchError
+from hutch.image import reference as _reference
+from hutch.image.storage import Storage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hutch.oci.digest import Digest
+
+    Progress = Callable[[str], None]
+
+MAX_WORKERS = 4
+
+
+class PushError(HutchError):
+    """A stored image cannot be pushed (a blob of it is missing from the store)."""
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def destination(text: str) -> _reference.Reference:
+    """A push destination: a reference, or `docker://` and a reference (podman's transport syntax)."""
+    if text.startswith("docker://"):
+        text = text[len("docker://") :]
+    elif "://" in text or text.startswith(("oci:", "docker-archive:", "oci-archive:", "dir:")):
+        raise ConfigError(f"push destination {text!r}: only registry destinations (docker://) are supported")
+    ref = _reference.parse(text)
+    if ref.digest is not None:
+        raise ConfigError(f"push destination {text!r}: cannot push to a digest")
+    return ref.with_default_tag()
+
+
+def push(
+    source: str,
+    dest: str | None = None,
+    *,
+    storage: Storage,
+    tls_verify: bool = True,
+    progress: Progress | None = None,
+) -> Digest:
+    """Push the stored image `source` to `dest` (default: the name `source` gives); returns the manifest
+    digest the registry now has."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hutch.image.registry import Registry
+
+    say = progress or _quiet
+    image = storage.find(source)
+    target = destination(dest if dest is not None else source)
+    manifest = storage.manifest(image)
+    data = storage.blobs.read(image.manifest_digest)
+    descriptors = [manifest.config, *manifest.layers]
+    for d in descriptors:
+        if not storage.blobs.has(d.digest):
+            raise PushError(f"{source}: blob {d.digest} is not in the store {storage.root}")
+    # Repositories of the same registry that had the image: a blob may be mounted from them.
+    mount_from = ""
+    for t in image.tags:
+        try:
+            ref = _reference.parse(t)
+        except _reference.ImageReferenceError:
+            continue
+        if ref.domain == target.domain and ref.repository != target.repository:
+            mount_from = ref.repository
+            break
+    say("Getting image source signatures")
+    with Registry(target.domain, tls_verify=tls_verify) as reg:
+        reg.ping()  # auth challenge and scheme settled once, before the blob threads start
+
+        def send(index: int) -> None:
+            d = descriptors[index]
+            what = "config" if index == 0 else "blob"
+            done = reg.push_blob(
+                target.repository,
+                d.digest,
+                d.size,
+                storage.blobs.path(d.digest),
+                mount_from=mount_from or None,
+            )
+            note = {"exists": "skipped: already exists", "mounted": "skipped: mounted"}.get(done, "done")
+            say(f"Copying {what} {d.digest.short} {note}")
+
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(descriptors))) as pool:
+            for f in [pool.submit(send, i) for i in range(len(descriptors))]:
+                f.result()
+        say("Writing manifest to image destination")
+        return reg.put_manifest(target.repository, target.tag, data, image.media_type)
