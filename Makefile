@@ -43,6 +43,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli
+	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch hutch.cli.main --site-packages
 	touch $@
 
 lint: venv
@@ -58,9 +59,14 @@ fmt: venv
 test: deps venv lint
 	$(BIN)/pytest tests
 
+# The runtime on its own (a bundle), then the engine (an image imported from the same rootfs, run with podman's
+# defaults: capabilities, masked paths, seccomp, a private network with lo up).
 demo: deps venv
 	$(BIN)/python scripts/make-bundle --runtime-bin $(BIN)/hutch-runtime $(DEMO_BUNDLE)
 	$(BIN)/hutch-runtime run -b $(DEMO_BUNDLE) demo-$$$$
+	tar -C $(DEMO_BUNDLE)/rootfs -c . | $(BIN)/hutch --root $(DEMO_BUNDLE)-storage import -q - localhost/busybox:demo
+	$(BIN)/hutch --root $(DEMO_BUNDLE)-storage run --rm localhost/busybox:demo \
+		sh -c 'echo hello from hutch run; id; grep -E "^(Seccomp|CapEff):" /proc/self/status; ip addr 2>/dev/null | grep -c UP'
 
 bench: deps venv
 	$(BIN)/python bench/runtime --runtime-bin $(BIN)/hutch-runtime $(BENCH_ARGS)

@@ -1,7 +1,8 @@
 """`hutch`: the engine's command line, with podman's command names, flags and output.
 
 Image commands: pull, push, images (image ls), rmi (image rm), tag (image tag), image inspect, image prune,
-login, logout. `--root DIR` moves the storage (and its database, DIR/hutch.db) as podman's --root does.
+history, save, load, import (each also under `image`), login, logout. `--root DIR` moves the storage (and its
+database, DIR/hutch.db) as podman's --root does.
 Errors print one line, `Error: ...`, and exit 125; `--log-level debug` shows the trace.
 
 argparse is fine here (the engine CLI is not the runtime's hot path); HTTP (urllib3) is imported only by the
@@ -20,7 +21,9 @@ from hutch.errors import HutchError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import BinaryIO
 
+    from hutch.image.db import Image
     from hutch.image.storage import Storage
 
 DEFAULT_STORAGE = "/var/lib/hutch/storage"
@@ -203,6 +206,125 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.image.history import MISSING, history
+
+    with _storage(args) as storage:
+        entries = history(storage, storage.find(args.image))
+    if args.format and args.format != "json":
+        raise UsageError(f"--format {args.format!r}: only json is supported")
+
+    def short(entry_id: str) -> str:
+        return entry_id if args.no_trunc or entry_id == MISSING else entry_id[:12]
+
+    if args.quiet:
+        for e in entries:
+            print(short(e.id))
+        return 0
+    if args.format == "json":
+        out = []
+        for e in entries:
+            created = fmt.parse_time(e.created)
+            doc: dict[str, object] = {"id": e.id, "created": e.created or "0001-01-01T00:00:00Z"}
+            if e.created_by:
+                doc["CreatedBy"] = e.created_by
+            doc["size"] = e.size
+            if e.comment:
+                doc["comment"] = e.comment
+            doc["Created"] = created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "0001-01-01T00:00:00Z"
+            out.append(doc)
+        print(_go_json(out))
+        return 0
+    rows = [["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+    for e in entries:
+        created_by = e.created_by
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:42] + "..."
+        if args.human:
+            when = fmt.ago(e.created)
+        else:
+            t = fmt.parse_time(e.created)
+            when = t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else "0001-01-01T00:00:00Z"
+        rows.append([short(e.id), when, created_by, fmt.human_size(e.size), e.comment])
+    sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def _go_json(doc: object) -> str:
+    """Compact JSON as Go's encoding/json writes it (HTML characters escaped), as podman history prints it."""
+    import json
+
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    from hutch.image.archive import save
+
+    if args.output is None and sys.stdout.isatty():
+        raise UsageError("refusing to save to terminal. Use -o flag or redirect")
+    with _storage(args) as storage:
+        if args.output is None:
+            sys.stdout.flush()
+            save(args.images, None, storage=storage, format=args.format, stream=sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            save(args.images, args.output, storage=storage, format=args.format)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from hutch.image.archive import load
+
+    progress = None if args.quiet else _err
+    with _storage(args) as storage:
+        if args.input is None or args.input == "-":
+            if sys.stdin.isatty():
+                raise UsageError(
+                    "cannot read from terminal, use command-line redirection or the --input flag"
+                )
+            names = load(sys.stdin.buffer, storage=storage, label="stdin", progress=progress)
+        else:
+            with open(args.input, "rb") as f:
+                names = load(f, storage=storage, label=args.input, progress=progress)
+    for name in names:
+        print(f"Loaded image: {name}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hutch.image.importer import import_tarball
+    from hutch.oci.image import Platform, host_platform
+
+    host = host_platform()
+    platform = Platform(args.os or host.os, args.arch or host.architecture, args.variant or "")
+    if not args.arch and not args.variant:
+        platform.variant = host.variant
+    progress = None if args.quiet else _err
+    with _storage(args) as storage:
+
+        def run(stream: BinaryIO, label: str) -> Image:
+            return import_tarball(
+                stream,
+                args.reference,
+                storage=storage,
+                changes=args.change,
+                message=args.message or "",
+                label=label,
+                platform=platform,
+                progress=progress,
+            )
+
+        if args.tarball == "-":
+            image = run(sys.stdin.buffer, "stdin")
+        else:
+            with open(args.tarball, "rb") as f:
+                image = run(f, args.tarball)
+    print(f"sha256:{image.id.hex}")
+    return 0
+
+
 def _registry_host(text: str) -> str:
     for prefix in ("https://", "http://", "docker://"):
         if text.startswith(prefix):
@@ -312,11 +434,57 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("image", metavar="IMAGE")
         c.add_argument("targets", nargs="+", metavar="TARGET_NAME")
 
+    def history_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("image", metavar="IMAGE")
+        c.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
+        c.add_argument("--format", help="json")
+        c.add_argument("--no-trunc", "--notruncate", action="store_true", help="do not truncate the output")
+        c.add_argument(
+            "-H",
+            "--human",
+            type=_bool,
+            nargs="?",
+            const=True,
+            default=True,
+            metavar="BOOL",
+            help="human times",
+        )
+
+    def save_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("images", nargs="+", metavar="IMAGE")
+        c.add_argument("-o", "--output", help="the archive to write (default: stdout)")
+        c.add_argument("--format", default="docker-archive", choices=("docker-archive", "oci-archive"))
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        c.add_argument("-m", "--multi-image-archive", action="store_true", help="(always possible)")
+
+    def load_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument("-i", "--input", help="the archive to read (default: stdin)")
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    def import_flags(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "tarball", metavar="TARBALL", help="a rootfs tarball (plain or compressed), or - for stdin"
+        )
+        c.add_argument("reference", nargs="?", metavar="REFERENCE")
+        c.add_argument("-c", "--change", action="append", default=[], help="CMD=..., ENTRYPOINT=..., ENV=...")
+        c.add_argument("-m", "--message", help="the history comment")
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        c.add_argument("--os", help="the image's os (default: the host's)")
+        c.add_argument("--arch", help="the image's architecture (default: the host's)")
+        c.add_argument("--variant", help="the image's architecture variant")
+
     pull_flags(add(sub, "pull", cmd_pull, "pull an image from a registry"))
     push_flags(add(sub, "push", cmd_push, "push an image to a registry"))
     images_flags(add(sub, "images", cmd_images, "list images"))
     rmi_flags(add(sub, "rmi", cmd_rmi, "remove images"))
     tag_flags(add(sub, "tag", cmd_tag, "add names to an image"))
+    history_flags(add(sub, "history", cmd_history, "show an image's history"))
+    save_flags(add(sub, "save", cmd_save, "write images to an archive"))
+    load_flags(add(sub, "load", cmd_load, "load images from an archive"))
+    import_flags(add(sub, "import", cmd_import, "make an image of a rootfs tarball"))
+    from hutch.cli import containers  # run, ps, stop, rm, logs
+
+    containers.register(sub, add)
 
     for name in ("login", "logout"):
         c = add(
@@ -342,6 +510,10 @@ def _parser() -> argparse.ArgumentParser:
     tag_flags(add(isub, "tag", cmd_tag, "add names to an image"))
     pull_flags(add(isub, "pull", cmd_pull, "pull an image from a registry"))
     push_flags(add(isub, "push", cmd_push, "push an image to a registry"))
+    history_flags(add(isub, "history", cmd_history, "show an image's history"))
+    save_flags(add(isub, "save", cmd_save, "write images to an archive"))
+    load_flags(add(isub, "load", cmd_load, "load images from an archive"))
+    import_flags(add(isub, "import", cmd_import, "make an image of a rootfs tarball"))
     c = add(isub, "inspect", cmd_inspect, "show an image's configuration")
     c.add_argument("images", nargs="+", metavar="IMAGE")
     c.add_argument("-f", "--format", help="json")
@@ -354,7 +526,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _image_help(args: argparse.Namespace) -> int:
-    raise UsageError("image: a subcommand is needed (ls, rm, tag, inspect, prune, pull, push)")
+    raise UsageError(
+        "image: a subcommand is needed (ls, rm, tag, inspect, prune, pull, push, history, save, load, import)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,30 +165,9 @@ def _fetch(
         config = state.get("config")
         if config is None or failed.is_set():
             raise PullError(f"{label}: abandoned")
-        diff_id = config.diff_ids[index]
-        path = storage.layer_path(diff_id)
-        layer_db = storage.open_db()
-        try:
-            with storage.layer_lock(diff_id):
-                row = layer_db.begin_layer(diff_id, path, desc.digest, desc.size)
-                if row.state == "unpacked" and os.path.isdir(row.path):
-                    say(f"Copying blob {desc.digest.short} {done}")
-                    return _db.LayerRef(diff_id, desc.digest)
-                # Left `pulling` by a killed pull, or never unpacked: start from an empty directory.
-                shutil.rmtree(path, ignore_errors=True)
-                with storage.blobs.open(desc.digest) as f:
-                    stats = _layers.unpack(f, desc.media_type, path, layer=str(desc.digest))
-                if stats.diff_id != str(diff_id):
-                    shutil.rmtree(path, ignore_errors=True)
-                    raise MismatchError(
-                        f"{label}: diff_id mismatch: the config says {diff_id}, the layer unpacks to {stats.diff_id}"
-                    )
-                _syncfs(path)
-                layer_db.finish_layer(diff_id, stats.size)
-            say(f"Copying blob {desc.digest.short} {done}")
-            return _db.LayerRef(diff_id, desc.digest)
-        finally:
-            layer_db.close()
+        ref = install_layer(storage, config.diff_ids[index], desc, label)
+        say(f"Copying blob {desc.digest.short} {done}")
+        return ref
 
     workers = min(MAX_WORKERS, len(manifest.layers) + 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hutch-pull") as pool:
@@ -206,11 +185,56 @@ def _fetch(
             raise
 
     say("Writing manifest to image destination")
-    size = len(resolved.data) + manifest.config.size + sum(d.size for d in manifest.layers)
+    tags = [str(ref)] if ref.digest is None else [f"{ref.name}@{ref.digest}"]
+    return record_image(
+        storage, resolved.digest, len(resolved.data), resolved.media_type, manifest, config, refs, tags
+    )
+
+
+def install_layer(storage: Storage, diff_id: Digest, desc: _image.Descriptor, label: str) -> _db.LayerRef:
+    """Unpack the stored blob of `desc` as the layer `diff_id`, under its lock, once: a layer already unpacked
+    is kept, one left `pulling` by a killed process is unpacked again. The unpacked tar must hash to `diff_id`.
+    Safe from several threads (each uses its own database connection). Shared by pull, load and import."""
+    path = storage.layer_path(diff_id)
+    layer_db = storage.open_db()
+    try:
+        with storage.layer_lock(diff_id):
+            row = layer_db.begin_layer(diff_id, path, desc.digest, desc.size)
+            if row.state == "unpacked" and os.path.isdir(row.path):
+                return _db.LayerRef(diff_id, desc.digest)
+            # Left `pulling` by a killed pull, or never unpacked: start from an empty directory.
+            shutil.rmtree(path, ignore_errors=True)
+            with storage.blobs.open(desc.digest) as f:
+                stats = _layers.unpack(f, desc.media_type, path, layer=str(desc.digest))
+            if stats.diff_id != str(diff_id):
+                shutil.rmtree(path, ignore_errors=True)
+                raise MismatchError(
+                    f"{label}: diff_id mismatch: the config says {diff_id}, the layer unpacks to {stats.diff_id}"
+                )
+            _syncfs(path)
+            layer_db.finish_layer(diff_id, stats.size)
+        return _db.LayerRef(diff_id, desc.digest)
+    finally:
+        layer_db.close()
+
+
+def record_image(
+    storage: Storage,
+    manifest_digest: Digest,
+    manifest_size: int,
+    media_type: str,
+    manifest: _image.Manifest,
+    config: _image.ImageConfig,
+    refs: list[_db.LayerRef],
+    tags: list[str],
+) -> _db.Image:
+    """Record an image whose manifest, config and layer blobs are stored and whose layers are installed, with
+    `tags`, in one transaction; return its record."""
+    size = manifest_size + manifest.config.size + sum(d.size for d in manifest.layers)
     image = _db.Image(
         id=manifest.config.digest,
-        manifest_digest=resolved.digest,
-        media_type=resolved.media_type,
+        manifest_digest=manifest_digest,
+        media_type=media_type,
         size=size,
         os=config.os,
         architecture=config.architecture,
@@ -218,12 +242,11 @@ def _fetch(
         created=config.created or None,
     )
     blobs: list[tuple[Digest, int]] = [
-        (resolved.digest, len(resolved.data)),
+        (manifest_digest, manifest_size),
         (manifest.config.digest, manifest.config.size),
     ] + [(d.digest, d.size) for d in manifest.layers]
-    tags = [str(ref)] if ref.digest is None else [f"{ref.name}@{ref.digest}"]
-    db.record_image(image, refs, blobs, tags)
-    return db.get(image.id)
+    storage.db.record_image(image, refs, blobs, tags)
+    return storage.db.get(image.id)
 
 
 def _syncfs(path: str) -> None:

@@ -1,0 +1,1 @@
+"""The engine: containers from images, their specs, state and lifecycle, on the runtime library."""

@@ -1,0 +1,568 @@
+"""Containers of the engine: create one from an image, run it (in the foreground, where this process is its
+monitor, or detached under a monitor process forked from it), stop it, list and remove it.
+
+A container lives in ROOT/containers/<id>/: `upper`, `work` and `merged` (the overlay of the image's layers,
+its rootfs) and `userdata` (the bundle: config.json, the /etc files it binds, ctr.log of a detached run).
+The runtime library runs it in-process, with its state under ROOT/runtime. The monitor (the engine itself for
+a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
+state and unmounts the rootfs; with --rm it then removes everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+
+from hutch.engine.db import ContainerDB, NoSuchContainer, Record
+from hutch.errors import HutchError, NotFoundError, StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hutch.engine import spec as _spec
+    from hutch.image import db as _db
+    from hutch.image.storage import Storage
+    from hutch.runtime.container import Container
+
+SUBDIRS = ("upper", "work", "merged", "userdata")
+STOP_TIMEOUT = 10
+# The runtime state of every engine container (ids are unique across roots); tmpfs, so a reboot clears it
+# and the containers show as exited. It must be traversable by a container user: the runtime reopens paths.
+RUNTIME_ROOT = "/run/hutch/runtime"
+
+_ADJECTIVES = (
+    "admiring", "agitated", "amazing", "awesome", "blissful", "bold", "brave", "charming", "clever", "cool",
+    "dazzling", "determined", "eager", "ecstatic", "elegant", "epic", "fervent", "focused", "friendly",
+    "gallant", "gifted", "happy", "hopeful", "jolly", "keen", "kind", "laughing", "lucid", "magical",
+    "modest", "nice", "nostalgic", "optimistic", "peaceful", "practical", "quirky", "relaxed", "serene",
+    "sharp", "stoic", "sweet", "tender", "trusting", "upbeat", "vibrant", "wizardly", "youthful", "zealous",
+)  # fmt: skip
+_NOUNS = (
+    "albattani", "archimedes", "babbage", "bardeen", "bell", "bohr", "boyd", "curie", "darwin", "dijkstra",
+    "einstein", "euclid", "faraday", "fermat", "feynman", "galileo", "gauss", "goldberg", "hamilton",
+    "hopper", "hypatia", "johnson", "kepler", "knuth", "lamport", "leakey", "lovelace", "mayer", "mcclintock",
+    "meitner", "morse", "newton", "noether", "pascal", "perlman", "pike", "ritchie", "shannon", "shaw",
+    "tesla", "thompson", "torvalds", "turing", "volhard", "wilson", "wozniak", "wright", "yonath",
+)  # fmt: skip
+
+
+class InvokeError(HutchError):
+    """The container's command could not be run: podman exits 126 (cannot invoke) or 127 (not found)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class RunningError(StateError):
+    """The container runs and the operation needs it stopped (podman rm exits 2)."""
+
+
+def invoke_error(e: HutchError) -> HutchError:
+    """A runtime error about the command itself, as podman maps it to 126 or 127; other errors as they are."""
+    text = str(e)
+    if "no such file or directory" in text or "executable file not found" in text:
+        return InvokeError(f"{text}: OCI runtime attempted to invoke a command that was not found", 127)
+    if "permission denied" in text.lower() or "exec format error" in text:
+        return InvokeError(f"{text}: OCI permission denied", 126)
+    return e
+
+
+def _lines(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Engine:
+    """The containers under `root` (the storage root); images come from the storage there."""
+
+    def __init__(self, root: str, db_path: str | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.image_db_path = db_path or os.path.join(self.root, "hutch.db")
+        self.containers_dir = os.path.join(self.root, "containers")
+        self.runtime_root = RUNTIME_ROOT
+        os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
+        self.db = ContainerDB(os.path.join(self.root, "containers.db"))
+        self._storage: Storage | None = None
+
+    def close(self) -> None:
+        self.db.close()
+        if self._storage is not None:
+            self._storage.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def storage(self) -> Storage:
+        if self._storage is None:
+            from hutch.image.storage import Storage
+
+            self._storage = Storage(self.root, self.image_db_path)
+        return self._storage
+
+    # --- paths and locks ------------------------------------------------------------------------------------
+
+    def path(self, rec: Record, sub: str = "") -> str:
+        return os.path.join(rec.dir, sub) if sub else rec.dir
+
+    @contextlib.contextmanager
+    def lock(self, container_id: str) -> Iterator[None]:
+        """The container's lock: its state changes (finish, remove) happen under it."""
+        fd = os.open(
+            os.path.join(self.containers_dir, f"{container_id}.lock"),
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- create ---------------------------------------------------------------------------------------------
+
+    def _name(self) -> str:
+        import secrets
+
+        taken = {r.name for r in self.db.all()}
+        while True:
+            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+            if name not in taken:
+                return name
+
+    def image(self, name: str, pull: str = "missing", tls_verify: bool = True) -> _db.Image:
+        """The image `name` names, pulled as podman's --pull says (always, missing, never; newer is missing).
+        A name no registry can resolve (a short name without search registries) is `image not known`."""
+        storage = self.storage()
+        if pull not in ("always", "missing", "never", "newer"):
+            raise HutchError(f"--pull {pull!r}: expected always, missing, never or newer")
+        if pull != "always":
+            try:
+                return storage.find(name)
+            except NotFoundError:
+                if pull == "never":
+                    raise
+        from hutch.image import reference
+        from hutch.image.pull import pull as pull_image
+
+        try:
+            reference.resolve(name)
+        except HutchError:
+            if pull == "always":
+                raise
+            raise NotFoundError(f"{name}: image not known") from None
+        return pull_image(name, storage=storage, tls_verify=tls_verify, progress=_progress)
+
+    def create(
+        self,
+        image_name: str,
+        opts: _spec.Options,
+        *,
+        name: str = "",
+        remove: bool = False,
+        pull: str = "missing",
+        tls_verify: bool = True,
+    ) -> Record:
+        """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
+        import secrets
+
+        from hutch.engine import spec as _spec
+        from hutch.image import snapshot
+        from hutch.oci.image import parse_config
+
+        image = self.image(image_name, pull, tls_verify)
+        storage = self.storage()
+        config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
+        layers = storage.db.image_layers(image.id)
+        if not layers:
+            raise HutchError(f"{image_name}: the image has no layers")
+        cid = secrets.token_hex(32)
+        if name:
+            _check_name(name)
+        args = _spec.process_args(config.config, opts)
+        rec = Record(
+            id=cid,
+            name=name or self._name(),
+            image_id=image.id.hex,
+            image_name=_display_name(image_name, image.tags),
+            command=" ".join(args),
+            created=time.time(),
+            started=None,
+            finished=None,
+            state="created",
+            exit_code=None,
+            monitor_pid=None,
+            remove=remove,
+            dir=os.path.join(self.containers_dir, cid),
+            stop_signal=config.config.stop_signal,
+        )
+        self.db.add(rec)
+        try:
+            os.mkdir(rec.dir, 0o700)
+            for sub in SUBDIRS:
+                os.mkdir(self.path(rec, sub), 0o755 if sub == "merged" else 0o700)
+            # The rootfs's / takes the upper dir's owner and mode: give it those of the image's top layer.
+            top = os.stat(layers[-1].path)
+            os.chmod(self.path(rec, "upper"), top.st_mode & 0o7777)
+            os.chown(self.path(rec, "upper"), top.st_uid, top.st_gid)
+            userdata = self.path(rec, "userdata")
+            hostname = opts.hostname or cid[:12]
+            _spec.etc_files(userdata, hostname, opts.network)
+            merged = self.path(rec, "merged")
+            snapshot.mount_rootfs(
+                [layer.path for layer in reversed(layers)],
+                self.path(rec, "upper"),
+                self.path(rec, "work"),
+                merged,
+            )
+            doc = _spec.generate(config.config, opts, rootfs=merged, userdata=userdata, container_id=cid)
+            _write_json(os.path.join(userdata, "config.json"), doc)
+        except BaseException:
+            self._remove_files(rec)
+            self.db.remove(rec.id)
+            raise
+        return rec
+
+    # --- run ------------------------------------------------------------------------------------------------
+
+    def _launch(self, rec: Record, console_fd: int | None = None) -> Container:
+        """Runtime create and start of `rec` (in this process); errors as podman reports them."""
+        from hutch.oci import config
+        from hutch.runtime import launch, lifecycle
+
+        userdata = self.path(rec, "userdata")
+        spec = config.load(userdata)
+        try:
+            c = launch.create(self.runtime_root, rec.id, userdata, spec, console_fd=console_fd)
+        except HutchError as e:
+            raise invoke_error(e) from None
+        try:
+            if any(
+                ns.type == "network" and not ns.path for ns in (spec.linux.namespaces if spec.linux else [])
+            ):
+                loopback_up(c.pid)
+            lifecycle.start(c)
+        except BaseException:
+            lifecycle.delete(c, force=True)
+            raise
+        self.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
+        return c
+
+    def run_foreground(self, rec: Record, *, tty: bool = False, interactive: bool = False) -> int:
+        """Run `rec` with our stdio, as its monitor; the container's exit code."""
+        from hutch.runtime import foreground
+
+        foreground.become_subreaper()
+        if not interactive:
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+        receiver = foreground.ConsoleReceiver() if tty else None
+        try:
+            try:
+                c = self._launch(rec, receiver.their_fd if receiver else None)
+            finally:
+                if receiver is not None:
+                    os.close(receiver.their_fd)
+            master = receiver.receive() if receiver else None
+        except BaseException:
+            self.finish(rec.id, None, remove=True)
+            raise
+        code = foreground.wait(c.pid, master)
+        self.finish(rec.id, code)
+        return code
+
+    def run_detached(self, rec: Record) -> None:
+        """Start `rec` under a monitor process forked from this one: it holds the container's stdio (to
+        userdata/ctr.log), waits for it and records its exit code. Returns once the container runs."""
+        r, w = os.pipe()
+        # An SQLite connection must not cross fork (its locks and WAL index are per process): both sides open
+        # their own after it.
+        self.db.close()
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            self._monitor(rec, w)  # never returns
+        self.db = ContainerDB(self.db.path)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            report = f.read().decode(errors="replace")
+        os.waitpid(pid, os.WNOHANG)
+        if report.startswith("ok"):
+            return
+        kind, _, message = report.partition("\n")
+        if not kind:
+            raise HutchError(f"container {rec.id[:12]}: its monitor died before the container started")
+        if kind.isdigit():
+            raise InvokeError(message, int(kind))
+        raise HutchError(message)
+
+    def _monitor(self, rec: Record, report: int) -> None:
+        code = 0
+        try:
+            os.setsid()
+            os.chdir("/")  # keep no directory of the caller busy
+            log = os.open(self.path(rec, "userdata/ctr.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(null)
+            os.close(log)
+            self.db = ContainerDB(self.db.path)
+            from hutch.runtime import foreground
+
+            foreground.become_subreaper()
+            try:
+                c = self._launch(rec)
+            except BaseException as e:
+                kind = str(e.exit_code) if isinstance(e, InvokeError) else "error"
+                os.write(report, f"{kind}\n{_lines(str(e)) or type(e).__name__}".encode())
+                os.close(report)
+                self.finish(rec.id, None, remove=True)
+                os._exit(1)
+            os.write(report, b"ok")
+            os.close(report)
+            status = foreground.wait(c.pid)
+            self.finish(rec.id, status)
+        except BaseException as e:
+            code = 1
+            with contextlib.suppress(BaseException):
+                os.write(2, f"hutch monitor: {e}\n".encode())
+        os._exit(code)
+
+    # --- finish, stop, remove -------------------------------------------------------------------------------
+
+    def finish(self, container_id: str, exit_code: int | None, *, remove: bool = False) -> None:
+        """After the container's init is gone: delete its runtime state, unmount its rootfs, record the exit
+        code; with `remove` (or --rm) remove it altogether."""
+        with self.lock(container_id):
+            try:
+                rec = self.db.get(container_id)
+            except NoSuchContainer:
+                return
+            self._runtime_delete(rec.id)
+            self._unmount(rec)
+            if remove or rec.remove:
+                self._remove_files(rec)
+                self.db.remove(rec.id)
+                _unlink(os.path.join(self.containers_dir, f"{rec.id}.lock"))
+                return
+            self.db.update(
+                rec.id, state="exited", exit_code=exit_code, finished=time.time(), monitor_pid=None
+            )
+
+    def _runtime_delete(self, container_id: str) -> None:
+        from hutch.runtime import container, lifecycle
+
+        try:
+            c = container.load(self.runtime_root, container_id)
+        except NotFoundError:
+            with contextlib.suppress(NotFoundError):
+                lifecycle.delete_leftover(self.runtime_root, container_id)
+            return
+        lifecycle.delete(c, force=True)
+
+    def _unmount(self, rec: Record) -> None:
+        from hutch.image import snapshot
+
+        merged = self.path(rec, "merged")
+        while os.path.ismount(merged):
+            try:
+                snapshot.unmount(merged)
+            except HutchError:
+                snapshot.unmount(merged, detach=True)
+
+    def _remove_files(self, rec: Record) -> None:
+        self._unmount(rec)
+        if os.path.dirname(rec.dir) == self.containers_dir:
+            shutil.rmtree(rec.dir, ignore_errors=True)
+
+    def refresh(self, rec: Record) -> Record:
+        """`rec` as it is now: a running container whose monitor is gone is finished here."""
+        if rec.state != "running":
+            return rec
+        if rec.monitor_pid and _alive(rec.monitor_pid):
+            return rec
+        status = self._runtime_status(rec.id)
+        if status in ("running", "paused"):
+            return rec  # a foreground run's engine was killed, but the container goes on
+        self.finish(rec.id, rec.exit_code if rec.exit_code is not None else -1)
+        try:
+            return self.db.get(rec.id)
+        except NoSuchContainer:
+            return rec
+
+    def _runtime_status(self, container_id: str) -> str:
+        from hutch.runtime import container
+
+        try:
+            return container.load(self.runtime_root, container_id).status()
+        except NotFoundError:
+            return "gone"
+
+    def find(self, name_or_id: str) -> Record:
+        return self.refresh(self.db.find(name_or_id))
+
+    def list(self, all: bool = False) -> list[Record]:
+        out = []
+        for rec in self.db.all():
+            rec = self.refresh(rec)
+            if all or rec.state == "running":
+                out.append(rec)
+        return out
+
+    def stop(self, name_or_id: str, timeout: int = STOP_TIMEOUT) -> Record:
+        """The image's stop signal (SIGTERM by default), SIGKILL after `timeout` seconds; waits until the exit
+        is recorded."""
+        from hutch.runtime import container, lifecycle
+
+        rec = self.find(name_or_id)
+        if rec.state != "running":
+            return rec
+        try:
+            c = container.load(self.runtime_root, rec.id)
+        except NotFoundError:
+            return self.refresh(rec)
+        try:
+            sig = lifecycle.parse_signal(rec.stop_signal or "TERM")
+        except HutchError:
+            sig = 15  # an image's unknown StopSignal: podman's default
+        with contextlib.suppress(StateError):
+            lifecycle.kill(c, sig)
+        deadline = time.monotonic() + timeout
+        while c.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if c.is_alive():
+            with contextlib.suppress(StateError):
+                lifecycle.kill(c, 9, all_processes=True)
+        return self._wait_recorded(rec)
+
+    def _wait_recorded(self, rec: Record, timeout: float = 10.0) -> Record:
+        """Wait for the monitor to record the exit; finish here if it is gone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                now = self.db.get(rec.id)
+            except NoSuchContainer:
+                return rec
+            if now.state != "running":
+                return now
+            if not (now.monitor_pid and _alive(now.monitor_pid)) or time.monotonic() > deadline:
+                return self.refresh(now)
+            time.sleep(0.01)
+
+    def remove(self, name_or_id: str, force: bool = False) -> Record:
+        """podman rm: a running container only with `force` (killed first)."""
+        from hutch.runtime import container, lifecycle
+
+        rec = self.find(name_or_id)
+        if rec.state == "running":
+            if not force:
+                raise RunningError(
+                    f"cannot remove container {rec.id} as it is running - running or paused containers cannot "
+                    "be removed without force: container state improper"
+                )
+            with contextlib.suppress(NotFoundError, StateError):
+                lifecycle.kill(container.load(self.runtime_root, rec.id), 9, all_processes=True)
+            self._wait_recorded(rec)
+        self.finish(rec.id, None, remove=True)
+        return rec
+
+    def log_path(self, rec: Record) -> str:
+        return self.path(rec, "userdata/ctr.log")
+
+
+def protect_interpreter() -> None:
+    """CVE-2019-5736: a container must never get to write the interpreter that runs it. From hutch's own copy
+    of the interpreter (`hutch-python`, the launcher's), seal it as hutch-runtime does (this may re-exec us,
+    so it comes before anything else); the shared interpreter of `python -m hutch.cli.main` is left alone."""
+    if os.path.basename(os.readlink("/proc/self/exe")) == "hutch-python":
+        from hutch.runtime import selfprotect
+
+        selfprotect.ensure_sealed()
+
+
+def loopback_up(pid: int) -> None:
+    """Bring `lo` up in the network namespace of `pid` (a new netns has it down), from a forked child."""
+    child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            import socket
+            import struct
+
+            from hutch.linux import ns
+
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            ns.setns(fd, ns.CLONE_NEWNET)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            ifreq = struct.pack("16sH22x", b"lo", 0)
+            flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
+            fcntl.ioctl(
+                s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1)
+            )  # SIOCSIFFLAGS, IFF_UP
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise HutchError(f"cannot bring up the loopback interface of the container (init {pid})")
+
+
+def _progress(line: str) -> None:
+    import sys
+
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _check_name(name: str) -> None:
+    ok = name[0].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
+    if not ok:
+        raise HutchError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument: {name!r}")
+
+
+def _display_name(name: str, tags: list[str]) -> str:
+    from hutch.image import reference
+
+    try:
+        ref = str(reference.parse(name).with_default_tag())
+    except HutchError:
+        ref = name
+    if ref in tags:
+        return ref
+    suffix = [t for t in tags if t.endswith("/" + name) or t.endswith("/" + name + ":latest")]
+    return suffix[0] if len(suffix) == 1 else (tags[0] if tags and name in tags else name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _write_json(path: str, doc: object) -> None:
+    from hutch import jsonfast
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(jsonfast.dumps(doc))
+    os.rename(tmp, path)

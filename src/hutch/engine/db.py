@@ -1,0 +1,205 @@
+"""The engine's container records, in SQLite (WAL) beside the image database: ROOT/containers.db."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from hutch.errors import ExistsError, HutchError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    from hutch.record import dataclass
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    image_name TEXT NOT NULL,
+    command TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    monitor_pid INTEGER,
+    remove INTEGER NOT NULL DEFAULT 0,
+    dir TEXT NOT NULL,
+    stop_signal TEXT NOT NULL DEFAULT ''
+)
+"""
+
+_COLUMNS = (
+    "id, name, image_id, image_name, command, created, started, finished, state, exit_code, monitor_pid, "
+    "remove, dir, stop_signal"
+)
+
+
+class NoSuchContainer(NotFoundError):
+    """No container has this name or id (podman's `no such container`)."""
+
+
+@dataclass(slots=True)
+class Record:
+    id: str
+    name: str
+    image_id: str
+    image_name: str
+    command: str
+    created: float
+    started: float | None
+    finished: float | None
+    state: str  # created, running, exited
+    exit_code: int | None
+    monitor_pid: int | None
+    remove: bool
+    dir: str
+    stop_signal: str = ""
+
+
+class ContainerDB:
+    """A connection to the container database; one per process (not shared across fork)."""
+
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        self.path = path
+        try:
+            self._conn = _Conn(sqlite3.connect(path, timeout=timeout, isolation_level=None), path)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise HutchError(f"{path}: cannot open the container database: {e}") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied REAL NOT NULL)"
+            )
+            version = c.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            if version > SCHEMA_VERSION:
+                raise HutchError(f"{self.path}: schema version {version} is newer than this hutch knows")
+            if version < 1:
+                c.execute(_SCHEMA_V1)
+                c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def add(self, rec: Record) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO containers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rec.id,
+                    rec.name,
+                    rec.image_id,
+                    rec.image_name,
+                    rec.command,
+                    rec.created,
+                    rec.started,
+                    rec.finished,
+                    rec.state,
+                    rec.exit_code,
+                    rec.monitor_pid,
+                    int(rec.remove),
+                    rec.dir,
+                    rec.stop_signal,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            row = self._conn.execute("SELECT id FROM containers WHERE name = ?", (rec.name,)).fetchone()
+            if row is None:
+                raise
+            raise ExistsError(
+                f'the container name "{rec.name}" is already in use by {row[0]}. You have to remove that '
+                "container to be able to reuse that name: that name is already in use"
+            ) from None
+
+    def update(self, container_id: str, **fields: object) -> None:
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._conn.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*fields.values(), container_id))
+
+    def remove(self, container_id: str) -> None:
+        self._conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def all(self) -> list[Record]:
+        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM containers ORDER BY created").fetchall()
+        return [_record(r) for r in rows]
+
+    def get(self, container_id: str) -> Record:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM containers WHERE id = ?", (container_id,)
+        ).fetchone()
+        if row is None:
+            raise NoSuchContainer(f'no container with ID "{container_id}" found: no such container')
+        return _record(row)
+
+    def find(self, name_or_id: str) -> Record:
+        """By exact name, full id, or a unique id prefix."""
+        c = self._conn
+        row = c.execute(f"SELECT {_COLUMNS} FROM containers WHERE name = ?", (name_or_id,)).fetchone()
+        if row is None and name_or_id and all(ch in "0123456789abcdef" for ch in name_or_id):
+            rows = c.execute(
+                f"SELECT {_COLUMNS} FROM containers WHERE substr(id, 1, ?) = ?", (len(name_or_id), name_or_id)
+            ).fetchall()
+            if len(rows) > 1:
+                raise HutchError(
+                    f'more than one result for container "{name_or_id}": container already exists'
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            raise NoSuchContainer(f'no container with name or ID "{name_or_id}" found: no such container')
+        return _record(row)
+
+
+class _Conn:
+    """A connection whose errors are HutchErrors naming the database (an IntegrityError stays as it is)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as e:
+            raise HutchError(f"{self._path}: {e}") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _record(row: tuple[object, ...]) -> Record:
+    (cid, name, image_id, image_name, command, created, started, finished, state, code, mon, rm, d, sig) = row
+    return Record(
+        id=str(cid),
+        name=str(name),
+        image_id=str(image_id),
+        image_name=str(image_name),
+        command=str(command),
+        created=float(created),  # type: ignore[arg-type]
+        started=None if started is None else float(started),  # type: ignore[arg-type]
+        finished=None if finished is None else float(finished),  # type: ignore[arg-type]
+        state=str(state),
+        exit_code=None if code is None else int(code),  # type: ignore[call-overload]
+        monitor_pid=None if mon is None else int(mon),  # type: ignore[call-overload]
+        remove=bool(rm),
+        dir=str(d),
+        stop_signal=str(sig or ""),
+    )

@@ -1,0 +1,415 @@
+"""`hutch run`, `ps`, `stop`, `rm`, `logs`: containers from a pulled busybox image, seen from inside.
+
+The image (busybox-static with its applets, an /etc/passwd and /etc/group) is built as an OCI layout, copied
+into Debian's docker-registry by skopeo and pulled by `hutch pull` into a --root shared by the module; every
+test checks that what it ran left no mount, cgroup or runtime state behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.registry_fixtures import (
+    BUSYBOX,
+    OCI_MANIFEST,
+    RegistryServer,
+    image_config,
+    image_manifest,
+    sha256,
+    skopeo,
+    start_registry,
+)
+
+REPO = Path(__file__).resolve().parent.parent.parent
+HUTCH = [str(REPO / ".venv" / "bin" / "python"), "-m", "hutch.cli.main"]
+IMAGE = "busybox-run:1"
+
+PODMAN_CAPS = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SETFCAP": 31,
+}
+
+
+def _tar_layer() -> bytes:
+    applets = subprocess.run(
+        [str(BUSYBOX), "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    files = {
+        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        "etc/group": "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+    }
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "home/app", "srv"):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755, 0
+            if d == "home/app":
+                info.uid = info.gid = 1000
+            tar.addfile(info)
+        data = BUSYBOX.read_bytes()
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode, info.mtime = len(data), 0o755, 0
+        tar.addfile(info, io.BytesIO(data))
+        for applet in sorted(set(applets) - {"busybox"}):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, "busybox", 0o777, 0
+            tar.addfile(link)
+        for name, text in files.items():
+            body = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(body), 0o644, 0
+            tar.addfile(info, io.BytesIO(body))
+    return raw.getvalue()
+
+
+def build_layout(directory: Path) -> None:
+    tar_bytes = _tar_layer()
+    layer = gzip.compress(tar_bytes, mtime=0)
+    config = image_config(
+        [sha256(tar_bytes)], Env=["PATH=/bin", "FROM_IMAGE=yes", "OVERRIDE=image"], StopSignal="SIGUSR1"
+    )
+    manifest = image_manifest(config, [layer])
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for blob in (layer, config, manifest):
+        (blobs / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
+    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    desc = {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(manifest),
+        "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "1"},
+    }
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
+
+
+def hutch(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HUTCH, "--root", str(root), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def ok(root: Path, *args: str) -> str:
+    proc = hutch(root, *args)
+    assert proc.returncode == 0, f"hutch {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The image's reference in a docker-registry that runs for the module."""
+    registry: RegistryServer = start_registry(tmp_path_factory.mktemp("registry"))
+    try:
+        layout = tmp_path_factory.mktemp("layout")
+        build_layout(layout)
+        ref = f"{registry.host}/{IMAGE}"
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:1", f"docker://{ref}")
+        yield ref
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="module")
+def root(remote: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    storage = tmp_path_factory.mktemp("storage")
+    ok(storage, "pull", "-q", "--tls-verify=false", remote)
+    ok(storage, "tag", remote, IMAGE)
+    yield storage
+    subprocess.run([*HUTCH, "--root", str(storage), "rm", "-af"], capture_output=True, check=False)
+
+
+def leftovers(root: Path) -> list[str]:
+    """Mounts under the root, runtime state dirs, container dirs and cgroups that hutch left."""
+    found = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in line]
+    runtime = root / "runtime"
+    if runtime.exists():
+        found += [f"runtime state {p}" for p in os.listdir(runtime)]
+    containers = root / "containers"
+    if containers.exists():
+        found += [f"container dir {p}" for p in os.listdir(containers) if not p.endswith(".db")]
+    for base in ("/sys/fs/cgroup/hutch", "/sys/fs/cgroup/unified/hutch", "/sys/fs/cgroup/memory/hutch"):
+        if os.path.isdir(base):
+            # Engine containers' cgroups are named by their 64-hex ids (other suites leave their own).
+            found += [f"cgroup {base}/{d}" for d in os.listdir(base) if len(d) == 64 and d.isalnum()]
+    return found
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return hutch(root, "run", "--rm", *args)
+
+
+def test_run_rm_prints_and_leaves_nothing(root: Path) -> None:
+    proc = run(root, IMAGE, "echo", "hi")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
+    assert leftovers(root) == []
+    assert ok(root, "ps", "-aq") == ""
+
+
+def test_exit_code_is_the_containers(root: Path) -> None:
+    assert run(root, IMAGE, "sh", "-c", "exit 7").returncode == 7
+    assert leftovers(root) == []
+
+
+def test_missing_command_is_127_and_leaves_nothing(root: Path) -> None:
+    proc = run(root, IMAGE, "no-such-command")
+    assert proc.returncode == 127, proc.stderr
+    assert proc.stderr.startswith("Error: ") and "no-such-command" in proc.stderr
+    assert run(root, IMAGE, "/etc/passwd").returncode == 126
+    assert leftovers(root) == []
+
+
+def test_unknown_image_is_125(root: Path) -> None:
+    proc = run(root, "no-such-image:1", "true")
+    assert proc.returncode == 125
+    assert proc.stderr == "Error: no-such-image:1: image not known\n"
+
+
+def test_run_pulls_a_missing_image(remote: str, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    proc = hutch(fresh, "run", "--rm", "--pull", "never", remote, "true")
+    assert (proc.returncode, proc.stderr) == (125, f"Error: {remote}: image not known\n")
+    proc = hutch(fresh, "run", "--rm", "--tls-verify=false", remote, "echo", "pulled")
+    assert (proc.returncode, proc.stdout) == (0, "pulled\n"), proc.stderr
+    assert f"Trying to pull {remote}" in proc.stderr
+    assert ok(fresh, "images", "-q").strip()
+    assert leftovers(fresh) == []
+
+
+def test_env_from_image_and_flags(root: Path) -> None:
+    out = run(root, "-e", "OVERRIDE=flag", "-e", "EXTRA=1", IMAGE, "env").stdout.splitlines()
+    env = dict(line.split("=", 1) for line in out)
+    assert env["FROM_IMAGE"] == "yes"
+    assert env["OVERRIDE"] == "flag"
+    assert env["EXTRA"] == "1"
+    assert env["PATH"] == "/bin"
+    assert env["HOME"] == "/root"
+    assert env["container"] == "hutch"
+
+
+def test_workdir_user_hostname(root: Path) -> None:
+    assert run(root, "-w", "/srv", IMAGE, "pwd").stdout == "/srv\n"
+    assert run(root, "-u", "1234:5678", IMAGE, "id").stdout.startswith("uid=1234 gid=5678")
+    out = run(root, "-u", "app", IMAGE, "sh", "-c", "id -u; id -g; id -G; echo $HOME").stdout.split()
+    assert out == ["1000", "1000", "1000", "2000", "/home/app"]
+    assert run(root, "--hostname", "box", IMAGE, "hostname").stdout == "box\n"
+    assert run(root, "--hostname", "box", IMAGE, "cat", "/etc/hostname").stdout == "box\n"
+    assert "box" in run(root, "--hostname", "box", IMAGE, "cat", "/etc/hosts").stdout
+    assert run(root, "--entrypoint", "echo", IMAGE, "a", "b").stdout == "a b\n"
+
+
+def _status(text: str, name: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(name + ":"))
+
+
+def test_capabilities_seccomp_and_masked_paths(root: Path) -> None:
+    status = run(root, IMAGE, "cat", "/proc/self/status").stdout
+    want = sum(1 << bit for bit in PODMAN_CAPS.values())
+    assert int(_status(status, "CapEff"), 16) == want
+    assert int(_status(status, "CapBnd"), 16) == want
+    assert _status(status, "Seccomp") == "2"
+    assert _status(status, "NoNewPrivs") == "0"
+    unconfined = run(root, "--security-opt", "seccomp=unconfined", IMAGE, "cat", "/proc/self/status").stdout
+    assert _status(unconfined, "Seccomp") == "0"
+    # A non-root user keeps the bounding set only.
+    assert int(_status(run(root, "-u", "1000", IMAGE, "cat", "/proc/self/status").stdout, "CapEff"), 16) == 0
+    assert run(root, IMAGE, "cat", "/proc/kcore").stdout == ""
+    assert run(root, IMAGE, "cat", "/proc/keys").stdout == ""
+    assert run(root, IMAGE, "sh", "-c", "ulimit -n").stdout.strip() == str(
+        min(__import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[1], 1048576)
+    )
+
+
+def test_read_only_and_network(root: Path) -> None:
+    proc = run(root, "--read-only", IMAGE, "touch", "/x")
+    assert proc.returncode != 0 and "Read-only file system" in proc.stderr
+    assert run(root, IMAGE, "touch", "/x").returncode == 0
+    links = run(root, IMAGE, "cat", "/proc/net/dev").stdout
+    assert [line.split(":")[0].strip() for line in links.splitlines()[2:]] == ["lo"]
+    assert "UP" in run(root, IMAGE, "ip", "link", "show", "lo").stdout
+    host_links = Path("/proc/net/dev").read_text().count("\n")
+    assert run(root, "--network", "host", IMAGE, "cat", "/proc/net/dev").stdout.count("\n") == host_links
+
+
+def test_name_conflict_is_125(root: Path) -> None:
+    first = hutch(root, "run", "--name", "taken", IMAGE, "true")
+    assert first.returncode == 0
+    proc = hutch(root, "run", "--name", "taken", IMAGE, "true")
+    assert proc.returncode == 125
+    assert proc.stderr.startswith('Error: the container name "taken" is already in use by ')
+    assert "Exited (0)" in ok(root, "ps", "-a")
+    assert ok(root, "rm", "taken") == "taken\n"
+    assert leftovers(root) == []
+
+
+def test_detached_ps_stop_rm(root: Path) -> None:
+    cid = ok(
+        root, "run", "-d", "--name", "sleeper", IMAGE, "sh", "-c", "echo started; exec sleep 1000"
+    ).strip()
+    assert len(cid) == 64
+    assert ok(root, "ps", "-q") == cid[:12] + "\n"
+    table = ok(root, "ps").splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert cid[:12] in table[1] and "Up " in table[1] and table[1].endswith("sleeper")
+    proc = hutch(root, "rm", "sleeper")
+    assert proc.returncode == 2 and "running" in proc.stderr
+    deadline = time.monotonic() + 10
+    while "started" not in ok(root, "logs", "sleeper") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ok(root, "logs", "sleeper") == "started\n"
+    # sleep, PID 1 of its namespace, ignores SIGTERM: stop kills it after -t seconds.
+    assert ok(root, "stop", "-t", "1", "sleeper") == "sleeper\n"
+    assert ok(root, "ps", "-q") == ""
+    assert "Exited (137)" in ok(root, "ps", "-a")
+    assert not [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if cid in line]
+    assert ok(root, "rm", cid[:12]) == cid[:12] + "\n"
+    assert ok(root, "ps", "-aq") == ""
+    assert leftovers(root) == []
+    proc = hutch(root, "rm", "sleeper")
+    assert proc.returncode == 1
+    assert proc.stderr == 'Error: no container with name or ID "sleeper" found: no such container\n'
+
+
+def test_detached_exit_code_and_rm_force(root: Path) -> None:
+    ok(root, "run", "-d", "--name", "quick", IMAGE, "sh", "-c", "exit 3")
+    deadline = time.monotonic() + 10
+    while "Exited (3)" not in ok(root, "ps", "-a") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Exited (3)" in ok(root, "ps", "-a")
+    ok(root, "run", "-d", "--name", "busy", IMAGE, "sleep", "1000")
+    assert ok(root, "rm", "-f", "busy", "quick") == "busy\nquick\n"
+    assert leftovers(root) == []
+
+
+def test_detached_rm_removes_itself(root: Path) -> None:
+    ok(root, "run", "-d", "--rm", IMAGE, "true")
+    deadline = time.monotonic() + 10
+    while ok(root, "ps", "-aq") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ok(root, "ps", "-aq") == ""
+    assert leftovers(root) == []
+
+
+def test_engine_killed_during_run_then_rm_force(root: Path) -> None:
+    proc = subprocess.Popen([*HUTCH, "--root", str(root), "run", "--name", "orphan", IMAGE, "sleep", "1000"])
+    try:
+        deadline = time.monotonic() + 10
+        while "orphan" not in ok(root, "ps") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "orphan" in ok(root, "ps")  # the container outlives its monitor
+    assert hutch(root, "rm", "orphan").returncode == 2
+    assert ok(root, "rm", "-f", "orphan") == "orphan\n"
+    assert leftovers(root) == []
+
+
+def test_foreground_run_stopped_from_outside(root: Path) -> None:
+    """stop sends the image's StopSignal (SIGUSR1 here); the engine, the run's monitor, exits with its code."""
+    proc = subprocess.Popen(
+        [
+            *HUTCH,
+            "--root",
+            str(root),
+            "run",
+            "--name",
+            "fg",
+            IMAGE,
+            "sh",
+            "-c",
+            "trap 'exit 42' USR1; sleep 1000 & wait",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while "fg" not in ok(root, "ps") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert ok(root, "stop", "fg") == "fg\n"
+        assert proc.wait(10) == 42
+    finally:
+        proc.kill()
+    assert "Exited (42)" in ok(root, "ps", "-a")
+    ok(root, "rm", "fg")
+    assert leftovers(root) == []
+
+
+def test_tty_and_interactive(root: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [
+                *HUTCH,
+                "--root",
+                str(root),
+                "run",
+                "--rm",
+                "-t",
+                IMAGE,
+                "sh",
+                "-c",
+                "tty; echo TERM=$TERM; exit 5",
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        out = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every slave fd is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(10) == 5
+    finally:
+        os.close(master)
+    assert b"/dev/pts/0" in out and b"TERM=xterm" in out
+    # Without -i stdin is /dev/null; with it the container reads ours.
+    piped = subprocess.run(
+        [*HUTCH, "--root", str(root), "run", "--rm", IMAGE, "cat"],
+        input="x\n",
+        capture_output=True,
+        text=True,
+    )
+    assert piped.stdout == ""
+    piped = subprocess.run(
+        [*HUTCH, "--root", str(root), "run", "--rm", "-i", IMAGE, "cat"],
+        input="x\n",
+        capture_output=True,
+        text=True,
+    )
+    assert piped.stdout == "x\n"
+    assert leftovers(root) == []
+
+
+def test_logs_follow_until_exit(root: Path) -> None:
+    ok(root, "run", "-d", "--rm", "--name", "talker", IMAGE, "sh", "-c", "echo a; sleep 0.5; echo b >&2")
+    # --rm removes it (and its log) while logs -f follows: what was written still comes out.
+    assert ok(root, "logs", "-f", "talker") == "a\nb\n"
