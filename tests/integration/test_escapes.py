@@ -24,10 +24,10 @@ Advisories that do not apply:
   applying maskedPaths. hutch mounts nothing for the console; its other half (the slave opened by path) is
   tested below.
 
-Known gap (test_cve_2019_19921_proc_renamed_after_it_is_mounted_*, xfail): a process that can rename entries
-of the rootfs's own top directory while `create` runs can move the container's /proc after it is mounted, so
-that read-only and masked paths land on a decoy. runc documents the same limit (a "/" shared with another
-container); the cure is to reach /proc through an fd of the procfs that create mounted.
+A process that can rename entries of the rootfs's own top directory while `create` runs (runc documents the
+limit: a "/" shared with another container) can move the container's /proc after it is mounted and leave a
+decoy in its place: test_cve_2019_19921_proc_renamed_after_it_is_mounted_*. Init keeps the fd of the proc
+(and sysfs) mount it made and reaches them through it, never by path after pivot_root.
 """
 
 from __future__ import annotations
@@ -266,31 +266,48 @@ def test_cve_2019_19921_proc_symlink_into_a_raced_volume_is_refused(bundle, runt
     assert sorted(p.name for p in volume.rglob("*")) == ["level1", "level1~", "level2", "level2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: /proc renamed by a process that can write the rootfs's top directory (see the docstring)",
-)
 def test_cve_2019_19921_proc_renamed_after_it_is_mounted_stays_protected(
     bundle, runtime, tmp_path: Path
 ) -> None:
     # The same race without a symlink, by a racer that can rename entries of the rootfs's own top directory.
     # A createRuntime hook (host side, after the mounts, before pivot_root) stands in for it, deterministically:
-    # the real proc mount moves to /proc-real, and /proc becomes a decoy for finish() to protect.
+    # the real proc mount moves to /proc-real, and /proc becomes a decoy for finish() to protect. The decoy's
+    # cap_last_cap, setgroups and self/fd are forged: init must read none of them.
     hook = tmp_path / "rename-proc"
+
+    def edit(spec: dict) -> None:
+        spec["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", str(hook)]}]}
+        spec["linux"]["sysctl"] = {"net.ipv4.ip_default_ttl": "42"}
+        spec["linux"]["maskedPaths"] = ["/proc/timer_list", "/proc/scsi"]
+        spec["process"]["user"] = {"uid": 0, "gid": 0, "additionalGids": [5]}
+
     b = bundle(
-        ["true"],
-        edit=lambda spec: spec.update(
-            hooks={"createRuntime": [{"path": "/bin/sh", "args": ["sh", str(hook)]}]}
-        ),
+        ["sh", "-c", "grep -E '^(Groups|CapBnd)' /proc-real/self/status > /out"], edit=edit, root=RW_ROOT
     )
     hook.write_text(
-        f"set -e; cd {b / 'rootfs'}; mv proc proc-real; mkdir -p proc/sys/kernel\n"
-        "cp /proc/sys/kernel/cap_last_cap proc/sys/kernel/\n"
+        f"set -e; cd {b / 'rootfs'}; mv proc proc-real; mkdir -p proc/sys/kernel proc/self/fd\n"
+        "echo 10 > proc/sys/kernel/cap_last_cap; echo deny > proc/self/setgroups\n"
+        "mkfifo proc/decoy-fifo; for i in $(seq 0 64); do ln -s /proc/decoy-fifo proc/self/fd/$i; done\n"
     )
     runtime.run("create", "-b", b, "c1")
     init = runtime.state("c1")["pid"]
     points = {line.split()[4]: line for line in Path(f"/proc/{init}/mountinfo").read_text().splitlines()}
     assert " ro," in points.get("/proc-real/sys", ""), "the container's real /proc/sys is writable"
+    assert "/proc-real/timer_list" in points, "the masked file was not masked in the real /proc"
+    assert "/proc/timer_list" not in points and "/proc/sys" not in points, "the decoy was protected instead"
+    ttl = subprocess.run(
+        ["nsenter", "-t", str(init), "-n", "cat", "/proc/sys/net/ipv4/ip_default_ttl"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert ttl.stdout == "42\n", "the sysctl was not written to the real /proc/sys"
+    runtime.run("start", "c1")  # through the decoy's self/fd, init would open its fifo, and never start
+    deadline = time.monotonic() + 10
+    while runtime.state("c1")["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The forged "deny" would have kept the runtime's supplementary groups, the forged cap_last_cap every
+    # capability above 10 in the bounding set (CAP_SYS_ADMIN is 21).
+    status = dict(line.split(":\t") for line in (b / "rootfs" / "out").read_text().splitlines())
+    assert status == {"Groups": "5 ", "CapBnd": f"{(1 << 29) | (1 << 5) | (1 << 10):016x}"}
 
 
 # --- CVE-2025-31133: maskedPaths bind whatever the container's /dev/null is ---

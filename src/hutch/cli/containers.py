@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
+    from hutch.engine.spec import Options
 
 DEFAULT_STORAGE = "/var/lib/hutch/storage"
 
@@ -37,13 +38,9 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from hutch.engine.containers import InvokeError, protect_interpreter
+def _options(args: argparse.Namespace) -> Options:
     from hutch.engine.spec import Options
 
-    protect_interpreter()
-    if args.detach and args.tty:
-        raise HutchError("run: -t with -d needs a terminal monitor, which hutch does not have yet")
     seccomp = "default"
     for opt in args.security_opt:
         key, _, value = opt.partition("=")
@@ -51,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             seccomp = value
         else:
             raise HutchError(f"--security-opt {opt!r}: only seccomp=unconfined|PROFILE is supported yet")
-    opts = Options(
+    return Options(
         command=list(args.command),
         entrypoint=args.entrypoint,
         env=list(args.env),
@@ -63,10 +60,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         seccomp=seccomp,
         tty=args.tty,
     )
+
+
+def _create(engine: Engine, args: argparse.Namespace) -> Record:
+    return engine.create(
+        args.image,
+        _options(args),
+        name=args.name or "",
+        remove=args.rm,
+        pull=args.pull,
+        tls_verify=args.tls_verify,
+        interactive=args.interactive,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hutch.engine.containers import InvokeError, protect_interpreter
+
+    protect_interpreter()
+    if args.detach and args.tty:
+        raise HutchError("run: -t with -d needs a terminal monitor, which hutch does not have yet")
     with _engine(args) as engine:
-        rec = engine.create(
-            args.image, opts, name=args.name or "", remove=args.rm, pull=args.pull, tls_verify=args.tls_verify
-        )
+        rec = _create(engine, args)
         try:
             if args.detach:
                 engine.run_detached(rec)
@@ -81,8 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
 
+    filters = _ps_filters(args.filter)
     with _engine(args) as engine:
-        records = engine.list(all=args.all)
+        records = engine.list(all=args.all or "status" in filters)
+    records = [r for r in records if _ps_match(r, filters)]
     if args.last is not None and args.last >= 0:
         records = records[-args.last :] if args.last else []
     if args.latest:
@@ -97,9 +114,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
         print(json.dumps([_ps_json(r) for r in records], indent=4))
         return 0
-    if args.format:
-        raise HutchError(f"--format {args.format!r}: only json is supported yet")
     now = time.time()
+    if args.format:
+        template = args.format.removeprefix("table ")
+        for rec in records:
+            print(render(template, _ps_fields(rec, now, args.no_trunc)))
+        return 0
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     for rec in records:
         command = rec.command if args.no_trunc or len(rec.command) <= 17 else rec.command[:17] + "..."
@@ -114,8 +134,54 @@ def cmd_ps(args: argparse.Namespace) -> int:
                 rec.name,
             ]
         )
-    sys.stdout.write(fmt.table(rows))
+    sys.stdout.write(fmt.table(rows[1:] if args.noheading else rows))
     return 0
+
+
+_PS_STATES = ("created", "running", "exited", "paused", "stopped", "unknown")
+
+
+def _ps_filters(texts: list[str]) -> dict[str, list[str]]:
+    """podman ps --filter KEY=VALUE: values of one key match any, different keys must all match."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or key not in ("status", "name", "id"):
+            raise HutchError(f"--filter {text!r}: expected status=, name= or id=")
+        if key == "status" and value not in _PS_STATES:
+            raise HutchError(f"--filter {text!r}: invalid status, expected one of {', '.join(_PS_STATES)}")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _ps_match(rec: Record, filters: dict[str, list[str]]) -> bool:
+    import re
+
+    for key, values in filters.items():
+        if key == "status" and rec.state not in values:
+            return False
+        if key == "name" and not any(re.search(v, rec.name) for v in values):
+            return False
+        if key == "id" and not any(rec.id.startswith(v) for v in values):
+            return False
+    return True
+
+
+def _ps_fields(rec: Record, now: float, no_trunc: bool) -> dict[str, Any]:
+    """The fields of a ps --format template, as podman names them."""
+    from hutch.cli import format as fmt
+
+    doc = _ps_json(rec)
+    doc.update(
+        ID=rec.id if no_trunc else rec.id[:12],
+        Names=rec.name,
+        Command=rec.command,
+        Status=status_text(rec, now),
+        CreatedAt=time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
+        RunningFor=fmt.human_duration(now - rec.created) + " ago",
+        Ports="",
+    )
+    return doc
 
 
 def status_text(rec: Record, now: float) -> str:
@@ -219,6 +285,215 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        rec = _create(engine, args)
+    print(rec.id, flush=True)
+    return 0
+
+
+def _start_one(engine: Engine, name: str, attach: bool = False, interactive: bool = False) -> int | None:
+    """Start a created or exited container: detached under a monitor, or (`attach`) in the foreground, where
+    the container's exit code is returned."""
+    from hutch import jsonfast
+
+    cfg = jsonfast.loads(engine.find(name).config or "{}")
+    tty = bool(cfg.get("Tty"))
+    if tty and not attach:
+        raise HutchError("start: a -t container needs -a (hutch has no terminal monitor yet)")
+    rec, previous = engine.claim_start(name)
+    if previous is None:
+        return None  # it runs already
+    if attach:  # a failed launch puts the container back as it was
+        sys.stdout.flush()
+        return engine.run_foreground(
+            rec, tty=tty, interactive=interactive or bool(cfg.get("OpenStdin")), restore=previous
+        )
+    engine.start_detached(rec, previous)
+    return None
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from hutch.engine.containers import InvokeError, protect_interpreter
+
+    protect_interpreter()
+    if args.attach and len(args.containers) > 1:
+        raise HutchError("you cannot start and attach multiple containers at once")
+    code = 0
+    with _engine(args) as engine:
+        for name in args.containers:
+            try:
+                result = _start_one(engine, name, attach=args.attach, interactive=args.interactive)
+            except InvokeError as e:
+                code = _fail(str(e), e.exit_code if args.attach else 125)
+                continue
+            if args.attach:
+                return result if result is not None else 0
+            print(name, flush=True)
+    return code
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from hutch.engine.containers import protect_interpreter
+
+    protect_interpreter()
+    with _engine(args) as engine:
+        names = [r.id for r in engine.list()] if args.all else args.containers
+        if not names and not args.all:
+            raise HutchError("you must provide at least one name or id")
+        for name in names:
+            engine.stop(name, args.time)
+            _start_one(engine, name)
+            print(name, flush=True)
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from hutch.runtime.lifecycle import parse_signal
+
+    sig = parse_signal(args.signal)
+    with _engine(args) as engine:
+        names = [r.id for r in engine.list()] if args.all else args.containers
+        if not names and not args.all:
+            raise HutchError("you must provide at least one name or id")
+        for name in names:
+            engine.kill(name, sig)
+            print(name, flush=True)
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        for name in args.containers:
+            print(engine.wait(name, args.interval / 1000 if args.interval else 0.05), flush=True)
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from hutch.engine.containers import InvokeError, protect_interpreter
+
+    protect_interpreter()
+    if not args.interactive or args.detach:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    saved = -1
+    if args.detach:  # the process keeps none of our output: podman prints only the session id
+        saved = os.dup(1)
+        null = os.open("/dev/null", os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+    with _engine(args) as engine:
+        try:
+            code = engine.exec(
+                args.container,
+                list(args.command),
+                env=list(args.env),
+                user=args.user or "",
+                workdir=args.workdir or "",
+                tty=args.tty,
+                detach=args.detach,
+            )
+        except InvokeError as e:
+            return _fail(str(e), e.exit_code)
+        finally:
+            if saved >= 0:
+                os.dup2(saved, 1)
+                os.dup2(saved, 2)
+                os.close(saved)
+    if args.detach:
+        import secrets
+
+        print(secrets.token_hex(32), flush=True)
+    return code
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """podman inspect / container inspect: a JSON array, or a Go template per object."""
+    from hutch.engine.db import NoSuchContainer
+
+    docs: list[Any] = []
+    missing = ""
+    with _engine(args) as engine:
+        for name in args.names:
+            try:
+                docs.append(engine.inspect(engine.find(name)))
+                continue
+            except NoSuchContainer:
+                pass
+            if getattr(args, "containers_only", False):
+                missing = missing or f'no such container "{name}"'
+                continue
+            try:
+                storage = engine.storage()
+                docs.append(storage.inspect(storage.find(name)))
+            except HutchError:
+                missing = missing or f'no such object: "{name}"'
+    if not args.format or args.format == "json":
+        import json
+
+        print(json.dumps(docs, indent=4))
+    else:
+        for doc in docs:
+            print(render(args.format, doc))
+    return _fail(missing, 125) if missing else 0
+
+
+def render(template: str, doc: Any) -> str:
+    """A Go template of simple dotted paths, as podman users script them: `{{.State.Status}}`,
+    `{{ .Config.Cmd }}`, `{{json .Config}}`, text around them; fields match exactly, else ignoring case."""
+    import re
+
+    def value(path: str) -> Any:
+        node = doc
+        if path == ".":
+            return node
+        for part in path.lstrip(".").split("."):
+            if not isinstance(node, dict):
+                raise HutchError(f"template: {template}: can't evaluate field {part}")
+            if part in node:
+                node = node[part]
+                continue
+            found = [k for k in node if k.lower() == part.lower()]
+            if not found:
+                raise HutchError(f"template: {template}: can't evaluate field {part}")
+            node = node[found[0]]
+        return node
+
+    def sub(m: re.Match[str]) -> str:
+        expr = m.group(1).strip()
+        if expr.startswith("json "):
+            import json
+
+            return json.dumps(value(expr[5:].strip()))
+        if not expr.startswith("."):
+            raise HutchError(f"template: {template}: only .Field paths and json are supported")
+        return _go_text(value(expr))
+
+    return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\n", "\n").replace("\\t", "\t"))
+
+
+def _go_text(v: Any) -> str:
+    """A value as Go's text/template prints it."""
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + " ".join(_go_text(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{_go_text(v[k])}" for k in sorted(v)) + "]"
+    return str(v)
+
+
+def _container_help(args: argparse.Namespace) -> int:
+    raise HutchError(
+        "container: a subcommand is needed (create, start, run, ps, stop, restart, kill, wait, "
+        "exec, inspect, logs, rm)"
+    )
+
+
 def _bool(text: str) -> bool:
     value = text.lower()
     if value in ("true", "1", "yes"):
@@ -228,13 +503,9 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
-def register(
-    sub: argparse._SubParsersAction[Any],
-    add: Callable[..., argparse.ArgumentParser],
-) -> None:
-    """Add the container commands to the `hutch` parser's subcommands (`add` is main's helper)."""
-    c = add(sub, "run", cmd_run, "run a command in a new container")
-    c.add_argument("-d", "--detach", action="store_true", help="run in the background; print the id")
+def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
+    if run:
+        c.add_argument("-d", "--detach", action="store_true", help="run in the background; print the id")
     c.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     c.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     c.add_argument("--rm", action="store_true", help="remove the container when it exits")
@@ -260,19 +531,63 @@ def register(
     c.add_argument("image", metavar="IMAGE")
     c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
-    for name, aliases in (("ps", ("list", "ls")),):
-        c = add(sub, name, cmd_ps, "list containers", aliases)
-        c.add_argument("-a", "--all", action="store_true", help="all containers, not only running ones")
-        c.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
-        c.add_argument("--no-trunc", action="store_true", help="full ids and commands")
-        c.add_argument("-n", "--last", type=int, help="the N last created containers")
-        c.add_argument("-l", "--latest", action="store_true", help="the last created container")
-        c.add_argument("--format", help="json")
+
+def _commands(
+    sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], top: bool
+) -> None:
+    """The container commands, at the top (`hutch ps`) or under `hutch container`."""
+    _create_flags(add(sub, "run", cmd_run, "run a command in a new container"), run=True)
+    _create_flags(add(sub, "create", cmd_create, "create a container; print its id"), run=False)
+
+    c = add(sub, "ps", cmd_ps, "list containers", ("list", "ls"))
+    c.add_argument("-a", "--all", action="store_true", help="all containers, not only running ones")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
+    c.add_argument("--no-trunc", action="store_true", help="full ids and commands")
+    c.add_argument("-n", "--last", type=int, help="the N last created containers")
+    c.add_argument("-l", "--latest", action="store_true", help="the last created container")
+    c.add_argument("--format", help="json, or a Go template such as '{{.ID}} {{.Names}}'")
+    c.add_argument("-f", "--filter", action="append", default=[], help="status=STATE, name=REGEX, id=PREFIX")
+    c.add_argument("--noheading", action="store_true", help="no header line")
+
+    c = add(sub, "start", cmd_start, "start created or exited containers")
+    c.add_argument("containers", nargs="+", metavar="CONTAINER")
+    c.add_argument("-a", "--attach", action="store_true", help="in the foreground: its output, its code")
+    c.add_argument("-i", "--interactive", action="store_true", help="our stdin to the container (with -a)")
 
     c = add(sub, "stop", cmd_stop, "stop containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")
     c.add_argument("-t", "--time", type=int, default=10, help="seconds before SIGKILL (default 10)")
     c.add_argument("-a", "--all", action="store_true", help="stop every running container")
+
+    c = add(sub, "restart", cmd_restart, "stop and start containers")
+    c.add_argument("containers", nargs="*", metavar="CONTAINER")
+    c.add_argument("-t", "--time", type=int, default=10, help="seconds before SIGKILL (default 10)")
+    c.add_argument("-a", "--all", action="store_true", help="restart every running container")
+
+    c = add(sub, "kill", cmd_kill, "send a signal to containers")
+    c.add_argument("containers", nargs="*", metavar="CONTAINER")
+    c.add_argument("-s", "--signal", default="KILL", help="the signal (default KILL)")
+    c.add_argument("-a", "--all", action="store_true", help="every running container")
+
+    c = add(sub, "wait", cmd_wait, "wait for containers to exit; print their exit codes")
+    c.add_argument("containers", nargs="+", metavar="CONTAINER")
+    c.add_argument("-i", "--interval", type=int, default=0, help="milliseconds between checks")
+
+    c = add(sub, "exec", cmd_exec, "run a process in a running container")
+    c.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    c.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
+    c.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    c.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set an env var")
+    c.add_argument("-u", "--user", help="user[:group] (names or ids)")
+    c.add_argument("-w", "--workdir", help="working directory inside the container")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+    c = add(sub, "inspect", cmd_inspect, "show containers' (or images') configuration and state")
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.add_argument("-f", "--format", help="json (default) or a Go template such as '{{.State.Status}}'")
+    if not top:
+        c.set_defaults(containers_only=True)
 
     c = add(sub, "rm", cmd_rm, "remove containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")
@@ -283,3 +598,25 @@ def register(
     c = add(sub, "logs", cmd_logs, "show a detached container's output")
     c.add_argument("container", metavar="CONTAINER")
     c.add_argument("-f", "--follow", action="store_true", help="follow until the container exits")
+
+
+def register(
+    sub: argparse._SubParsersAction[Any],
+    add: Callable[..., argparse.ArgumentParser],
+) -> None:
+    """Add the container commands to the `hutch` parser's subcommands (`add` is main's helper), and the
+    same under `hutch container`, whose parser is built only when it is used (`ps` starts faster)."""
+    _commands(sub, add, top=True)
+    group = add(sub, "container", _container_help, "manage containers (the commands above, under container)")
+    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    parser_class = type(group)
+
+    def container(args: argparse.Namespace) -> int:
+        p = parser_class(prog="hutch container")
+        _commands(p.add_subparsers(dest="container_command", metavar="COMMAND"), add, top=False)
+        p.parse_args(args.rest, namespace=args)
+        if args.handler is container:
+            return _container_help(args)
+        return int(args.handler(args))
+
+    group.set_defaults(handler=container)

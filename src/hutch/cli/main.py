@@ -65,8 +65,29 @@ def _storage(args: argparse.Namespace) -> Storage:
     from hutch.image.storage import Storage
 
     if args.root:
-        return Storage(args.root, args.db_path or os.path.join(args.root, "hutch.db"))
-    return Storage(DEFAULT_STORAGE, args.db_path or DEFAULT_DB)
+        storage = Storage(args.root, args.db_path or os.path.join(args.root, "hutch.db"))
+    else:
+        storage = Storage(DEFAULT_STORAGE, args.db_path or DEFAULT_DB)
+    storage.in_use = _containers_using(storage.root)
+    return storage
+
+
+def _containers_using(root: str) -> Callable[[str], list[str]]:
+    """The engine's in-use hook for the storage at `root`: the containers made from an image."""
+
+    def in_use(image_id: str) -> list[str]:
+        path = os.path.join(root, "containers.db")
+        if not os.path.exists(path):
+            return []
+        from hutch.engine.db import ContainerDB
+
+        db = ContainerDB(path)
+        try:
+            return db.uses_image(image_id)
+        finally:
+            db.close()
+
+    return in_use
 
 
 def _err(line: str) -> None:
@@ -177,8 +198,14 @@ def cmd_rmi(args: argparse.Namespace) -> int:
             names = args.images
             if not names:
                 raise UsageError("rmi: image name or ID must be specified")
-        for line in storage.remove(names, force=args.force or args.all):
-            print(line)
+        from hutch.image.storage import UsedByContainerError
+
+        try:
+            for line in storage.remove(names, force=args.force or args.all, skip_in_use=args.all):
+                print(line)
+        except UsedByContainerError as e:
+            _err(f"Error: {_message(e)}")
+            return 2
     return 0
 
 

@@ -21,7 +21,7 @@ from hutch.errors import HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
@@ -87,6 +87,7 @@ class Engine:
         os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
         self.db = ContainerDB(os.path.join(self.root, "containers.db"))
         self._storage: Storage | None = None
+        self._restore: str | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -168,6 +169,7 @@ class Engine:
         remove: bool = False,
         pull: str = "missing",
         tls_verify: bool = True,
+        interactive: bool = False,
     ) -> Record:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
         import secrets
@@ -186,6 +188,21 @@ class Engine:
         if name:
             _check_name(name)
         args = _spec.process_args(config.config, opts)
+        entrypoint, cmd = _spec.entrypoint_and_cmd(config.config, opts)
+        hostname = opts.hostname or cid[:12]
+        created = {
+            "Cmd": cmd,
+            "Entrypoint": entrypoint,
+            "User": opts.user or config.config.user,
+            "Hostname": hostname,
+            "Labels": dict(config.config.labels),
+            "Tty": opts.tty,
+            "OpenStdin": interactive,
+            "ReadonlyRootfs": opts.read_only,
+            "NetworkMode": opts.network,
+            "Seccomp": opts.seccomp,
+            "Image": image_name,
+        }
         rec = Record(
             id=cid,
             name=name or self._name(),
@@ -212,7 +229,6 @@ class Engine:
             os.chmod(self.path(rec, "upper"), top.st_mode & 0o7777)
             os.chown(self.path(rec, "upper"), top.st_uid, top.st_gid)
             userdata = self.path(rec, "userdata")
-            hostname = opts.hostname or cid[:12]
             _spec.etc_files(userdata, hostname, opts.network)
             merged = self.path(rec, "merged")
             snapshot.mount_rootfs(
@@ -223,6 +239,12 @@ class Engine:
             )
             doc = _spec.generate(config.config, opts, rootfs=merged, userdata=userdata, container_id=cid)
             _write_json(os.path.join(userdata, "config.json"), doc)
+            created["Env"] = list(doc["process"]["env"])
+            created["WorkingDir"] = doc["process"]["cwd"]
+            from hutch import jsonfast
+
+            rec.config = jsonfast.dumps(created)
+            self.db.update(rec.id, config=rec.config)
         except BaseException:
             self._remove_files(rec)
             self.db.remove(rec.id)
@@ -254,8 +276,11 @@ class Engine:
         self.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
         return c
 
-    def run_foreground(self, rec: Record, *, tty: bool = False, interactive: bool = False) -> int:
-        """Run `rec` with our stdio, as its monitor; the container's exit code."""
+    def run_foreground(
+        self, rec: Record, *, tty: bool = False, interactive: bool = False, restore: str | None = None
+    ) -> int:
+        """Run `rec` with our stdio, as its monitor; the container's exit code. A failed launch removes the
+        container, or with `restore` (a `start`) puts it back in that state."""
         from hutch.runtime import foreground
 
         foreground.become_subreaper()
@@ -272,15 +297,17 @@ class Engine:
                     os.close(receiver.their_fd)
             master = receiver.receive() if receiver else None
         except BaseException:
-            self.finish(rec.id, None, remove=True)
+            self.finish(rec.id, None, remove=restore is None, restore=restore)
             raise
         code = foreground.wait(c.pid, master)
         self.finish(rec.id, code)
         return code
 
-    def run_detached(self, rec: Record) -> None:
+    def run_detached(self, rec: Record, restore: str | None = None) -> None:
         """Start `rec` under a monitor process forked from this one: it holds the container's stdio (to
-        userdata/ctr.log), waits for it and records its exit code. Returns once the container runs."""
+        userdata/ctr.log), waits for it and records its exit code. Returns once the container runs. A failed
+        launch removes the container, or with `restore` (a `start`) puts it back in that state."""
+        self._restore = restore
         r, w = os.pipe()
         # An SQLite connection must not cross fork (its locks and WAL index are per process): both sides open
         # their own after it.
@@ -326,9 +353,11 @@ class Engine:
                 c = self._launch(rec)
             except BaseException as e:
                 kind = str(e.exit_code) if isinstance(e, InvokeError) else "error"
-                os.write(report, f"{kind}\n{_lines(str(e)) or type(e).__name__}".encode())
-                os.close(report)
-                self.finish(rec.id, None, remove=True)
+                try:  # cleaned up before the caller hears of it: its next command sees the outcome
+                    self.finish(rec.id, None, remove=self._restore is None, restore=self._restore)
+                finally:
+                    os.write(report, f"{kind}\n{_lines(str(e)) or type(e).__name__}".encode())
+                    os.close(report)
                 os._exit(1)
             os.write(report, b"ok")
             os.close(report)
@@ -342,9 +371,12 @@ class Engine:
 
     # --- finish, stop, remove -------------------------------------------------------------------------------
 
-    def finish(self, container_id: str, exit_code: int | None, *, remove: bool = False) -> None:
+    def finish(
+        self, container_id: str, exit_code: int | None, *, remove: bool = False, restore: str | None = None
+    ) -> None:
         """After the container's init is gone: delete its runtime state, unmount its rootfs, record the exit
-        code; with `remove` (or --rm) remove it altogether."""
+        code; with `remove` (or --rm) remove it altogether. With `restore` (a failed start) the container
+        goes back to that state and keeps its exit code."""
         with self.lock(container_id):
             try:
                 rec = self.db.get(container_id)
@@ -356,6 +388,9 @@ class Engine:
                 self._remove_files(rec)
                 self.db.remove(rec.id)
                 _unlink(os.path.join(self.containers_dir, f"{rec.id}.lock"))
+                return
+            if restore is not None:
+                self.db.update(rec.id, state=restore, monitor_pid=None)
                 return
             self.db.update(
                 rec.id, state="exited", exit_code=exit_code, finished=time.time(), monitor_pid=None
@@ -481,6 +516,236 @@ class Engine:
     def log_path(self, rec: Record) -> str:
         return self.path(rec, "userdata/ctr.log")
 
+    # --- start, kill, wait, exec, inspect ---------------------------------------------------------------
+
+    def claim_start(self, name_or_id: str) -> tuple[Record, str | None]:
+        """Mark a created or exited container as starting (running, under this process) and mount its rootfs;
+        returns it and the state it had, None when it already runs (podman start is then a no-op)."""
+        rec = self.find(name_or_id)
+        with self.lock(rec.id):
+            rec = self.db.get(rec.id)
+            if rec.state == "running":
+                return rec, None
+            self.db.update(rec.id, state="running", monitor_pid=os.getpid())
+        try:
+            self._mount(rec)
+        except BaseException:
+            self.db.update(rec.id, state=rec.state, monitor_pid=None)
+            raise
+        return rec, rec.state
+
+    def start_detached(self, rec: Record, previous: str) -> None:
+        """Start a container `claim_start` claimed, under a monitor; on failure it is back in `previous`."""
+        try:
+            self.run_detached(rec, restore=previous)
+        except BaseException:
+            # The monitor puts the container back when its launch fails; if it never got that far, we do.
+            with contextlib.suppress(NoSuchContainer):
+                now = self.db.get(rec.id)
+                if now.state == "running" and now.monitor_pid == os.getpid():
+                    self._unmount(now)
+                    self.db.update(rec.id, state=previous, monitor_pid=None)
+            raise
+
+    def _mount(self, rec: Record) -> None:
+        """The container's rootfs, mounted again after an exit unmounted it (its upper dir kept)."""
+        from hutch.image import snapshot
+        from hutch.oci import digest
+
+        merged = self.path(rec, "merged")
+        if os.path.ismount(merged):
+            return
+        layers = self.storage().db.image_layers(digest.parse(f"sha256:{rec.image_id}", "container image"))
+        if not layers:
+            raise NotFoundError(f"container {rec.id[:12]}: its image {rec.image_id[:12]} is not known")
+        paths = [layer.path for layer in reversed(layers)]
+        snapshot.mount_rootfs(paths, self.path(rec, "upper"), self.path(rec, "work"), merged)
+
+    def kill(self, name_or_id: str, sig: int) -> Record:
+        """podman kill: the signal to the container's init."""
+        from hutch.runtime import container, lifecycle
+
+        rec = self.find(name_or_id)
+        try:
+            if rec.state != "running":
+                raise StateError("not running")
+            lifecycle.kill(container.load(self.runtime_root, rec.id), sig)
+        except (NotFoundError, StateError):
+            raise StateError(
+                f"can only kill running containers. {rec.id} is in state {self.find(rec.id).state}: "
+                "container state improper"
+            ) from None
+        return rec
+
+    def wait(self, name_or_id: str, interval: float = 0.05) -> int:
+        """podman wait: until the container has exited; its exit code."""
+        rec = self.find(name_or_id)
+        while True:
+            try:
+                rec = self.refresh(self.db.get(rec.id))
+            except NoSuchContainer:
+                break  # removed (--rm) once it exited
+            if rec.state == "exited":
+                break
+            time.sleep(interval)
+        return rec.exit_code if rec.exit_code is not None else -1
+
+    def exec(
+        self,
+        name_or_id: str,
+        command: Sequence[str],
+        *,
+        env: Sequence[str] | None = None,
+        user: str = "",
+        workdir: str = "",
+        tty: bool = False,
+        detach: bool = False,
+    ) -> int:
+        """podman exec through the runtime library, in this process: the process's exit code (0 with
+        `detach`, once it runs); InvokeError (126, 127) when its command cannot be run."""
+        from hutch import jsonfast
+        from hutch.engine import spec as _spec
+        from hutch.oci import config
+        from hutch.runtime import container, execute, foreground, lifecycle
+
+        if not command:
+            raise HutchError("exec: a command is required")
+        rec = self.find(name_or_id)
+        try:
+            if rec.state != "running":
+                raise StateError("not running")
+            c = container.load(self.runtime_root, rec.id)
+        except (NotFoundError, StateError):
+            raise StateError(
+                "can only create exec sessions on running containers: container state improper"
+            ) from None
+        spec = lifecycle.spec_of(c)
+        doc: dict[str, object] = jsonfast.loads(jsonfast.dumps(spec.raw.get("process") or {}))
+        doc["args"] = list(command)
+        doc["terminal"] = tty
+        doc.pop("consoleSize", None)
+        proc_env = [str(e) for e in doc.get("env") or []]  # type: ignore[attr-defined]
+        if tty and not any(e.startswith("TERM=") for e in proc_env):
+            proc_env.append("TERM=xterm")
+        if user:
+            who = _spec.resolve_user(self.path(rec, "merged"), user)
+            doc["user"] = {"uid": who.uid, "gid": who.gid}
+            if who.additional_gids:
+                doc["user"]["additionalGids"] = who.additional_gids  # type: ignore[index]
+            proc_env = [e for e in proc_env if not e.startswith("HOME=")] + [f"HOME={who.home}"]
+            caps = doc.get("capabilities")
+            if isinstance(caps, dict):  # podman's rule: only uid 0 has effective and permitted caps
+                bounding = list(caps.get("bounding") or [])
+                for key in ("effective", "permitted"):
+                    caps[key] = bounding if who.uid == 0 else []
+                caps.pop("ambient", None)
+                caps.pop("inheritable", None)
+        doc["env"] = _spec.merge_env(proc_env, list(env or []))
+        if workdir:
+            if not workdir.startswith("/"):
+                raise HutchError(f"--workdir {workdir!r}: must be an absolute path")
+            doc["cwd"] = workdir
+        proc = config.parse_process(doc, "exec process")
+        receiver = foreground.ConsoleReceiver() if tty else None
+        if not detach:
+            foreground.become_subreaper()
+        try:
+            pid = execute.exec_process(c, spec, proc, console_fd=receiver.their_fd if receiver else None)
+        except HutchError as e:
+            raise invoke_error(e) from None
+        finally:
+            if receiver is not None:
+                os.close(receiver.their_fd)
+        master = receiver.receive() if receiver else None
+        if detach:
+            if master is not None:
+                os.close(master)
+            return 0
+        return foreground.wait(pid, master)
+
+    def inspect(self, rec: Record) -> dict[str, object]:
+        """podman's container inspect document (its main fields)."""
+        from hutch import jsonfast
+
+        cfg = jsonfast.loads(rec.config or "{}")
+        entrypoint, cmd = list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
+        args = entrypoint + cmd if (entrypoint or cmd) else rec.command.split(" ")
+        pid = 0
+        if rec.state == "running":
+            from hutch.runtime import container
+
+            with contextlib.suppress(NotFoundError, HutchError):
+                pid = container.load(self.runtime_root, rec.id).pid
+        userdata = self.path(rec, "userdata")
+        return {
+            "Id": rec.id,
+            "Created": _go_time(rec.created),
+            "Path": args[0] if args else "",
+            "Args": args[1:],
+            "State": {
+                "OciVersion": "1.2.0",
+                "Status": rec.state,
+                "Running": rec.state == "running",
+                "Paused": False,
+                "Restarting": False,
+                "OOMKilled": False,
+                "Dead": False,
+                "Pid": pid,
+                "ExitCode": rec.exit_code if rec.exit_code is not None and rec.exit_code >= 0 else 0,
+                "Error": "",
+                "StartedAt": _go_time(rec.started),
+                "FinishedAt": _go_time(rec.finished),
+            },
+            "Image": rec.image_id,
+            "ImageName": rec.image_name,
+            "Rootfs": "",
+            "Pod": "",
+            "ResolvConfPath": os.path.join(userdata, "resolv.conf"),
+            "HostnamePath": os.path.join(userdata, "hostname"),
+            "HostsPath": os.path.join(userdata, "hosts"),
+            "Name": rec.name,
+            "RestartCount": 0,
+            "Driver": "overlay",
+            "OCIRuntime": "hutch",
+            "Mounts": [],
+            "Config": {
+                "Hostname": cfg.get("Hostname", rec.id[:12]),
+                "Domainname": "",
+                "User": cfg.get("User", ""),
+                "AttachStdin": False,
+                "AttachStdout": False,
+                "AttachStderr": False,
+                "Tty": bool(cfg.get("Tty")),
+                "OpenStdin": bool(cfg.get("OpenStdin")),
+                "StdinOnce": False,
+                "Env": list(cfg.get("Env") or []),
+                "Cmd": cmd,
+                "Image": cfg.get("Image", rec.image_name),
+                "Volumes": None,
+                "WorkingDir": cfg.get("WorkingDir", "/"),
+                "Entrypoint": entrypoint,
+                "Labels": dict(cfg.get("Labels") or {}),
+                "Annotations": {},
+                "StopSignal": rec.stop_signal or "SIGTERM",
+                "StopTimeout": STOP_TIMEOUT,
+            },
+            "HostConfig": {
+                "Binds": [],
+                "NetworkMode": cfg.get("NetworkMode", "none"),
+                "PortBindings": {},
+                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+                "AutoRemove": rec.remove,
+                "CapAdd": [],
+                "CapDrop": [],
+                "IpcMode": "private",
+                "PidMode": "private",
+                "UTSMode": "private",
+                "Privileged": False,
+                "ReadonlyRootfs": bool(cfg.get("ReadonlyRootfs")),
+                "SecurityOpt": ["seccomp=unconfined"] if cfg.get("Seccomp") == "unconfined" else [],
+            },
+        }
+
 
 def protect_interpreter() -> None:
     """CVE-2019-5736: a container must never get to write the interpreter that runs it. From hutch's own copy
@@ -543,6 +808,16 @@ def _display_name(name: str, tags: list[str]) -> str:
         return ref
     suffix = [t for t in tags if t.endswith("/" + name) or t.endswith("/" + name + ":latest")]
     return suffix[0] if len(suffix) == 1 else (tags[0] if tags and name in tags else name)
+
+
+def _go_time(t: float | None) -> str:
+    """A time as Go's encoding/json writes a time.Time in UTC (RFC 3339, nanoseconds); zero when unset."""
+    if not t:
+        return "0001-01-01T00:00:00Z"
+    whole = int(t)
+    nanos = round((t - whole) * 1e9)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{text}.{nanos:09d}".rstrip("0").rstrip(".") + "Z"
 
 
 def _alive(pid: int) -> bool:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE containers (
@@ -34,9 +34,12 @@ CREATE TABLE containers (
 )
 """
 
+# v2: what `create` was asked (Cmd, Entrypoint, Env, ...) as JSON, for inspect and start.
+_SCHEMA_V2 = "ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}'"
+
 _COLUMNS = (
     "id, name, image_id, image_name, command, created, started, finished, state, exit_code, monitor_pid, "
-    "remove, dir, stop_signal"
+    "remove, dir, stop_signal, config"
 )
 
 
@@ -60,6 +63,7 @@ class Record:
     remove: bool
     dir: str
     stop_signal: str = ""
+    config: str = "{}"  # JSON: the create options and the image config's fields that inspect shows
 
 
 class ContainerDB:
@@ -92,6 +96,9 @@ class ContainerDB:
             if version < 1:
                 c.execute(_SCHEMA_V1)
                 c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
+            if version < 2:
+                c.execute(_SCHEMA_V2)
+                c.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -100,7 +107,7 @@ class ContainerDB:
     def add(self, rec: Record) -> None:
         try:
             self._conn.execute(
-                f"INSERT INTO containers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO containers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.id,
                     rec.name,
@@ -116,6 +123,7 @@ class ContainerDB:
                     int(rec.remove),
                     rec.dir,
                     rec.stop_signal,
+                    rec.config,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -132,6 +140,11 @@ class ContainerDB:
             return
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._conn.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*fields.values(), container_id))
+
+    def uses_image(self, image_id: str) -> list[str]:
+        """The ids of the containers made from the image `image_id` (its hex)."""
+        rows = self._conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,)).fetchall()
+        return [str(r[0]) for r in rows]
 
     def remove(self, container_id: str) -> None:
         self._conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
@@ -186,7 +199,23 @@ class _Conn:
 
 
 def _record(row: tuple[object, ...]) -> Record:
-    (cid, name, image_id, image_name, command, created, started, finished, state, code, mon, rm, d, sig) = row
+    (
+        cid,
+        name,
+        image_id,
+        image_name,
+        command,
+        created,
+        started,
+        finished,
+        state,
+        code,
+        mon,
+        rm,
+        d,
+        sig,
+        cfg,
+    ) = row
     return Record(
         id=str(cid),
         name=str(name),
@@ -202,4 +231,5 @@ def _record(row: tuple[object, ...]) -> Record:
         remove=bool(rm),
         dir=str(d),
         stop_signal=str(sig or ""),
+        config=str(cfg or "{}"),
     )

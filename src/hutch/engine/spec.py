@@ -90,14 +90,16 @@ class User:
     home: str = "/"
 
 
+def entrypoint_and_cmd(image: ContainerConfig, opts: Options) -> tuple[list[str], list[str]]:
+    """ENTRYPOINT and CMD as docker and podman resolve them: --entrypoint drops the image's CMD."""
+    if opts.entrypoint is not None:
+        return _entrypoint(opts.entrypoint), list(opts.command)
+    return list(image.entrypoint or []), list(opts.command) if opts.command else list(image.cmd or [])
+
+
 def process_args(image: ContainerConfig, opts: Options) -> list[str]:
     """ENTRYPOINT + CMD as docker and podman resolve them: --entrypoint drops the image's CMD."""
-    if opts.entrypoint is not None:
-        entrypoint = _entrypoint(opts.entrypoint)
-        cmd = list(opts.command)
-    else:
-        entrypoint = list(image.entrypoint or [])
-        cmd = list(opts.command) if opts.command else list(image.cmd or [])
+    entrypoint, cmd = entrypoint_and_cmd(image, opts)
     args = entrypoint + cmd
     if not args:
         raise ConfigError("no command or entrypoint provided, and no CMD or ENTRYPOINT from image")

@@ -28,7 +28,7 @@ from hutch.oci import image as _image
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from hutch.oci.digest import Digest
@@ -40,6 +40,10 @@ PULL_GRACE = 600.0
 
 class ImageInUseError(HutchError):
     """An image cannot be removed as asked (more than one tag, by id, without force)."""
+
+
+class UsedByContainerError(ImageInUseError):
+    """An image that a container uses cannot be removed (podman rmi exits 2)."""
 
 
 class _Flock:
@@ -89,6 +93,9 @@ class Storage:
                 raise HutchError(f"{d}: cannot create the image storage: {e.strerror}") from e
         self.blobs = BlobStore(root)
         self.db = _db.Database(db_path)
+        # The engine's hook: the ids of the containers that use an image (its hex id). rmi refuses such an
+        # image and prune keeps it; without a hook no image counts as used.
+        self.in_use: Callable[[str], list[str]] | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -155,9 +162,10 @@ class Storage:
 
     # --- removing -------------------------------------------------------------------------------------------
 
-    def remove(self, names: list[str], *, force: bool = False) -> list[str]:
+    def remove(self, names: list[str], *, force: bool = False, skip_in_use: bool = False) -> list[str]:
         """podman rmi: a tag of an image with other tags is untagged; an image's last tag, or its id, removes
-        the image. Returns podman's lines (`Untagged: NAME`, `Deleted: ID`). Then collects garbage."""
+        the image. Returns podman's lines (`Untagged: NAME`, `Deleted: ID`). Then collects garbage. An
+        image a container uses is refused (UsedByContainerError), or with `skip_in_use` (rmi -a) kept."""
         lines: list[str] = []
         try:
             for name in names:
@@ -171,6 +179,14 @@ class Storage:
                     raise ImageInUseError(
                         f'unable to delete image "{image.id.hex}" by ID with more than one tag '
                         f"({image.tags}): please force removal"
+                    )
+                users = self.in_use(image.id.hex) if self.in_use is not None else []
+                if users:
+                    if skip_in_use:
+                        continue
+                    raise UsedByContainerError(
+                        f"image used by {users[0]}: image is in use by a container: consider listing "
+                        "external containers and force-removing image"
                     )
                 lines.extend(self._remove_image(image))
         finally:
@@ -204,12 +220,14 @@ class Storage:
         return lines
 
     def prune(self, *, all: bool = False) -> list[str]:
-        """Remove dangling images (no tag), or with `all` every image (no container uses one yet); returns
+        """Remove dangling images (no tag), or with `all` every image, but those containers use; returns
         the removed ids. Then collects garbage."""
         removed: list[str] = []
         try:
             for image in self.db.images():
                 if image.tags and not all:
+                    continue
+                if self.in_use is not None and self.in_use(image.id.hex):
                     continue
                 try:
                     self.db.remove_image(image.id)

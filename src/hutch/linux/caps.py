@@ -26,10 +26,16 @@ class _Data(ctypes.Structure):
     ]
 
 
+_last_cap: list[int] = []
+
+
 def last_cap() -> int:
-    """The highest capability number this kernel knows."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return int(f.read())
+    """The highest capability number this kernel knows (read once: it is the same in every namespace, so a
+    process may read it before entering a container whose /proc it could not trust)."""
+    if not _last_cap:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            _last_cap.append(int(f.read()))
+    return _last_cap[0]
 
 
 def capget() -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import os
 
 from hutch import OCI_VERSION
 from hutch.errors import HutchError, StateError
-from hutch.linux import prctl
+from hutch.linux import caps, prctl
 from hutch.oci.config import Process, Spec
 from hutch.runtime import cgroups, init, namespaces, process
 from hutch.runtime.container import Container
@@ -98,6 +98,7 @@ def _child(
         cgroups.add(c.cgroup, os.getpid())
         assert spec.linux is not None
         fds = _open_namespaces(c.pid, spec)
+        caps.last_cap()  # read (and kept for become_user) from the host's /proc, not one the container mounted
         for kind, fd in fds:
             namespaces.join(kind, fd)
         # A seccomp agent is told the pid of the process that loads the filter, as the host sees it: only

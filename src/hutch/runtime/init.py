@@ -7,7 +7,7 @@ process or exits. Until it reports ready, every error goes back to the runtime o
 import os
 
 from hutch.errors import HutchError
-from hutch.linux import prctl, signals
+from hutch.linux import caps, prctl, signals
 from hutch.linux.fs import (
     CLOSE_RANGE_CLOEXEC,
     O_PATH,
@@ -48,6 +48,7 @@ class InitContext:
     cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, once we are in them
     trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
     seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
+    proc_fd: int = -1  # the root of the proc mounted at /proc (rootfs.mount_all), kept until start
 
 
 def preload(spec: Spec) -> None:
@@ -75,7 +76,7 @@ def run(ctx: InitContext) -> None:
     ctx.channel.send("ready")
     ctx.channel.close()
     try:
-        _wait_for_start(ctx.fifo_fd)
+        _wait_for_start(ctx.fifo_fd, ctx.proc_fd)
         _exec(ctx, exe, env)
     except BaseException as e:  # a forked child must never unwind into the runtime's own code
         try:
@@ -104,18 +105,29 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         _join_keyring(ctx.container_id)
     in_userns = linux.namespace("user") is not None
     rootfs.prepare(spec, ctx.rootfs)
-    rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _enter_cgroup(ctx), ctx.trees)
+    kernel_fs = rootfs.mount_all(
+        spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _enter_cgroup(ctx), ctx.trees
+    )
+    ctx.proc_fd = kernel_fs.get("/proc", -1)
     _enter_cgroup(ctx)
     if spec.hooks.prestart or spec.hooks.create_runtime:
         ctx.channel.send("hooks")
         ctx.channel.expect("hooks-done", "createRuntime hooks")
     if spec.hooks.create_container:
         _run_hooks("createContainer", ctx, "creating")
+    # Read while /proc is still the host's; after pivot_root the container's /proc is reached only through
+    # kernel_fs, since the path /proc may by then be a decoy (a forged cap_last_cap would keep capabilities
+    # in the bounding set, a forged setgroups "deny" the runtime's supplementary groups).
+    caps.last_cap()  # cached for become_user
+    setgroups = process.setgroups_allowed()
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
     _set_names(spec)
     # Before finish(): /proc/sys is one of the default read-only paths.
-    _set_sysctls(linux.sysctl)
-    rootfs.finish(spec)
+    _set_sysctls(linux.sysctl, ctx.proc_fd)
+    rootfs.finish(spec, kernel_fs)
+    for fd in kernel_fs.values():
+        if fd != ctx.proc_fd:
+            os.close(fd)
     if proc.terminal:
         from hutch.runtime import console
 
@@ -136,7 +148,7 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     if ctx.seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: in before the capabilities go.
         _load_seccomp(ctx)
-    process.become_user(proc)
+    process.become_user(proc, setgroups)
     if proc.no_new_privileges:
         prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
     if ctx.seccomp is not None and proc.no_new_privileges:
@@ -190,15 +202,20 @@ def sysctl_parts(key: str) -> list[str]:
     return parts
 
 
-def _set_sysctls(sysctl: dict[str, str]) -> None:
+def _set_sysctls(sysctl: dict[str, str], proc_fd: int = -1) -> None:
     """Write each sysctl to the container's own /proc/sys, and to nothing else: a symlink or a mount on the
     way (a volume, an image's symlink) could otherwise send the value to another file, such as the host's
-    kernel.core_pattern (CVE-2025-52881). So /proc/sys must be a procfs reached without symlinks, and the
-    key is opened below it without crossing a symlink or a mount."""
+    kernel.core_pattern (CVE-2025-52881). So /proc/sys must be a procfs reached without symlinks (below
+    `proc_fd`, the root of the container's proc, when there is one), and the key is opened below it without
+    crossing a symlink or a mount."""
     if not sysctl:
         return
+    flags = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     try:
-        base = openat2(-100, "/proc/sys", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS)
+        if proc_fd >= 0:
+            base = openat2(proc_fd, "sys", flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+        else:
+            base = openat2(-100, "/proc/sys", flags, 0, RESOLVE_NO_SYMLINKS)
     except OSError as e:
         raise HutchError(f"linux.sysctl: cannot open /proc/sys: {e.strerror}") from None
     try:
@@ -259,9 +276,16 @@ def _load_seccomp(ctx: InitContext) -> None:
     ctx.seccomp.load(_state(ctx, "creating"))
 
 
-def _wait_for_start(fifo_fd: int) -> None:
-    """Block until `start` opens the exec fifo for reading, then tell it we go."""
-    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+def _wait_for_start(fifo_fd: int, proc_fd: int = -1) -> None:
+    """Block until `start` opens the exec fifo for reading, then tell it we go.
+
+    The fifo is reopened for writing through the root of our own proc (`proc_fd`): the path /proc/self/fd/N
+    could lead to another fifo, one that lets the container start without `start`."""
+    if proc_fd >= 0:
+        fd = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+        os.close(proc_fd)
+    else:
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.write(fd, b"0")
     os.close(fd)
     os.close(fifo_fd)

@@ -100,8 +100,11 @@ def cap_mask(names: list[str], last: int) -> int:
     return mask
 
 
-def become_user(proc: Process) -> None:
-    """Drop the bounding set, switch uid and gids, then set the other capability sets."""
+def become_user(proc: Process, setgroups: bool | None = None) -> None:
+    """Drop the bounding set, switch uid and gids, then set the other capability sets.
+
+    `setgroups`: whether setgroups(2) is allowed, as setgroups_allowed() said before entering the
+    container's mount namespace (read now when None)."""
     c = proc.capabilities or Capabilities([], [], [], [], [])
     last = caps.last_cap()
     bounding = cap_mask(c.bounding, last)
@@ -115,7 +118,7 @@ def become_user(proc: Process) -> None:
     prctl.prctl(prctl.PR_SET_KEEPCAPS, 1)
     caps.drop_bounding(bounding, last)
     try:
-        if _setgroups_allowed():
+        if setgroups_allowed() if setgroups is None else setgroups:
             os.setgroups(user.additional_gids)
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)
@@ -135,7 +138,8 @@ def become_user(proc: Process) -> None:
         os.umask(0o022)
 
 
-def _setgroups_allowed() -> bool:
+def setgroups_allowed() -> bool:
+    """Whether /proc/self/setgroups allows setgroups(2) (it is "deny" in some user namespaces)."""
     try:
         with open("/proc/self/setgroups") as f:
             return f.read().strip() != "deny"

@@ -11,7 +11,14 @@ import stat
 
 from hutch.errors import ConfigError, HutchError
 from hutch.linux import mount as m
-from hutch.linux.fs import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, openat2
+from hutch.linux.fs import (
+    O_PATH,
+    RESOLVE_BENEATH,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    openat2,
+)
 from hutch.oci.config import Device, Mount, Spec
 from hutch.runtime import cgroupmount, inroot, mountopts
 
@@ -69,48 +76,60 @@ def mount_all(
     in_userns: bool,
     enter_cgroup: Callable[[], dict[str, str]],
     trees: dict[int, int] | None = None,
-) -> None:
+) -> dict[str, int]:
     """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index.
 
     `enter_cgroup` waits until we are in the container's cgroups and returns their paths; it is called just
     before the first cgroup mount, so the mounts before it are made while the runtime is still moving us.
+
+    Returns O_PATH fds of the roots of the proc and sysfs mounts, by destination (the last one for each):
+    finish() and init reach /proc and /sys through them, never by path, as a process that can rename
+    entries of the rootfs (another container sharing it, a hook) could move the real ones aside.
     """
+    kernel_fs: dict[str, int] = {}
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
             cgroup_paths = enter_cgroup() if mnt.type == "cgroup" else {}
             try:
-                _mount_one(rootfd, mnt, bundle, cgroup_paths, (trees or {}).get(i))
+                handle = _mount_one(rootfd, mnt, bundle, cgroup_paths, (trees or {}).get(i))
             except OSError as e:
                 raise HutchError(
                     f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}"
                 ) from None
+            if handle is not None:
+                old = kernel_fs.pop(os.path.normpath(mnt.destination), None)
+                if old is not None:
+                    os.close(old)
+                kernel_fs[os.path.normpath(mnt.destination)] = handle
         if _dev_is_ours(spec):
             assert spec.linux is not None
             make_devices(rootfd, spec.linux.devices, in_userns)
+    except BaseException:
+        for fd in kernel_fs.values():
+            os.close(fd)
+        raise
     finally:
         os.close(rootfd)
+    return kernel_fs
 
 
 def _mount_one(
     rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str], tree: int | None = None
-) -> None:
+) -> int | None:
+    """Mount `mnt`; for proc and sysfs, returns an O_PATH fd of the new mount's root."""
     opts = mountopts.parse(mnt.options)
     if mnt.type == "bind" or opts.is_bind:
         _bind(rootfd, mnt, opts, bundle, tree)
-        return
+        return None
     if mnt.type == "cgroup":
         cgroupmount.mount(rootfd, mnt.destination, opts.flags, cgroup_paths)
         _after_mount(rootfd, mnt.destination, opts)
-        return
-    special = mnt.type in ("proc", "sysfs")
-    if special:
-        _refuse_symlinks(rootfd, mnt)
-    # literal: a symlink swapped in after that check is refused too, not followed (CVE-2019-19921)
-    fd = inroot.make(rootfd, mnt.destination, is_dir=True, literal=special)
+        return None
+    if mnt.type in ("proc", "sysfs"):
+        return _mount_kernel_fs(rootfd, mnt, opts)
+    fd = inroot.make(rootfd, mnt.destination, is_dir=True)
     try:
-        if mnt.type in ("proc", "sysfs") and not stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise HutchError(f"{mnt.type} must be mounted on a directory, {mnt.destination} is not one")
         data = ",".join(opts.data) or None
         m.mount(mnt.source or mnt.type, inroot.fd_path(fd), mnt.type, opts.flags & ~m.MS_REMOUNT, data)
         if opts.copy_up and mnt.type == "tmpfs":
@@ -118,6 +137,60 @@ def _mount_one(
     finally:
         os.close(fd)
     _after_mount(rootfd, mnt.destination, opts)
+    return None
+
+
+def _mount_kernel_fs(rootfd: int, mnt: Mount, opts: mountopts.MountOptions) -> int:
+    """Mount proc or sysfs with the new mount API and return the fd of the mount (its root, O_PATH).
+
+    The fd stays on this mount whatever happens to the name it is attached at: mount(2) would leave only
+    the covered directory in hand, and reopening the destination by name could open a decoy put there."""
+    _refuse_symlinks(rootfd, mnt)
+    # literal: a symlink swapped in after that check is refused too, not followed (CVE-2019-19921)
+    fd = inroot.make(rootfd, mnt.destination, is_dir=True, literal=True)
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise HutchError(f"{mnt.type} must be mounted on a directory, {mnt.destination} is not one")
+        tree = _new_mount(mnt.type, mnt.source or mnt.type, opts)
+        try:
+            m.move_mount(tree, "", fd, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
+            _after_mount(rootfd, mnt.destination, opts, tree)
+        except BaseException:
+            os.close(tree)
+            raise
+    finally:
+        os.close(fd)
+    return tree
+
+
+# mount(2) flags that belong to the superblock, as fsconfig(2) names them
+_SB_FLAGS = [
+    (m.MS_RDONLY, "ro"),
+    (m.MS_SYNCHRONOUS, "sync"),
+    (m.MS_DIRSYNC, "dirsync"),
+    (m.MS_LAZYTIME, "lazytime"),
+    (m.MS_MANDLOCK, "mand"),
+]
+
+
+def _new_mount(fstype: str, source: str, opts: mountopts.MountOptions) -> int:
+    """A new, detached mount of a fresh `fstype`, configured as mount(2) would from the same options."""
+    fs = m.fsopen(fstype)
+    try:
+        m.fsconfig(fs, m.FSCONFIG_SET_STRING, "source", source)
+        for flag, key in _SB_FLAGS:
+            if opts.flags & flag:
+                m.fsconfig(fs, m.FSCONFIG_SET_FLAG, key)
+        for item in opts.data:
+            key, eq, value = item.partition("=")
+            if eq:
+                m.fsconfig(fs, m.FSCONFIG_SET_STRING, key, value)
+            else:
+                m.fsconfig(fs, m.FSCONFIG_SET_FLAG, key)
+        m.fsconfig(fs, m.FSCONFIG_CMD_CREATE)
+        return m.fsmount(fs, m.FSMOUNT_CLOEXEC, opts.bind_attrs()[0])
+    finally:
+        os.close(fs)
 
 
 def _copy_up(under: int, rootfd: int, destination: str, keep_mode: bool) -> None:
@@ -195,11 +268,14 @@ def _refuse_symlinks(rootfd: int, mnt: Mount) -> None:
         raise
 
 
-def _after_mount(rootfd: int, destination: str, opts: mountopts.MountOptions) -> None:
-    """Propagation and recursive attributes apply to the new mount, so reopen its root first."""
+def _after_mount(
+    rootfd: int, destination: str, opts: mountopts.MountOptions, mount_fd: int | None = None
+) -> None:
+    """Propagation and recursive attributes apply to the new mount, so reopen its root first (unless
+    `mount_fd` is that root already)."""
     if not opts.propagation and not (opts.rec_set or opts.rec_clr):
         return
-    fd = inroot.open_path(rootfd, destination)
+    fd = inroot.open_path(rootfd, destination) if mount_fd is None else os.dup(mount_fd)
     try:
         for prop in opts.propagation:
             m.mount(None, inroot.fd_path(fd), None, prop)
@@ -388,15 +464,29 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
     os.chdir("/")
 
 
-def finish(spec: Spec) -> None:
-    """After pivot_root: read-only and masked paths, root propagation, read-only root."""
+def finish(spec: Spec, kernel_fs: dict[str, int]) -> None:
+    """After pivot_root: read-only and masked paths, root propagation, read-only root.
+
+    A path in a proc or sysfs that mount_all made is opened below that mount's root (`kernel_fs`, from
+    mount_all), not looked up from `/`: were the real /proc renamed meanwhile, a path would find a decoy
+    and leave the real /proc/sys writable (CVE-2019-19921, by a racer that can rename in the rootfs)."""
     assert spec.linux is not None
     for path in spec.linux.readonly_paths:
-        _readonly(path)
+        fd = _open_target("linux.readonlyPaths", path, kernel_fs)
+        if fd is not None:
+            try:
+                _readonly(fd)
+            finally:
+                os.close(fd)
     null: list[int] = []  # the container's /dev/null, opened and checked when a file is first masked
     try:
         for path in spec.linux.masked_paths:
-            _mask(path, null)
+            fd = _open_target("linux.maskedPaths", path, kernel_fs)
+            if fd is not None:
+                try:
+                    _mask(fd, null)
+                finally:
+                    os.close(fd)
     finally:
         for fd in null:
             os.close(fd)
@@ -407,32 +497,47 @@ def finish(spec: Spec) -> None:
         m.mount_setattr(-100, "/", 0, m.MOUNT_ATTR_RDONLY)
 
 
-def _readonly(path: str) -> None:
+def _open_target(field: str, path: str, kernel_fs: dict[str, int]) -> int | None:
+    """An O_PATH fd of `path` in the container, or None if it does not exist. Below a proc or sysfs of
+    ours, it is resolved from that mount's root and may not leave it (their own relative symlinks, such as
+    /proc/net, are followed; magic links are not)."""
+    path = os.path.normpath(path)
+    best = ""
+    for dest in kernel_fs:
+        if (path == dest or path.startswith(dest.rstrip("/") + "/")) and len(dest) > len(best):
+            best = dest
     try:
-        tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_RECURSIVE)
-    except FileNotFoundError:
-        return
+        if best:
+            rest = path[len(best) :].lstrip("/") or "."
+            flags = O_PATH | os.O_CLOEXEC
+            return openat2(kernel_fs[best], rest, flags, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+        return os.open(path, O_PATH | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise HutchError(f"{field}: cannot open {path}: {os.strerror(e.errno) if e.errno else e}") from None
+
+
+def _readonly(fd: int) -> None:
+    flags = m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_RECURSIVE | m.AT_EMPTY_PATH
+    tree = m.open_tree(fd, "", flags)
     try:
         m.mount_setattr(tree, "", m.AT_EMPTY_PATH | m.AT_RECURSIVE, m.MOUNT_ATTR_RDONLY)
-        m.move_mount(tree, "", -100, path, m.MOVE_MOUNT_F_EMPTY_PATH)
+        m.move_mount(tree, "", fd, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
     finally:
         os.close(tree)
 
 
-def _mask(path: str, null: list[int]) -> None:
+def _mask(fd: int, null: list[int]) -> None:
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        tree = _new_mount("tmpfs", "tmpfs", mountopts.MountOptions(flags=m.MS_RDONLY))
+    else:
+        if not null:
+            null.append(_open_null())
+        # Bind the checked fd, not the path "/dev/null": a path could have been changed since.
+        tree = m.open_tree(null[0], "", m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_EMPTY_PATH)
     try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    if stat.S_ISDIR(st.st_mode):
-        m.mount("tmpfs", path, "tmpfs", m.MS_RDONLY)
-        return
-    if not null:
-        null.append(_open_null())
-    # Bind the checked fd, not the path "/dev/null": a path could have been changed since.
-    tree = m.open_tree(null[0], "", m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC | m.AT_EMPTY_PATH)
-    try:
-        m.move_mount(tree, "", -100, path, m.MOVE_MOUNT_F_EMPTY_PATH)
+        m.move_mount(tree, "", fd, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
     finally:
         os.close(tree)
 
