@@ -3,7 +3,7 @@ monitor, or detached under a monitor process forked from it), stop it, list and 
 
 A container lives in ROOT/containers/<id>/: `upper`, `work` and `merged` (the overlay of the image's layers,
 its rootfs) and `userdata` (the bundle: config.json, the /etc files it binds, ctr.log of a detached run).
-The runtime library runs it in-process, with its state under ROOT/runtime. The monitor (the engine itself for
+The runtime library runs it in-process, with its state under RUNTIME_ROOT. The monitor (the engine itself for
 a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
 state and unmounts the rootfs; with --rm it then removes everything.
 """
