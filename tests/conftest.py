@@ -212,6 +212,23 @@ def _pids_with_token(token: str) -> set[int]:
     return found
 
 
+def _pids_of_runtime_root(root: Path) -> set[int]:
+    """Processes started as `<runtime> --root ROOT ...`: a runtime command, or a container init that has not
+    exec'd yet (it is a fork of `create`, so it has the runtime's command line and not the token)."""
+    marker = f"\0--root\0{root}\0".encode()
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and _proc_start_time(int(entry.name)) is not None:
+            found.add(int(entry.name))
+    return found
+
+
 class RuntimeCLI:
     """A runtime binary with its own state root, run the way a test wants it."""
 
@@ -302,7 +319,7 @@ class RuntimeCLI:
         deadline = time.monotonic() + 5
         while True:
             alive = {pid for pid, start in watched.items() if start and _proc_start_time(pid) == start}
-            alive |= _pids_with_token(self.token)
+            alive |= _pids_with_token(self.token) | _pids_of_runtime_root(self.root)
             if not alive or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
