@@ -26,7 +26,7 @@ from tests.integration.registry_fixtures import (
 )
 
 from hutch.image import db as _db
-from hutch.image import snapshot
+from hutch.image import snapshot, upload
 
 REPO = Path(__file__).resolve().parent.parent.parent
 HUTCH = [str(REPO / ".venv" / "bin" / "python"), "-m", "hutch.cli.main"]
@@ -422,11 +422,11 @@ def test_pull_platform_from_an_index(busybox: BusyboxImage, registry: RegistrySe
     arm_config = image_config([sha256(tar_bytes)], arch="arm64")
     arm_manifest = image_manifest(arm_config, [layer])
     with Registry(registry.host, plain_http=True, use_auth_files=False) as reg:
-        reg.push_blob("plat", parse(sha256(layer), "t"), len(layer), layer, mount_from="busybox")
-        reg.push_blob("plat", parse(busybox.config_digest, "t"), len(busybox.config), busybox.config)
-        reg.push_blob("plat", parse(sha256(arm_config), "t"), len(arm_config), arm_config)
-        reg.put_manifest("plat", busybox.manifest_digest, busybox.manifest, oci_image.OCI_MANIFEST)
-        reg.put_manifest("plat", sha256(arm_manifest), arm_manifest, oci_image.OCI_MANIFEST)
+        upload.push_blob(reg, "plat", parse(sha256(layer), "t"), len(layer), layer, mount_from="busybox")
+        upload.push_blob(reg, "plat", parse(busybox.config_digest, "t"), len(busybox.config), busybox.config)
+        upload.push_blob(reg, "plat", parse(sha256(arm_config), "t"), len(arm_config), arm_config)
+        upload.put_manifest(reg, "plat", busybox.manifest_digest, busybox.manifest, oci_image.OCI_MANIFEST)
+        upload.put_manifest(reg, "plat", sha256(arm_manifest), arm_manifest, oci_image.OCI_MANIFEST)
         index = {
             "schemaVersion": 2,
             "mediaType": oci_image.OCI_INDEX,
@@ -437,7 +437,7 @@ def test_pull_platform_from_an_index(busybox: BusyboxImage, registry: RegistrySe
                  "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
             ],
         }  # fmt: skip
-        reg.put_manifest("plat", "latest", json.dumps(index).encode(), oci_image.OCI_INDEX)
+        upload.put_manifest(reg, "plat", "latest", json.dumps(index).encode(), oci_image.OCI_INDEX)
     name = f"{registry.host}/plat:latest"
     out = pull(root, name, "-q", "--platform", "linux/arm64")
     assert out.stdout.strip() == sha256(arm_config)[7:]
@@ -512,9 +512,9 @@ def test_kill_while_unpacking_then_pull_again(registry: RegistryServer, root: Pa
     config = image_config([sha256(tar_bytes)])
     manifest = image_manifest(config, [layer])
     with Registry(registry.host, plain_http=True, use_auth_files=False) as reg:
-        reg.push_blob("many", parse(sha256(layer), "t"), len(layer), layer)
-        reg.push_blob("many", parse(sha256(config), "t"), len(config), config)
-        reg.put_manifest("many", "1", manifest, oci_image.OCI_MANIFEST)
+        upload.push_blob(reg, "many", parse(sha256(layer), "t"), len(layer), layer)
+        upload.push_blob(reg, "many", parse(sha256(config), "t"), len(config), config)
+        upload.put_manifest(reg, "many", "1", manifest, oci_image.OCI_MANIFEST)
 
     name = f"{registry.host}/many:1"
     layer_dir = root / "layers" / sha256(tar_bytes)[7:]

@@ -36,7 +36,7 @@ from tests.integration.registry_fixtures import (
     write_auth_file,
 )
 
-from hutch.image import auth
+from hutch.image import auth, upload
 from hutch.image.registry import Registry, RegistryAuthError, RegistryError, RegistryNotFoundError
 from hutch.oci import image
 from hutch.oci.digest import MismatchError, parse
@@ -133,11 +133,11 @@ def test_index_resolves_to_the_platform_manifest(busybox: BusyboxImage, registry
     arm_config = image_config([sha256(tar_bytes)], arch="arm64")
     arm_manifest = image_manifest(arm_config, [layer])
     with client(registry.host) as reg:
-        reg.push_blob("multi", d(sha256(layer)), len(layer), layer, mount_from="busybox")
-        reg.push_blob("multi", d(busybox.config_digest), len(busybox.config), busybox.config)
-        reg.push_blob("multi", d(sha256(arm_config)), len(arm_config), arm_config)
-        reg.put_manifest("multi", busybox.manifest_digest, busybox.manifest, OCI_MANIFEST)
-        reg.put_manifest("multi", sha256(arm_manifest), arm_manifest, OCI_MANIFEST)
+        upload.push_blob(reg, "multi", d(sha256(layer)), len(layer), layer, mount_from="busybox")
+        upload.push_blob(reg, "multi", d(busybox.config_digest), len(busybox.config), busybox.config)
+        upload.push_blob(reg, "multi", d(sha256(arm_config)), len(arm_config), arm_config)
+        upload.put_manifest(reg, "multi", busybox.manifest_digest, busybox.manifest, OCI_MANIFEST)
+        upload.put_manifest(reg, "multi", sha256(arm_manifest), arm_manifest, OCI_MANIFEST)
         index = {
             "schemaVersion": 2,
             "mediaType": image.OCI_INDEX,
@@ -149,7 +149,7 @@ def test_index_resolves_to_the_platform_manifest(busybox: BusyboxImage, registry
             ],
         }  # fmt: skip
         index_bytes = json.dumps(index).encode()
-        reg.put_manifest("multi", "latest", index_bytes, image.OCI_INDEX)
+        upload.put_manifest(reg, "multi", "latest", index_bytes, image.OCI_INDEX)
         arm = reg.resolve("multi", "latest", image.Platform("linux", "arm64"))
         assert arm.index is not None and str(arm.index_digest) == sha256(index_bytes)
         assert str(arm.digest) == sha256(arm_manifest)
@@ -178,11 +178,11 @@ def test_push_chunked_and_monolithic_then_skopeo_copies_it_back(
     layer_file.write_bytes(layer)
     with client(registry.host) as reg:
         assert (
-            reg.push_blob("pushed", d(sha256(layer)), len(layer), str(layer_file), chunk_size=300_000)
+            upload.push_blob(reg, "pushed", d(sha256(layer)), len(layer), str(layer_file), chunk_size=300_000)
             == "uploaded"
         )
-        assert reg.push_blob("pushed", d(sha256(config)), len(config), config) == "uploaded"
-        assert str(reg.put_manifest("pushed", "v1", manifest, OCI_MANIFEST)) == sha256(manifest)
+        assert upload.push_blob(reg, "pushed", d(sha256(config)), len(config), config) == "uploaded"
+        assert str(upload.put_manifest(reg, "pushed", "v1", manifest, OCI_MANIFEST)) == sha256(manifest)
     raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/pushed:v1")
     assert raw.encode() == manifest
     out = tmp_path / "copy"
@@ -199,7 +199,7 @@ def test_push_monolithic_from_file(registry: RegistryServer, tmp_path: Path) -> 
     path = tmp_path / "blob"
     path.write_bytes(blob)
     with client(registry.host) as reg:
-        assert reg.push_blob("files", d(sha256(blob)), len(blob), str(path)) == "uploaded"
+        assert upload.push_blob(reg, "files", d(sha256(blob)), len(blob), str(path)) == "uploaded"
         assert reg.get_blob("files", d(sha256(blob)), len(blob)) == blob
 
 
@@ -208,22 +208,22 @@ def test_push_skips_existing_and_mounts_across_repositories(
 ) -> None:
     layer = d(busybox.layer_digest)
     with client(registry.host) as reg:
-        assert reg.push_blob("busybox", layer, len(busybox.layer), busybox.layer) == "exists"
+        assert upload.push_blob(reg, "busybox", layer, len(busybox.layer), busybox.layer) == "exists"
         assert reg.head_blob("mounted", layer) is None
         assert (
-            reg.push_blob("mounted", layer, len(busybox.layer), busybox.layer, mount_from="busybox")
+            upload.push_blob(reg, "mounted", layer, len(busybox.layer), busybox.layer, mount_from="busybox")
             == "mounted"
         )
         assert reg.head_blob("mounted", layer) == len(busybox.layer)
         assert (
-            reg.push_blob("mounted", layer, len(busybox.layer), busybox.layer, mount_from="busybox")
+            upload.push_blob(reg, "mounted", layer, len(busybox.layer), busybox.layer, mount_from="busybox")
             == "exists"
         )
 
 
 def test_push_with_wrong_digest_is_refused_by_the_registry(registry: RegistryServer) -> None:
     with client(registry.host) as reg, pytest.raises(RegistryError, match="DIGEST_INVALID|400"):
-        reg.push_blob("bad", d(sha256(b"right")), 5, b"wrong")
+        upload.push_blob(reg, "bad", d(sha256(b"right")), 5, b"wrong")
 
 
 # --- what the client refuses and survives -----------------------------------------------------------------
@@ -421,7 +421,7 @@ def test_basic_auth_and_tls_with_certs_d(
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
     auth.save(server.host, auth.Credentials(USER, PASSWORD))
     with Registry(server.host, certs_dir=str(certs), backoff=0.01) as reg:
-        assert reg.push_blob("sec", d(sha256(blob)), len(blob), blob) == "uploaded"
+        assert upload.push_blob(reg, "sec", d(sha256(blob)), len(blob), blob) == "uploaded"
         assert reg.get_blob("sec", d(sha256(blob))) == blob
     anonymous = Registry(server.host, certs_dir=str(certs), use_auth_files=False)
     with anonymous as reg, pytest.raises(RegistryAuthError, match="401"):
@@ -435,7 +435,7 @@ def test_basic_auth_and_tls_with_certs_d(
     # skopeo sees what hutch pushed, with the same auth file.
     manifest = image_manifest(blob, [])
     with Registry(server.host, certs_dir=str(certs)) as reg:
-        reg.put_manifest("sec", "t", manifest, OCI_MANIFEST)
+        upload.put_manifest(reg, "sec", "t", manifest, OCI_MANIFEST)
     raw = skopeo("inspect", "--raw", f"--cert-dir={certs / server.host}", f"docker://{server.host}/sec:t")
     assert raw.encode() == manifest
 
@@ -489,5 +489,7 @@ def test_a_blob_read_halfway_does_not_spoil_the_next_request(
 def test_chunked_upload_from_bytes(registry: RegistryServer) -> None:
     blob = os.urandom(100_001)
     with client(registry.host) as reg:
-        assert reg.push_blob("chunks", d(sha256(blob)), len(blob), blob, chunk_size=30_000) == "uploaded"
+        assert (
+            upload.push_blob(reg, "chunks", d(sha256(blob)), len(blob), blob, chunk_size=30_000) == "uploaded"
+        )
         assert reg.get_blob("chunks", d(sha256(blob)), len(blob)) == blob

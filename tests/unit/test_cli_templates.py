@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hutch.cli.containers import _ps_filters, render
-from hutch.engine.containers import _go_time
+from hutch.engine.inspect import _go_time
 from hutch.errors import HutchError
 
 DOC = {

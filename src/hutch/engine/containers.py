@@ -6,6 +6,9 @@ its rootfs) and `userdata` (the bundle: config.json, the /etc files it binds, ct
 The runtime library runs it in-process, with its state under RUNTIME_ROOT. The monitor (the engine itself for
 a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
 state and unmounts the rootfs; with --rm it then removes everything.
+
+Engine is the facade: create, start, stop, kill, wait, list and remove live here; running and finishing are
+in hutch.engine.monitor, exec in hutch.engine.exec, the inspect document in hutch.engine.inspect.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import time
 
 from hutch.engine.db import ContainerDB, NoSuchContainer, Record
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
     from hutch.image.storage import Storage
-    from hutch.runtime.container import Container
 
 SUBDIRS = ("upper", "work", "merged", "userdata")
 STOP_TIMEOUT = 10
@@ -72,10 +73,6 @@ def invoke_error(e: HutchError) -> HutchError:
     return e
 
 
-def _lines(text: str) -> str:
-    return " ".join(text.split())
-
-
 class Engine:
     """The containers under `root` (the storage root); images come from the storage there."""
 
@@ -87,7 +84,6 @@ class Engine:
         os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
         self.db = ContainerDB(os.path.join(self.root, "containers.db"))
         self._storage: Storage | None = None
-        self._restore: str | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -246,181 +242,38 @@ class Engine:
             rec.config = jsonfast.dumps(created)
             self.db.update(rec.id, config=rec.config)
         except BaseException:
-            self._remove_files(rec)
+            from hutch.engine import monitor
+
+            monitor.remove_files(self, rec)
             self.db.remove(rec.id)
             raise
         return rec
 
-    # --- run ------------------------------------------------------------------------------------------------
-
-    def _launch(self, rec: Record, console_fd: int | None = None) -> Container:
-        """Runtime create and start of `rec` (in this process); errors as podman reports them."""
-        from hutch.oci import config
-        from hutch.runtime import launch, lifecycle
-
-        userdata = self.path(rec, "userdata")
-        spec = config.load(userdata)
-        try:
-            c = launch.create(self.runtime_root, rec.id, userdata, spec, console_fd=console_fd)
-        except HutchError as e:
-            raise invoke_error(e) from None
-        try:
-            if any(
-                ns.type == "network" and not ns.path for ns in (spec.linux.namespaces if spec.linux else [])
-            ):
-                loopback_up(c.pid)
-            lifecycle.start(c)
-        except BaseException:
-            lifecycle.delete(c, force=True)
-            raise
-        self.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
-        return c
+    # --- run (the monitor) ----------------------------------------------------------------------------------
 
     def run_foreground(
         self, rec: Record, *, tty: bool = False, interactive: bool = False, restore: str | None = None
     ) -> int:
-        """Run `rec` with our stdio, as its monitor; the container's exit code. A failed launch removes the
-        container, or with `restore` (a `start`) puts it back in that state."""
-        from hutch.runtime import foreground
+        """Run `rec` with our stdio, as its monitor (see hutch.engine.monitor); the container's exit code."""
+        from hutch.engine import monitor
 
-        foreground.become_subreaper()
-        if not interactive:
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-        receiver = foreground.ConsoleReceiver() if tty else None
-        try:
-            try:
-                c = self._launch(rec, receiver.their_fd if receiver else None)
-            finally:
-                if receiver is not None:
-                    os.close(receiver.their_fd)
-            master = receiver.receive() if receiver else None
-        except BaseException:
-            self.finish(rec.id, None, remove=restore is None, restore=restore)
-            raise
-        code = foreground.wait(c.pid, master)
-        self.finish(rec.id, code)
-        return code
+        return monitor.run_foreground(self, rec, tty=tty, interactive=interactive, restore=restore)
 
     def run_detached(self, rec: Record, restore: str | None = None) -> None:
-        """Start `rec` under a monitor process forked from this one: it holds the container's stdio (to
-        userdata/ctr.log), waits for it and records its exit code. Returns once the container runs. A failed
-        launch removes the container, or with `restore` (a `start`) puts it back in that state."""
-        self._restore = restore
-        r, w = os.pipe()
-        # An SQLite connection must not cross fork (its locks and WAL index are per process): both sides open
-        # their own after it.
-        self.db.close()
-        if self._storage is not None:
-            self._storage.close()
-            self._storage = None
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            self._monitor(rec, w)  # never returns
-        self.db = ContainerDB(self.db.path)
-        os.close(w)
-        with os.fdopen(r, "rb") as f:
-            report = f.read().decode(errors="replace")
-        os.waitpid(pid, os.WNOHANG)
-        if report.startswith("ok"):
-            return
-        kind, _, message = report.partition("\n")
-        if not kind:
-            raise HutchError(f"container {rec.id[:12]}: its monitor died before the container started")
-        if kind.isdigit():
-            raise InvokeError(message, int(kind))
-        raise HutchError(message)
+        """Start `rec` under a forked monitor (see hutch.engine.monitor); returns once the container runs."""
+        from hutch.engine import monitor
 
-    def _monitor(self, rec: Record, report: int) -> None:
-        code = 0
-        try:
-            os.setsid()
-            os.chdir("/")  # keep no directory of the caller busy
-            log = os.open(self.path(rec, "userdata/ctr.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.close(null)
-            os.close(log)
-            self.db = ContainerDB(self.db.path)
-            from hutch.runtime import foreground
-
-            foreground.become_subreaper()
-            try:
-                c = self._launch(rec)
-            except BaseException as e:
-                kind = str(e.exit_code) if isinstance(e, InvokeError) else "error"
-                try:  # cleaned up before the caller hears of it: its next command sees the outcome
-                    self.finish(rec.id, None, remove=self._restore is None, restore=self._restore)
-                finally:
-                    os.write(report, f"{kind}\n{_lines(str(e)) or type(e).__name__}".encode())
-                    os.close(report)
-                os._exit(1)
-            os.write(report, b"ok")
-            os.close(report)
-            status = foreground.wait(c.pid)
-            self.finish(rec.id, status)
-        except BaseException as e:
-            code = 1
-            with contextlib.suppress(BaseException):
-                os.write(2, f"hutch monitor: {e}\n".encode())
-        os._exit(code)
+        monitor.run_detached(self, rec, restore)
 
     # --- finish, stop, remove -------------------------------------------------------------------------------
 
     def finish(
         self, container_id: str, exit_code: int | None, *, remove: bool = False, restore: str | None = None
     ) -> None:
-        """After the container's init is gone: delete its runtime state, unmount its rootfs, record the exit
-        code; with `remove` (or --rm) remove it altogether. With `restore` (a failed start) the container
-        goes back to that state and keeps its exit code."""
-        with self.lock(container_id):
-            try:
-                rec = self.db.get(container_id)
-            except NoSuchContainer:
-                return
-            self._runtime_delete(rec.id)
-            self._unmount(rec)
-            if remove or rec.remove:
-                self._remove_files(rec)
-                self.db.remove(rec.id)
-                _unlink(os.path.join(self.containers_dir, f"{rec.id}.lock"))
-                return
-            if restore is not None:
-                self.db.update(rec.id, state=restore, monitor_pid=None)
-                return
-            self.db.update(
-                rec.id, state="exited", exit_code=exit_code, finished=time.time(), monitor_pid=None
-            )
+        """After the container's init is gone: see hutch.engine.monitor.finish."""
+        from hutch.engine import monitor
 
-    def _runtime_delete(self, container_id: str) -> None:
-        from hutch.runtime import container, lifecycle
-
-        try:
-            c = container.load(self.runtime_root, container_id)
-        except NotFoundError:
-            with contextlib.suppress(NotFoundError):
-                lifecycle.delete_leftover(self.runtime_root, container_id)
-            return
-        lifecycle.delete(c, force=True)
-
-    def _unmount(self, rec: Record) -> None:
-        from hutch.image import snapshot
-
-        merged = self.path(rec, "merged")
-        while os.path.ismount(merged):
-            try:
-                snapshot.unmount(merged)
-            except HutchError:
-                snapshot.unmount(merged, detach=True)
-
-    def _remove_files(self, rec: Record) -> None:
-        self._unmount(rec)
-        if os.path.dirname(rec.dir) == self.containers_dir:
-            shutil.rmtree(rec.dir, ignore_errors=True)
+        monitor.finish(self, container_id, exit_code, remove=remove, restore=restore)
 
     def refresh(self, rec: Record) -> Record:
         """`rec` as it is now: a running container whose monitor is gone is finished here."""
@@ -543,7 +396,9 @@ class Engine:
             with contextlib.suppress(NoSuchContainer):
                 now = self.db.get(rec.id)
                 if now.state == "running" and now.monitor_pid == os.getpid():
-                    self._unmount(now)
+                    from hutch.engine import monitor
+
+                    monitor.unmount(self, now)
                     self.db.update(rec.id, state=previous, monitor_pid=None)
             raise
 
@@ -601,150 +456,18 @@ class Engine:
         tty: bool = False,
         detach: bool = False,
     ) -> int:
-        """podman exec through the runtime library, in this process: the process's exit code (0 with
-        `detach`, once it runs); InvokeError (126, 127) when its command cannot be run."""
-        from hutch import jsonfast
-        from hutch.engine import spec as _spec
-        from hutch.oci import config
-        from hutch.runtime import container, execute, foreground, lifecycle
+        """podman exec (see hutch.engine.exec): the process's exit code (0 with `detach`, once it runs)."""
+        from hutch.engine.exec import exec_command
 
-        if not command:
-            raise HutchError("exec: a command is required")
-        rec = self.find(name_or_id)
-        try:
-            if rec.state != "running":
-                raise StateError("not running")
-            c = container.load(self.runtime_root, rec.id)
-        except (NotFoundError, StateError):
-            raise StateError(
-                "can only create exec sessions on running containers: container state improper"
-            ) from None
-        spec = lifecycle.spec_of(c)
-        doc: dict[str, object] = jsonfast.loads(jsonfast.dumps(spec.raw.get("process") or {}))
-        doc["args"] = list(command)
-        doc["terminal"] = tty
-        doc.pop("consoleSize", None)
-        proc_env = [str(e) for e in doc.get("env") or []]  # type: ignore[attr-defined]
-        if tty and not any(e.startswith("TERM=") for e in proc_env):
-            proc_env.append("TERM=xterm")
-        if user:
-            who = _spec.resolve_user(self.path(rec, "merged"), user)
-            doc["user"] = {"uid": who.uid, "gid": who.gid}
-            if who.additional_gids:
-                doc["user"]["additionalGids"] = who.additional_gids  # type: ignore[index]
-            proc_env = [e for e in proc_env if not e.startswith("HOME=")] + [f"HOME={who.home}"]
-            caps = doc.get("capabilities")
-            if isinstance(caps, dict):  # podman's rule: only uid 0 has effective and permitted caps
-                bounding = list(caps.get("bounding") or [])
-                for key in ("effective", "permitted"):
-                    caps[key] = bounding if who.uid == 0 else []
-                caps.pop("ambient", None)
-                caps.pop("inheritable", None)
-        doc["env"] = _spec.merge_env(proc_env, list(env or []))
-        if workdir:
-            if not workdir.startswith("/"):
-                raise HutchError(f"--workdir {workdir!r}: must be an absolute path")
-            doc["cwd"] = workdir
-        proc = config.parse_process(doc, "exec process")
-        receiver = foreground.ConsoleReceiver() if tty else None
-        if not detach:
-            foreground.become_subreaper()
-        try:
-            pid = execute.exec_process(c, spec, proc, console_fd=receiver.their_fd if receiver else None)
-        except HutchError as e:
-            raise invoke_error(e) from None
-        finally:
-            if receiver is not None:
-                os.close(receiver.their_fd)
-        master = receiver.receive() if receiver else None
-        if detach:
-            if master is not None:
-                os.close(master)
-            return 0
-        return foreground.wait(pid, master)
+        return exec_command(
+            self, name_or_id, command, env=env, user=user, workdir=workdir, tty=tty, detach=detach
+        )
 
     def inspect(self, rec: Record) -> dict[str, object]:
-        """podman's container inspect document (its main fields)."""
-        from hutch import jsonfast
+        """podman's container inspect document (see hutch.engine.inspect)."""
+        from hutch.engine.inspect import inspect
 
-        cfg = jsonfast.loads(rec.config or "{}")
-        entrypoint, cmd = list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
-        args = entrypoint + cmd if (entrypoint or cmd) else rec.command.split(" ")
-        pid = 0
-        if rec.state == "running":
-            from hutch.runtime import container
-
-            with contextlib.suppress(NotFoundError, HutchError):
-                pid = container.load(self.runtime_root, rec.id).pid
-        userdata = self.path(rec, "userdata")
-        return {
-            "Id": rec.id,
-            "Created": _go_time(rec.created),
-            "Path": args[0] if args else "",
-            "Args": args[1:],
-            "State": {
-                "OciVersion": "1.2.0",
-                "Status": rec.state,
-                "Running": rec.state == "running",
-                "Paused": False,
-                "Restarting": False,
-                "OOMKilled": False,
-                "Dead": False,
-                "Pid": pid,
-                "ExitCode": rec.exit_code if rec.exit_code is not None and rec.exit_code >= 0 else 0,
-                "Error": "",
-                "StartedAt": _go_time(rec.started),
-                "FinishedAt": _go_time(rec.finished),
-            },
-            "Image": rec.image_id,
-            "ImageName": rec.image_name,
-            "Rootfs": "",
-            "Pod": "",
-            "ResolvConfPath": os.path.join(userdata, "resolv.conf"),
-            "HostnamePath": os.path.join(userdata, "hostname"),
-            "HostsPath": os.path.join(userdata, "hosts"),
-            "Name": rec.name,
-            "RestartCount": 0,
-            "Driver": "overlay",
-            "OCIRuntime": "hutch",
-            "Mounts": [],
-            "Config": {
-                "Hostname": cfg.get("Hostname", rec.id[:12]),
-                "Domainname": "",
-                "User": cfg.get("User", ""),
-                "AttachStdin": False,
-                "AttachStdout": False,
-                "AttachStderr": False,
-                "Tty": bool(cfg.get("Tty")),
-                "OpenStdin": bool(cfg.get("OpenStdin")),
-                "StdinOnce": False,
-                "Env": list(cfg.get("Env") or []),
-                "Cmd": cmd,
-                "Image": cfg.get("Image", rec.image_name),
-                "Volumes": None,
-                "WorkingDir": cfg.get("WorkingDir", "/"),
-                "Entrypoint": entrypoint,
-                "Labels": dict(cfg.get("Labels") or {}),
-                "Annotations": {},
-                "StopSignal": rec.stop_signal or "SIGTERM",
-                "StopTimeout": STOP_TIMEOUT,
-            },
-            "HostConfig": {
-                "Binds": [],
-                "NetworkMode": cfg.get("NetworkMode", "none"),
-                "PortBindings": {},
-                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
-                "AutoRemove": rec.remove,
-                "CapAdd": [],
-                "CapDrop": [],
-                "IpcMode": "private",
-                "PidMode": "private",
-                "UTSMode": "private",
-                "Privileged": False,
-                "ReadonlyRootfs": bool(cfg.get("ReadonlyRootfs")),
-                "SecurityOpt": ["seccomp=unconfined"] if cfg.get("Seccomp") == "unconfined" else [],
-            },
-        }
+        return inspect(self, rec)
 
 
 def protect_interpreter() -> None:
@@ -755,33 +478,6 @@ def protect_interpreter() -> None:
         from hutch.runtime import selfprotect
 
         selfprotect.ensure_sealed()
-
-
-def loopback_up(pid: int) -> None:
-    """Bring `lo` up in the network namespace of `pid` (a new netns has it down), from a forked child."""
-    child = os.fork()
-    if child == 0:
-        code = 0
-        try:
-            import socket
-            import struct
-
-            from hutch.linux import ns
-
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            ns.setns(fd, ns.CLONE_NEWNET)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            ifreq = struct.pack("16sH22x", b"lo", 0)
-            flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-            fcntl.ioctl(
-                s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1)
-            )  # SIOCSIFFLAGS, IFF_UP
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(child, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise HutchError(f"cannot bring up the loopback interface of the container (init {pid})")
 
 
 def _progress(line: str) -> None:
@@ -810,16 +506,6 @@ def _display_name(name: str, tags: list[str]) -> str:
     return suffix[0] if len(suffix) == 1 else (tags[0] if tags and name in tags else name)
 
 
-def _go_time(t: float | None) -> str:
-    """A time as Go's encoding/json writes a time.Time in UTC (RFC 3339, nanoseconds); zero when unset."""
-    if not t:
-        return "0001-01-01T00:00:00Z"
-    whole = int(t)
-    nanos = round((t - whole) * 1e9)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{text}.{nanos:09d}".rstrip("0").rstrip(".") + "Z"
-
-
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -827,11 +513,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def _write_json(path: str, doc: object) -> None:

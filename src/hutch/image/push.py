@@ -54,6 +54,7 @@ def push(
     digest the registry now has."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from hutch.image import upload
     from hutch.image.registry import Registry
 
     say = progress or _quiet
@@ -82,7 +83,8 @@ def push(
         def send(index: int) -> None:
             d = descriptors[index]
             what = "config" if index == 0 else "blob"
-            done = reg.push_blob(
+            done = upload.push_blob(
+                reg,
                 target.repository,
                 d.digest,
                 d.size,
@@ -96,4 +98,4 @@ def push(
             for f in [pool.submit(send, i) for i in range(len(descriptors))]:
                 f.result()
         say("Writing manifest to image destination")
-        return reg.put_manifest(target.repository, target.tag, data, image.media_type)
+        return upload.put_manifest(reg, target.repository, target.tag, data, image.media_type)

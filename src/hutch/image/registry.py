@@ -1,13 +1,12 @@
-"""A client of the OCI distribution spec (and Docker's registry API v2): pull and push manifests and blobs.
+"""A client of the OCI distribution spec (and Docker's registry API v2): auth, requests, reading manifests and blobs.
 
 `Registry(host)` talks to one registry (`docker.io` means registry-1.docker.io). Reads:
 `get_manifest(repo, ref)` (the Accept list names OCI and Docker manifests and indexes), `resolve(repo, ref,
 platform)` (an index becomes the platform's manifest), `head_blob`, `iter_blob` (a generator of verified
 chunks: digest and size are checked while the bytes stream, a connection that drops is resumed with `Range`
 where the registry honours it, and skipped forward where it does not), `fetch_blob` (into an open file, truncated
-back on any error) and `download_blob` (to a path, renamed into place only once verified). Writes: `push_blob`
-(HEAD to skip what is there, a cross-repository mount when a source repository is named, then a monolithic
-POST+PUT or a chunked PATCH upload) and `put_manifest`.
+back on any error) and `download_blob` (to a path, renamed into place only once verified). Writing (blob
+uploads, manifest PUT) is hutch.image.upload's, over this client's `request`.
 
 Auth follows the registry's WWW-Authenticate challenge: Basic, or a Bearer token from the realm for the
 request's scope (`repository:NAME:pull[,push]`), fetched anonymously or with the credentials of
@@ -105,7 +104,8 @@ class _Dropped(Exception):
     """The body ended before its Content-Length."""
 
 
-def _scope(repo: str, actions: str = "pull") -> str:
+def scope(repo: str, actions: str = "pull") -> str:
+    """The token scope for `actions` (`pull`, `pull,push`) on repository `repo`."""
     return f"repository:{repo}:{actions}"
 
 
@@ -386,7 +386,7 @@ class Registry:
             "GET",
             f"/v2/{repo}/manifests/{reference}",
             repo=repo,
-            scopes=(_scope(repo),),
+            scopes=(scope(repo),),
             headers={"Accept": _ACCEPT},
             stream=True,
             what=f"manifest {where}",
@@ -432,7 +432,7 @@ class Registry:
             "HEAD",
             f"/v2/{repo}/manifests/{reference}",
             repo=repo,
-            scopes=(_scope(repo),),
+            scopes=(scope(repo),),
             headers={"Accept": _ACCEPT},
             ok=(200, 404),
         )
@@ -461,7 +461,7 @@ class Registry:
     def head_blob(self, repo: str, digest: Digest) -> int | None:
         """The size of blob `digest` in `repo`, or None when the registry does not have it there."""
         resp = self.request(
-            "HEAD", f"/v2/{repo}/blobs/{digest}", repo=repo, scopes=(_scope(repo),), ok=(200, 404)
+            "HEAD", f"/v2/{repo}/blobs/{digest}", repo=repo, scopes=(scope(repo),), ok=(200, 404)
         )
         if resp.status == 404:
             return None
@@ -490,7 +490,7 @@ class Registry:
                 "GET",
                 f"/v2/{repo}/blobs/{digest}",
                 repo=repo,
-                scopes=(_scope(repo),),
+                scopes=(scope(repo),),
                 headers=headers,
                 stream=True,
                 ok=(200, 206),
@@ -579,7 +579,7 @@ class Registry:
         path: str | None = f"/v2/{repo}/tags/list"
         while path:
             resp = self.request(
-                "GET", path, repo=repo, scopes=(_scope(repo),), what=f"tags of {self.host}/{repo}"
+                "GET", path, repo=repo, scopes=(scope(repo),), what=f"tags of {self.host}/{repo}"
             )
             try:
                 doc = jsonfast.loads(resp.data.decode())
@@ -591,121 +591,6 @@ class Registry:
             if path and "://" not in path:
                 path = path if path.startswith("/") else "/" + path
         return tags
-
-    # --- writing --------------------------------------------------------------------------------------------
-
-    def _location(self, resp: BaseHTTPResponse, base: str) -> str:
-        location = resp.headers.get("Location")
-        if not location:
-            raise RegistryError(f"{self.host}: upload answered {resp.status} without a Location")
-        return urllib.parse.urljoin(base, location)
-
-    def push_blob(
-        self,
-        repo: str,
-        digest: Digest,
-        size: int,
-        source: bytes | str,
-        *,
-        chunk_size: int = 0,
-        mount_from: str | None = None,
-    ) -> str:
-        """Upload a blob (bytes, or the path of a file) unless `repo` has it; returns what was done.
-
-        "exists": the registry had it. "mounted": it was mounted from `mount_from`, a repository of the same
-        registry. "uploaded": sent in one PUT (or in PATCHes of `chunk_size` bytes when that is set).
-        """
-        if self.head_blob(repo, digest) is not None:
-            return "exists"
-        scopes: tuple[str, ...] = (_scope(repo, "pull,push"),)
-        uploads = self.url(f"/v2/{repo}/blobs/uploads/")
-        if mount_from and mount_from != repo:
-            scopes = (*scopes, _scope(mount_from))
-            query = urllib.parse.urlencode({"mount": str(digest), "from": mount_from})
-            resp = self.request(
-                "POST", f"{uploads}?{query}", repo=repo, scopes=scopes, ok=(201, 202), what=f"mount {digest}"
-            )
-            if resp.status == 201:
-                return "mounted"
-            location = self._location(resp, uploads)
-        else:
-            resp = self.request("POST", uploads, repo=repo, scopes=scopes, ok=(202,), what=f"upload {digest}")
-            location = self._location(resp, uploads)
-
-        def with_digest(loc: str) -> str:
-            return f"{loc}{'&' if '?' in loc else '?'}{urllib.parse.urlencode({'digest': str(digest)})}"
-
-        what = f"upload of {self.host}/{repo}@{digest}"
-        if not chunk_size:
-            with open(os.devnull if isinstance(source, bytes) else source, "rb") as f:
-
-                def from_start() -> Any:
-                    f.seek(0)
-                    return f
-
-                self.request(
-                    "PUT",
-                    with_digest(location),
-                    repo=repo,
-                    scopes=scopes,
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                    body=source if isinstance(source, bytes) else from_start,
-                    ok=(201,),
-                    what=what,
-                )
-            return "uploaded"
-        offset = 0
-        with open(os.devnull if isinstance(source, bytes) else source, "rb") as reader:
-            while offset < size:
-                piece = (
-                    reader.read(chunk_size)
-                    if isinstance(source, str)
-                    else source[offset : offset + chunk_size]
-                )
-                if not piece:
-                    raise RegistryError(f"{what}: the source ended at {offset} of {size} bytes")
-                resp = self.request(
-                    "PATCH",
-                    location,
-                    repo=repo,
-                    scopes=scopes,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{offset + len(piece) - 1}",
-                        "Content-Length": str(len(piece)),
-                    },
-                    body=piece,
-                    ok=(202,),
-                    what=what,
-                )
-                location = self._location(resp, location)
-                offset += len(piece)
-        self.request(
-            "PUT",
-            with_digest(location),
-            repo=repo,
-            scopes=scopes,
-            headers={"Content-Length": "0"},
-            body=b"",
-            ok=(201,),
-            what=what,
-        )
-        return "uploaded"
-
-    def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> Digest:
-        """Store a manifest or index under a tag (or its digest); returns its digest."""
-        digest = of_bytes(data)
-        self.request(
-            "PUT",
-            f"/v2/{repo}/manifests/{reference}",
-            repo=repo,
-            scopes=(_scope(repo, "pull,push"),),
-            headers={"Content-Type": media_type},
-            body=data,
-            ok=(200, 201),
-            what=f"manifest {self.host}/{repo}:{reference}",
-        )
-        return digest
 
     def ping(self) -> None:
         """GET /v2/: checks that the registry is there and speaks the API (auth challenges are taken)."""
