@@ -10,6 +10,8 @@
     make_htpasswd(path, user, password) -> str | None
                         a bcrypt htpasswd file, by apache2-utils' htpasswd or else Python's bcrypt; None
                         (with the reason) when neither is installed
+    registry, busybox   module-scoped pytest fixtures: a plain-HTTP registry, and the busybox image pushed to it
+                        as busybox:1 (a test module binds them: `registry = registry_fixtures.registry`)
     Proxy(upstream, hook)
                         an HTTP server on 127.0.0.1 that forwards to `upstream` and lets a test change what
                         comes back (tamper with a blob, drop a connection, answer 503, demand a Bearer token)
@@ -33,7 +35,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,22 @@ def start_registry(
             time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"docker-registry did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A plain-HTTP docker-registry for the test module."""
+    server = start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def busybox(registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -> BusyboxImage:
+    """The busybox image, pushed by skopeo to `registry` as busybox:1."""
+    img = build_busybox_layout(tmp_path_factory.mktemp("layout"), "1")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{img.layout}:1", f"docker://{registry.host}/busybox:1")
+    return img
 
 
 def skopeo(*args: str, timeout: float = 120) -> str:

@@ -354,28 +354,13 @@ def test_foreground_run_stopped_from_outside(root: Path) -> None:
     assert leftovers(root) == []
 
 
-def test_tty_and_interactive(root: Path) -> None:
+def through_pty(argv: list[str]) -> tuple[int, bytes]:
+    """Run argv with a new pty as its stdio; its exit code and everything it wrote (20s at most)."""
     import pty
 
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen(
-            [
-                *HUTCH,
-                "--root",
-                str(root),
-                "run",
-                "--rm",
-                "-t",
-                IMAGE,
-                "sh",
-                "-c",
-                "tty; echo TERM=$TERM; exit 5",
-            ],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-        )
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave)
         os.close(slave)
         out = b""
         deadline = time.monotonic() + 20
@@ -387,9 +372,16 @@ def test_tty_and_interactive(root: Path) -> None:
             if not chunk:
                 break
             out += chunk
-        assert proc.wait(10) == 5
+        return proc.wait(10), out
     finally:
         os.close(master)
+
+
+def test_tty_and_interactive(root: Path) -> None:
+    code, out = through_pty(
+        [*HUTCH, "--root", str(root), "run", "--rm", "-t", IMAGE, "sh", "-c", "tty; echo TERM=$TERM; exit 5"]
+    )
+    assert code == 5
     assert b"/dev/pts/0" in out and b"TERM=xterm" in out
     # Without -i stdin is /dev/null; with it the container reads ours.
     piped = subprocess.run(

@@ -20,38 +20,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration import registry_fixtures
 from tests.integration.registry_fixtures import (
     BUSYBOX,
     BusyboxImage,
     RegistryServer,
-    build_busybox_layout,
     busybox_layer,
     skopeo,
-    start_registry,
 )
 from tests.integration.test_image_cli import EXIT_ENGINE, hutch, inspect
 
 from hutch.image import db as _db
 from hutch.image import snapshot
 
+# The shared fixtures, by name.
+registry = registry_fixtures.registry
+busybox = registry_fixtures.busybox
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 FORMATS = ("docker-archive", "oci-archive")
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    server = start_registry(tmp_path_factory.mktemp("registry"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def busybox(registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -> BusyboxImage:
-    img = build_busybox_layout(tmp_path_factory.mktemp("layout"), "1")
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{img.layout}:1", f"docker://{registry.host}/busybox:1")
-    return img
 
 
 @pytest.fixture

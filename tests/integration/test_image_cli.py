@@ -15,18 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration import registry_fixtures
 from tests.integration.registry_fixtures import (
     BusyboxImage,
     Exchange,
     Proxy,
     RegistryServer,
-    build_busybox_layout,
     skopeo,
-    start_registry,
 )
 
 from hutch.image import db as _db
 from hutch.image import snapshot, upload
+
+# The shared fixtures, by name.
+registry = registry_fixtures.registry
+busybox = registry_fixtures.busybox
 
 REPO = Path(__file__).resolve().parent.parent.parent
 HUTCH = [str(REPO / ".venv" / "bin" / "python"), "-m", "hutch.cli.main"]
@@ -47,20 +50,6 @@ def hutch(
     if check and proc.returncode != 0:
         pytest.fail(f"hutch {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
     return proc
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    server = start_registry(tmp_path_factory.mktemp("registry"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def busybox(registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -> BusyboxImage:
-    img = build_busybox_layout(tmp_path_factory.mktemp("layout"), "1")
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{img.layout}:1", f"docker://{registry.host}/busybox:1")
-    return img
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration import registry_fixtures
 from tests.integration.registry_fixtures import (
     OCI_MANIFEST,
     BusyboxImage,
@@ -24,7 +25,6 @@ from tests.integration.registry_fixtures import (
     Hook,
     Proxy,
     RegistryServer,
-    build_busybox_layout,
     busybox_layer,
     image_config,
     image_manifest,
@@ -41,6 +41,10 @@ from hutch.image.registry import Registry, RegistryAuthError, RegistryError, Reg
 from hutch.oci import image
 from hutch.oci.digest import MismatchError, parse
 
+# The shared fixtures, by name.
+registry = registry_fixtures.registry
+busybox = registry_fixtures.busybox
+
 
 def client(host: str, **kw: object) -> Registry:
     return Registry(host, plain_http=True, use_auth_files=False, backoff=0.01, **kw)  # type: ignore[arg-type]
@@ -48,20 +52,6 @@ def client(host: str, **kw: object) -> Registry:
 
 def d(text: str) -> image.Digest:
     return parse(text, "test")
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    server = start_registry(tmp_path_factory.mktemp("registry"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def busybox(registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -> BusyboxImage:
-    img = build_busybox_layout(tmp_path_factory.mktemp("layout"), "1")
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{img.layout}:1", f"docker://{registry.host}/busybox:1")
-    return img
 
 
 ProxyFactory = Callable[..., Proxy]
@@ -112,6 +102,7 @@ def test_pull_by_digest_and_head(busybox: BusyboxImage, registry: RegistryServer
     with client(registry.host) as reg:
         digest = reg.head_manifest("busybox", "1")
         assert digest is not None
+        assert str(digest) == busybox.manifest_digest
         by_digest = reg.get_manifest("busybox", str(digest))
         assert by_digest.digest == digest and sha256(by_digest.data) == str(digest)
         assert reg.head_manifest("busybox", "nosuchtag") is None
@@ -457,6 +448,9 @@ def test_docker_config_json_credentials(
     certs = _certs_dir(tmp_path, server.host, cert)
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "empty.json"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    # Without the docker config the registry refuses: the ping below passes by its credentials alone.
+    with Registry(server.host, certs_dir=str(certs)) as reg, pytest.raises(RegistryAuthError):
+        reg.ping()
     write_auth_file(tmp_path / "docker" / "config.json", f"https://{server.host}/v1/", USER, PASSWORD)
     with Registry(server.host, certs_dir=str(certs)) as reg:
         reg.ping()

@@ -48,7 +48,7 @@ def test_ps_filters() -> None:
         "status": ["exited", "created"],
         "name": ["web"],
     }
-    with pytest.raises(HutchError):
+    with pytest.raises(HutchError, match="invalid status"):
         _ps_filters(["status=gone"])
-    with pytest.raises(HutchError):
+    with pytest.raises(HutchError, match="expected status=, name= or id="):
         _ps_filters(["label"])

@@ -184,6 +184,8 @@ def test_unknown_syscall_names_are_skipped() -> None:
     without = seccomp.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_KILL")))
     assert with_unknown.program.code() == without.program.code()
     assert len(without.program) * 8 == len(without.program.code()) > 0
+    # and the known name still made a rule: the program is not the one of an empty profile
+    assert without.program.code() != seccomp.build(profile("SCMP_ACT_ALLOW")).program.code()
 
 
 @needs_libseccomp

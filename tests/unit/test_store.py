@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hutch.errors import NotFoundError
-from hutch.image.store import BlobStore
+from hutch.image.store import BlobStore, replace_file
 from hutch.oci import digest
 from hutch.oci.digest import Digest, MismatchError
 
@@ -197,3 +197,20 @@ def test_digest_type_in_path(tmp_path: Path) -> None:
     d = Digest("sha512", "a" * 128)
     assert store.path(d).endswith(os.path.join("blobs", "sha512", "a" * 128))
     assert not store.has(d)
+
+
+def test_replace_file_swaps_in_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    path.write_bytes(b"old")
+
+    def fail(f: object) -> None:
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        replace_file(str(path), fail)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out"]
+    replace_file(str(path), lambda f: f.write(b"new"), mode=0o600)
+    assert path.read_bytes() == b"new"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.listdir(tmp_path) == ["out"]

@@ -12,6 +12,7 @@ import os.path
 import sys
 import time
 
+from hutch.cli.main import DEFAULT_STORAGE, _json, tls_flag
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
     from hutch.engine.spec import Options
-
-DEFAULT_STORAGE = "/var/lib/hutch/storage"
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -110,9 +109,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
             print(rec.id if args.no_trunc else rec.id[:12])
         return 0
     if args.format == "json":
-        import json
-
-        print(json.dumps([_ps_json(r) for r in records], indent=4))
+        print(_json([_ps_json(r) for r in records]))
         return 0
     now = time.time()
     if args.format:
@@ -212,14 +209,21 @@ def _ps_json(rec: Record) -> dict[str, Any]:
     }
 
 
+def _names(engine: Engine, args: argparse.Namespace, stopped: bool = False) -> list[str]:
+    """The CONTAINER arguments, or with --all every running container (and every stopped one with `stopped`)."""
+    if args.all:
+        return [r.id for r in engine.list(all=stopped)]
+    if not args.containers:
+        raise HutchError("you must provide at least one name or id")
+    return list(args.containers)
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     from hutch.engine.db import NoSuchContainer
 
     code = 0
     with _engine(args) as engine:
-        names = [r.id for r in engine.list()] if args.all else args.containers
-        if not names and not args.all:
-            raise HutchError("you must provide at least one name or id")
+        names = _names(engine, args)
         for name in names:
             try:
                 engine.stop(name, args.time)
@@ -236,9 +240,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
     code = 0
     with _engine(args) as engine:
-        names = [r.id for r in engine.list(all=True)] if args.all else args.containers
-        if not names and not args.all:
-            raise HutchError("you must provide at least one name or id")
+        names = _names(engine, args, stopped=True)
         for name in names:
             try:
                 engine.remove(name, force=args.force)
@@ -338,9 +340,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
     protect_interpreter()
     with _engine(args) as engine:
-        names = [r.id for r in engine.list()] if args.all else args.containers
-        if not names and not args.all:
-            raise HutchError("you must provide at least one name or id")
+        names = _names(engine, args)
         for name in names:
             engine.stop(name, args.time)
             _start_one(engine, name)
@@ -353,9 +353,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
     sig = parse_signal(args.signal)
     with _engine(args) as engine:
-        names = [r.id for r in engine.list()] if args.all else args.containers
-        if not names and not args.all:
-            raise HutchError("you must provide at least one name or id")
+        names = _names(engine, args)
         for name in names:
             engine.kill(name, sig)
             print(name, flush=True)
@@ -431,9 +429,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             except HutchError:
                 missing = missing or f'no such object: "{name}"'
     if not args.format or args.format == "json":
-        import json
-
-        print(json.dumps(docs, indent=4))
+        print(_json(docs))
     else:
         for doc in docs:
             print(render(args.format, doc))
@@ -494,15 +490,6 @@ def _container_help(args: argparse.Namespace) -> int:
     )
 
 
-def _bool(text: str) -> bool:
-    value = text.lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
-
 def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     if run:
         c.add_argument("-d", "--detach", action="store_true", help="run in the background; print the id")
@@ -519,15 +506,7 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     c.add_argument("--network", "--net", default="none", choices=("none", "host"), help="none or host")
     c.add_argument("--security-opt", action="append", default=[], help="seccomp=unconfined|PROFILE")
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
-    c.add_argument(
-        "--tls-verify",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="require HTTPS and verify certificates when pulling (default true)",
-    )
+    tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
     c.add_argument("image", metavar="IMAGE")
     c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 

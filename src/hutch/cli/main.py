@@ -49,16 +49,15 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
-def _tls_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--tls-verify",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="require HTTPS and verify certificates (default true)",
-    )
+def bool_flag(p: argparse.ArgumentParser, *names: str, help: str) -> None:
+    """A podman-style boolean flag, true by default: `--flag`, `--flag=false`."""
+    p.add_argument(*names, type=_bool, nargs="?", const=True, default=True, metavar="BOOL", help=help)
+
+
+def tls_flag(
+    p: argparse.ArgumentParser, help: str = "require HTTPS and verify certificates (default true)"
+) -> None:
+    bool_flag(p, "--tls-verify", help=help)
 
 
 def _storage(args: argparse.Namespace) -> Storage:
@@ -139,8 +138,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
     with _storage(args) as storage:
         images = list(storage.iter_images())
-    if args.format and args.format != "json":
-        raise UsageError(f"--format {args.format!r}: only json is supported")
+    _json_only(args)
     if args.format == "json":
         out = []
         for img in images:
@@ -184,6 +182,11 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_only(args: argparse.Namespace) -> None:
+    if args.format and args.format != "json":
+        raise UsageError(f"--format {args.format!r}: only json is supported")
+
+
 def _json(doc: object) -> str:
     import json
 
@@ -216,8 +219,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    if args.format and args.format != "json":
-        raise UsageError(f"--format {args.format!r}: only json is supported")
+    _json_only(args)
     with _storage(args) as storage:
         docs = []
         for name in args.images:
@@ -239,8 +241,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     with _storage(args) as storage:
         entries = history(storage, storage.find(args.image))
-    if args.format and args.format != "json":
-        raise UsageError(f"--format {args.format!r}: only json is supported")
+    _json_only(args)
 
     def short(entry_id: str) -> str:
         return entry_id if args.no_trunc or entry_id == MISSING else entry_id[:12]
@@ -437,14 +438,14 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("images", nargs="+", metavar="IMAGE")
         c.add_argument("--platform", help="os/arch[/variant] to pull from an index")
         c.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
-        _tls_flag(c)
+        tls_flag(c)
 
     def push_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("image", metavar="IMAGE")
         c.add_argument("destination", nargs="?", metavar="DESTINATION")
         c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         c.add_argument("--digestfile", help="write the pushed manifest digest to this file")
-        _tls_flag(c)
+        tls_flag(c)
 
     def images_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("-q", "--quiet", action="store_true", help="print only image ids")
@@ -466,16 +467,7 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
         c.add_argument("--format", help="json")
         c.add_argument("--no-trunc", "--notruncate", action="store_true", help="do not truncate the output")
-        c.add_argument(
-            "-H",
-            "--human",
-            type=_bool,
-            nargs="?",
-            const=True,
-            default=True,
-            metavar="BOOL",
-            help="human times",
-        )
+        bool_flag(c, "-H", "--human", help="human times")
 
     def save_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("images", nargs="+", metavar="IMAGE")
@@ -526,7 +518,7 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("-u", "--username")
             c.add_argument("-p", "--password")
             c.add_argument("--password-stdin", action="store_true")
-            _tls_flag(c)
+            tls_flag(c)
         else:
             c.add_argument("-a", "--all", action="store_true")
 

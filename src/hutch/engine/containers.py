@@ -174,6 +174,8 @@ class Engine:
         from hutch.image import snapshot
         from hutch.oci.image import parse_config
 
+        if name:
+            _check_name(name)  # before any pull
         image = self.image(image_name, pull, tls_verify)
         storage = self.storage()
         config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
@@ -181,8 +183,6 @@ class Engine:
         if not layers:
             raise HutchError(f"{image_name}: the image has no layers")
         cid = secrets.token_hex(32)
-        if name:
-            _check_name(name)
         args = _spec.process_args(config.config, opts)
         entrypoint, cmd = _spec.entrypoint_and_cmd(config.config, opts)
         hostname = opts.hostname or cid[:12]

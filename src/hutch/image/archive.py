@@ -30,8 +30,9 @@ from hutch import jsonfast
 from hutch.errors import ConfigError, HutchError
 from hutch.image import db as _db
 from hutch.image import reference as _reference
-from hutch.image.pull import install_layer, record_image
+from hutch.image.pull import clean_up, install_layer, record_image
 from hutch.image.storage import Storage
+from hutch.image.store import replace_file
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
 
@@ -82,21 +83,7 @@ def save(
             raise ConfigError("save: no output file given")
         _write(images, stream, storage, format)
         return
-    target = os.path.abspath(output)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _write(images, out, storage, format)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    replace_file(output, lambda out: _write(images, out, storage, format))
 
 
 def _write(images: list[tuple[str, _db.Image]], out: BinaryIO, storage: Storage, format: str) -> None:
@@ -362,9 +349,8 @@ def _clean(name: str) -> str | None:
 
 def _file_digest(path: str, like: _digest.Digest) -> _digest.Digest:
     h = like.hasher()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
+    for chunk in _chunks(path):
+        h.update(chunk)
     return _digest.Digest(like.algorithm, h.hexdigest())
 
 
@@ -429,10 +415,7 @@ def load(
                     image = _store(plan, storage, label, say)
                     loaded.extend(plan.tags or [f"sha256:{image.id.hex}"])
         except BaseException:
-            try:
-                storage.collect()
-            except (HutchError, OSError):
-                pass
+            clean_up(storage)
             raise
         return loaded
     finally:

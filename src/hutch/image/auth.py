@@ -19,6 +19,7 @@ import os
 
 from hutch import jsonfast
 from hutch.errors import ConfigError
+from hutch.image.store import replace_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -177,14 +178,8 @@ def lookup(registry: str, repository: str = "", files: list[str] | None = None) 
 
 def _write(path: str, doc: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (jsonfast.dumps(doc, indent=1) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    data = (jsonfast.dumps(doc, indent=1) + "\n").encode()
+    replace_file(path, lambda f: f.write(data), mode=0o600)
 
 
 def save(registry: str, creds: Credentials, path: str | None = None) -> str:

@@ -19,7 +19,7 @@ from hutch import jsonfast
 from hutch.errors import ConfigError
 from hutch.image import db as _db
 from hutch.image import reference as _reference
-from hutch.image.pull import install_layer, record_image
+from hutch.image.pull import clean_up, install_layer, record_image
 from hutch.image.storage import Storage
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
@@ -172,10 +172,7 @@ def import_tarball(
     try:
         return _import(stream, tag, storage, changes or [], message, label, plat, say, tmp_root)
     except BaseException:
-        try:
-            storage.collect()
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
+        clean_up(storage)
         raise
 
 

@@ -58,7 +58,7 @@ def pull(
 ) -> _db.Image:
     """Pull `reference` into `storage` and return its image record (podman pull's steps, as lines to
     `progress`)."""
-    from hutch.image.registry import RegistryAuthError, RegistryError
+    from hutch.image.registry import RegistryError
 
     say = progress or _quiet
     candidates = _reference.resolve(reference, search_registries)
@@ -70,22 +70,19 @@ def pull(
             try:
                 return _pull_one(ref, storage, platform, tls_verify, say)
             except BaseException:
-                _clean_up(storage)
+                clean_up(storage)
                 raise
-        except (RegistryAuthError, NotFoundError) as e:
-            if len(candidates) == 1:
-                raise
-            errors.append(f"{ref}: {e}")
-        except RegistryError as e:
+        except (RegistryError, NotFoundError) as e:
             if len(candidates) == 1:
                 raise
             errors.append(f"{ref}: {e}")
     raise PullError(f"{reference}: no search registry has the image: {'; '.join(errors)}")
 
 
-def _clean_up(storage: Storage) -> None:
-    """After a failed pull: remove what it stored and no image references (unless another pull runs, which
-    may still record it; then the next rmi or prune does)."""
+def clean_up(storage: Storage) -> None:
+    """After a failed pull, load or import: remove what it stored and no image references (unless another pull
+    runs, which may still record it; then the next rmi or prune does). Errors here are dropped: the first error
+    is the one to report."""
     try:
         storage.collect()
     except (HutchError, OSError):

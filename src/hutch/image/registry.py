@@ -34,6 +34,7 @@ import urllib3
 from hutch import jsonfast
 from hutch.errors import HutchError, NotFoundError
 from hutch.image import auth as _auth
+from hutch.image.store import replace_file
 from hutch.oci import image as _image
 from hutch.oci.digest import Digest, MismatchError, Verifier, of_bytes
 from hutch.oci.digest import parse as parse_digest
@@ -468,9 +469,6 @@ class Registry:
         length = resp.headers.get("Content-Length", "")
         return int(length) if length.isdigit() else -1
 
-    def blob_exists(self, repo: str, digest: Digest) -> bool:
-        return self.head_blob(repo, digest) is not None
-
     def iter_blob(
         self, repo: str, digest: Digest, size: int | None = None, chunk_size: int = CHUNK
     ) -> Generator[bytes, None, None]:
@@ -559,19 +557,7 @@ class Registry:
 
     def download_blob(self, repo: str, digest: Digest, size: int | None, path: str) -> None:
         """Write the verified blob to `path`, atomically: nothing is left at `path` (or beside it) on error."""
-        tmp = f"{path}.part-{os.getpid()}-{threading.get_ident()}"
-        try:
-            with open(tmp, "wb") as f:
-                self.fetch_blob(repo, digest, size, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        replace_file(path, lambda f: self.fetch_blob(repo, digest, size, f))
 
     def list_tags(self, repo: str) -> list[str]:
         """The repository's tags (following `Link` pagination)."""

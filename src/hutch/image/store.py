@@ -26,7 +26,7 @@ from hutch.oci.digest import HEX_LENGTH, Digest, MismatchError, Verifier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import BinaryIO
 
 DEFAULT_ROOT = "/var/lib/hutch/storage"
@@ -179,6 +179,29 @@ class BlobStore:
         raise StoreError(f"{self.ingest_dir}: cannot create a temp file for {expected}")
 
 
+def replace_file(path: str, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
+    """Write a file in place of `path` atomically: `write` fills a temp file beside it, which is fsynced and
+    renamed over `path`. On any error the temp file is removed and `path` is left as it was."""
+    directory, base = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
 def _same_file(fd: int, path: str) -> bool:
     try:
         st = os.stat(path, follow_symlinks=False)
@@ -203,4 +226,4 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-__all__ = ["DEFAULT_ROOT", "BlobStore", "MismatchError", "StoreError"]
+__all__ = ["DEFAULT_ROOT", "BlobStore", "MismatchError", "StoreError", "replace_file"]

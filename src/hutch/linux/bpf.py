@@ -5,11 +5,9 @@ include/uapi/linux/bpf.h; the kernel accepts a shorter attr than its own as long
 """
 
 import ctypes
-import os
-import platform
 import struct
 
-from hutch.linux.libc import libc
+from hutch.linux.libc import syscall
 
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
@@ -21,20 +19,11 @@ BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6
 BPF_F_ALLOW_MULTI = 2
 
-_SYSCALL = {"x86_64": 321, "aarch64": 280}
 _ATTR_SIZE = 128  # comfortably covers every field we set (the PROG_LOAD ones end at 72)
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
-    try:
-        nr = _SYSCALL[platform.machine()]
-    except KeyError:
-        raise OSError(38, f"bpf: no syscall number known for {platform.machine()}") from None
-    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_long(cmd), attr, ctypes.c_uint(_ATTR_SIZE))
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"bpf({what}): {os.strerror(err)}")
-    return int(ret)
+    return syscall("bpf", ctypes.c_long(cmd), attr, ctypes.c_uint(_ATTR_SIZE), detail=what)
 
 
 def _attr(fmt: str, *values: object) -> ctypes.Array[ctypes.c_char]:

@@ -8,8 +8,22 @@ libc = ctypes.CDLL(None, use_errno=True)
 # Syscalls that glibc 2.36 does not wrap, by machine. The new mount API and later calls share one
 # numbering on every architecture; the older ones differ.
 _MACHINE_SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314, "seccomp": 317},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274, "seccomp": 277},
+    "x86_64": {
+        "pivot_root": 155,
+        "keyctl": 250,
+        "ioprio_set": 251,
+        "sched_setattr": 314,
+        "seccomp": 317,
+        "bpf": 321,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "keyctl": 219,
+        "ioprio_set": 30,
+        "sched_setattr": 274,
+        "seccomp": 277,
+        "bpf": 280,
+    },
 }
 _COMMON_SYSCALLS = {
     "open_tree": 428,

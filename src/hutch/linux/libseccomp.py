@@ -10,17 +10,6 @@ the call's name.
 import ctypes
 import os
 
-# enum scmp_filter_attr (seccomp.h); CTL_WAITKILL (10) exists from libseccomp 2.6 only.
-ATTR_ACT_DEFAULT = 1
-ATTR_ACT_BADARCH = 2
-ATTR_CTL_NNP = 3
-ATTR_CTL_TSYNC = 4
-ATTR_API_TSKIP = 5
-ATTR_CTL_LOG = 6
-ATTR_CTL_SSB = 7
-ATTR_CTL_OPTIMIZE = 8
-ATTR_API_SYSRAWRC = 9
-
 NR_SCMP_ERROR = -1  # what the resolvers return for a name they do not know
 
 
@@ -56,12 +45,10 @@ else:
         ("seccomp_arch_add", _c.c_int, [_c.c_void_p, _c.c_uint32]),
         ("seccomp_arch_native", _c.c_uint32, []),
         ("seccomp_arch_resolve_name", _c.c_uint32, [_c.c_char_p]),
-        ("seccomp_attr_set", _c.c_int, [_c.c_void_p, _c.c_int, _c.c_uint32]),
         ("seccomp_syscall_resolve_name", _c.c_int, [_c.c_char_p]),
         ("seccomp_rule_add_array", _c.c_int, [_c.c_void_p, _c.c_uint32, _c.c_int, _c.c_uint, _ArgCmpPtr]),
         ("seccomp_export_bpf", _c.c_int, [_c.c_void_p, _c.c_int]),
         ("seccomp_version", _c.POINTER(_Version), []),
-        ("seccomp_api_get", _c.c_uint, []),
     ):
         _fn = getattr(lib, _name)
         _fn.restype = _restype
@@ -84,11 +71,6 @@ def _check(rc: int, name: str, detail: str = "") -> int:
 def version() -> tuple[int, int, int]:
     v = _lib().seccomp_version().contents
     return v.major, v.minor, v.micro
-
-
-def api_level() -> int:
-    """libseccomp's API level: 3 knows LOG, 4 SSB, 5 NOTIFY, 6 the notify fixes of Linux 5.7."""
-    return int(_lib().seccomp_api_get())
 
 
 def arch_native() -> int:
@@ -128,9 +110,6 @@ class Filter:
         rc = self._lib.seccomp_arch_add(self._ctx, token)
         if rc != -17:  # EEXIST
             _check(rc, "seccomp_arch_add", f"{token:#x}")
-
-    def set_attr(self, attr: int, value: int) -> None:
-        _check(self._lib.seccomp_attr_set(self._ctx, attr, value), "seccomp_attr_set", str(attr))
 
     def add_rule(self, action: int, syscall: int, conditions: "ctypes.Array[ArgCmp] | None" = None) -> None:
         """Add a rule; its conditions (an ArgCmp array) are ANDed."""

@@ -28,7 +28,6 @@ NOTIF = struct.Struct("=QIIiIQ6Q")
 NOTIF_RESP = struct.Struct("=QqiI")
 IOCTL_NOTIF_RECV = 0xC0000000 | (NOTIF.size << 16) | (ord("!") << 8) | 0
 IOCTL_NOTIF_SEND = 0xC0000000 | (NOTIF_RESP.size << 16) | (ord("!") << 8) | 1
-IOCTL_NOTIF_ID_VALID = 0x40000000 | (8 << 16) | (ord("!") << 8) | 2
 USER_NOTIF_FLAG_CONTINUE = 1
 
 

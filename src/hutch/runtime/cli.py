@@ -15,6 +15,7 @@ from hutch.runtime.container import DEFAULT_ROOT
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hutch.oci.config import Process, Spec
+    from hutch.runtime.foreground import ConsoleReceiver
 
 
 def _parser() -> Command:
@@ -119,6 +120,19 @@ def _console_fd(path: str | None) -> int | None:
     return console.connect(path).detach()
 
 
+def _terminal(terminal: bool, args: SimpleNamespace, what: str) -> tuple[int | None, ConsoleReceiver | None]:
+    """The console fd for the container, and our own receiver when a foreground command relays the terminal."""
+    fd = _console_fd(args.console_socket)
+    if not terminal or fd is not None:
+        return fd, None
+    if args.detach:
+        raise HutchError(f"{what}: --console-socket is required with --detach")
+    from hutch.runtime.foreground import ConsoleReceiver
+
+    receiver = ConsoleReceiver()
+    return receiver.their_fd, receiver
+
+
 def _create(args: SimpleNamespace) -> int:
     selfprotect.ensure_sealed()
     cgroup_warmup.start()
@@ -152,14 +166,7 @@ def _run(args: SimpleNamespace) -> int:
     from hutch.runtime import foreground, launch, lifecycle
 
     spec = config.load(args.bundle)
-    terminal = spec.require_process().terminal
-    receiver = None
-    fd = _console_fd(args.console_socket)
-    if terminal and fd is None:
-        if args.detach:
-            raise HutchError("process.terminal is true: --console-socket is required with --detach")
-        receiver = foreground.ConsoleReceiver()
-        fd = receiver.their_fd
+    fd, receiver = _terminal(spec.require_process().terminal, args, "process.terminal is true")
     if not args.detach:
         foreground.become_subreaper()
     try:
@@ -177,10 +184,10 @@ def _run(args: SimpleNamespace) -> int:
     finally:
         if fd is not None:
             os.close(fd)
-    master = receiver.receive() if receiver else None
     try:
+        master = receiver.receive() if receiver else None
         lifecycle.start(c)
-    except HutchError:
+    except BaseException:
         lifecycle.delete(c, force=True)
         raise
     if args.detach:
@@ -254,13 +261,7 @@ def _exec(args: SimpleNamespace) -> int:
     c = _load(args)
     spec = lifecycle.spec_of(c)
     proc = _exec_process(args, spec)
-    receiver = None
-    fd = _console_fd(args.console_socket)
-    if proc.terminal and fd is None:
-        if args.detach:
-            raise HutchError("--tty: --console-socket is required with --detach")
-        receiver = foreground.ConsoleReceiver()
-        fd = receiver.their_fd
+    fd, receiver = _terminal(proc.terminal, args, "--tty")
     if not args.detach:
         foreground.become_subreaper()
     try:

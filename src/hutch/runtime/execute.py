@@ -12,7 +12,7 @@ from hutch.linux import caps, prctl
 from hutch.oci.config import Process, Spec
 from hutch.runtime import cgroups, init, namespaces, process
 from hutch.runtime.container import Container
-from hutch.runtime.launch import _write_pid_file, close_inherited_fds
+from hutch.runtime.launch import close_inherited_fds, write_pid_file
 from hutch.runtime.sync import Channel, pair
 
 TYPE_CHECKING = False
@@ -74,7 +74,7 @@ def exec_process(
         if filt is not None:  # done by now, unless the exec failed before it got the filter
             filt.reap(kill=True)
     if pid_file:
-        _write_pid_file(pid_file, exec_pid)
+        write_pid_file(pid_file, exec_pid)
     return exec_pid
 
 

@@ -88,8 +88,8 @@ def run(ctx: InitContext) -> None:
 def _describe(e: BaseException) -> str:
     if isinstance(e, HutchError):
         return str(e)
-    if isinstance(e, OSError):
-        return f"container init: {e.strerror or e}" if not e.args or len(e.args) < 2 else str(e.args[1])
+    if isinstance(e, OSError):  # linux/ wrappers put the call's name in strerror; os calls set filename
+        return f"container init: {e.strerror or e}" + (f": {e.filename}" if e.filename else "")
     return f"container init: {type(e).__name__}: {e}"
 
 

@@ -148,7 +148,7 @@ def create(
         c.start_time = container.process_start_time(init_pid) or 0
         c.save()
         if pid_file:
-            _write_pid_file(pid_file, init_pid)
+            write_pid_file(pid_file, init_pid)
     except BaseException:
         if filt is not None:
             filt.reap(kill=True)
@@ -221,11 +221,8 @@ def _host_hooks(spec: Spec, c: Container) -> None:
     doc["status"] = "creating"
     doc["pid"] = c.pid
     state = dumps(doc)
-    try:
-        hooks.run_hooks("prestart", spec.hooks.prestart, state)
-        hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
-    except HutchError:
-        raise
+    hooks.run_hooks("prestart", spec.hooks.prestart, state)
+    hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
 
 
 def _stage1(ctx: init.InitContext) -> None:
@@ -343,7 +340,7 @@ def _kill_quietly(pid: int) -> None:
         pass
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w") as f:

@@ -1,15 +1,23 @@
-"""The runtime's lifecycle operations on a created container: start, state, kill, delete, list."""
+"""The runtime's lifecycle operations on a created container: start, state, kill, delete, list.
+
+`state` and `list` are called often by podman and containerd and need neither the config parser nor select:
+those are imported by the operations that use them.
+"""
+
+from __future__ import annotations
 
 import os
-import select
 import time
 
 from hutch import OCI_VERSION
 from hutch.errors import HutchError, NotFoundError, StateError
 from hutch.linux import signals
-from hutch.oci.config import Spec, parse
 from hutch.runtime import container
 from hutch.runtime.container import Container
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.config import Spec
 
 
 def parse_signal(text: str) -> int:
@@ -26,6 +34,8 @@ def parse_signal(text: str) -> int:
 
 
 def spec_of(c: Container) -> Spec:
+    from hutch.oci.config import parse
+
     return parse(c.config, f"{c.dir}/state.json: config")
 
 
@@ -34,6 +44,8 @@ def start(c: Container) -> None:
     status = c.status()
     if status != "created":
         raise StateError(f"cannot start container {c.id}: it is {status}, not created")
+    import select
+
     try:
         fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:

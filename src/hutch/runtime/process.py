@@ -8,28 +8,17 @@ import resource
 
 from hutch.errors import HostError, HutchError
 from hutch.linux import caps, prctl
-from hutch.oci.config import CAPABILITIES, RLIMITS, Capabilities, Process
+from hutch.oci.config import (
+    CAPABILITIES,
+    IOPRIO_CLASSES,
+    PERSONALITY_DOMAINS,
+    RLIMITS,
+    SCHED_FLAGS,
+    SCHED_POLICIES,
+    Capabilities,
+    Process,
+)
 
-_IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
-_SCHED_POLICIES = {
-    "SCHED_OTHER": 0,
-    "SCHED_FIFO": 1,
-    "SCHED_RR": 2,
-    "SCHED_BATCH": 3,
-    "SCHED_ISO": 4,
-    "SCHED_IDLE": 5,
-    "SCHED_DEADLINE": 6,
-}
-_SCHED_FLAGS = {
-    "SCHED_FLAG_RESET_ON_FORK": 0x01,
-    "SCHED_FLAG_RECLAIM": 0x02,
-    "SCHED_FLAG_DL_OVERRUN": 0x04,
-    "SCHED_FLAG_KEEP_POLICY": 0x08,
-    "SCHED_FLAG_KEEP_PARAMS": 0x10,
-    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
-    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
-}
-_PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -62,21 +51,16 @@ def set_scheduling(proc: Process) -> None:
     """I/O priority and CPU scheduler, both optional."""
     if proc.io_priority is not None:
         io = proc.io_priority
-        try:
-            prctl.ioprio_set(_IOPRIO_CLASSES[io.class_], io.priority)
-        except KeyError:
-            raise HutchError(f"process.ioPriority.class: unknown class {io.class_!r}") from None
+        try:  # names were checked when config.json was parsed
+            prctl.ioprio_set(IOPRIO_CLASSES[io.class_], io.priority)
         except OSError as e:
             raise HostError(f"process.ioPriority: {e.strerror}") from None
     if proc.scheduler is not None:
         s = proc.scheduler
-        try:
-            policy = _SCHED_POLICIES[s.policy]
-            flags = 0
-            for name in s.flags:
-                flags |= _SCHED_FLAGS[name]
-        except KeyError as e:
-            raise HutchError(f"process.scheduler: unknown policy or flag {e.args[0]!r}") from None
+        policy = SCHED_POLICIES[s.policy]
+        flags = 0
+        for name in s.flags:
+            flags |= SCHED_FLAGS[name]
         try:
             prctl.sched_setattr(
                 policy, flags, s.nice or 0, s.priority or 0, s.runtime or 0, s.deadline or 0, s.period or 0
@@ -86,9 +70,7 @@ def set_scheduling(proc: Process) -> None:
 
 
 def set_personality(domain: str) -> None:
-    if domain not in _PERSONALITY_DOMAINS:
-        raise HutchError(f"linux.personality.domain: unknown domain {domain!r}")
-    prctl.personality(_PERSONALITY_DOMAINS[domain])
+    prctl.personality(PERSONALITY_DOMAINS[domain])  # the name was checked when config.json was parsed
 
 
 def cap_mask(names: list[str], last: int) -> int:

@@ -165,12 +165,16 @@ def check_flags(cfg: Seccomp, source: str = "config.json") -> None:
     if not bits or kernel.flags_supported(bits):
         return
     for name in cfg.flags:
-        probe = SECCOMP_FLAGS[name]
-        if probe == kernel.FILTER_FLAG_WAIT_KILLABLE_RECV:
-            probe |= kernel.FILTER_FLAG_NEW_LISTENER
-        if not kernel.flags_supported(probe):
+        if not _flag_supported(SECCOMP_FLAGS[name]):
             raise HostError(f"{source}: linux.seccomp.flags: this kernel does not support {name}")
     raise HostError(f"{source}: linux.seccomp.flags: this kernel does not take these flags together")
+
+
+def _flag_supported(bit: int) -> bool:
+    """Whether the kernel takes one filter flag (WAIT_KILLABLE_RECV only comes with a listener)."""
+    if bit == kernel.FILTER_FLAG_WAIT_KILLABLE_RECV:
+        bit |= kernel.FILTER_FLAG_NEW_LISTENER
+    return kernel.flags_supported(bit)
 
 
 def arch_name(arch: str) -> str:
@@ -462,13 +466,7 @@ def features() -> dict[str, object]:
     the architectures this libseccomp can filter here, the flags the kernel takes."""
     if libseccomp.lib is None:
         return {"enabled": False}
-    supported = []
-    for name, bit in SECCOMP_FLAGS.items():
-        probe = bit
-        if bit == kernel.FILTER_FLAG_WAIT_KILLABLE_RECV:  # the kernel takes it only with a listener
-            probe |= kernel.FILTER_FLAG_NEW_LISTENER
-        if kernel.flags_supported(probe):
-            supported.append(name)
+    supported = [name for name, bit in SECCOMP_FLAGS.items() if _flag_supported(bit)]
     return {
         "enabled": True,
         "actions": sorted(name for name, value in SECCOMP_ACTIONS.items() if kernel.action_available(value)),

@@ -195,11 +195,7 @@ def add(record: Record, pid: int) -> None:
     """Move `pid` (init's parent at create, an exec'd process later) into the container's cgroup(s)."""
     for d in directories(record):
         try:
-            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, str(pid).encode())
-            finally:
-                os.close(fd)
+            files.write_raw(d, "cgroup.procs", str(pid))
         except OSError as e:
             raise HostError(f"cgroups: cannot move process {pid} into {d}: {e.strerror}") from None
 
@@ -250,7 +246,7 @@ def _rmdir(d: str, deadline: float) -> None:
         except FileNotFoundError:
             return
         except OSError as e:
-            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY: dying tasks not yet gone
+            if not files.is_busy(e) or time.monotonic() > deadline:  # dying tasks not yet gone
                 raise HostError(f"cgroups: cannot remove {d}: {e.strerror}") from None
             time.sleep(0.005)
 

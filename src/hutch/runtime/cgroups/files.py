@@ -33,6 +33,15 @@ def write(directory: str, name: str, value: str, field: str) -> None:
         os.close(fd)
 
 
+def write_raw(directory: str, name: str, value: str) -> None:
+    """Write `value` to the cgroup file; an OSError is the caller's to explain."""
+    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
 def read(directory: str, name: str) -> str:
     with open(os.path.join(directory, name)) as f:
         return f.read().strip()

@@ -34,21 +34,13 @@ def enable_controllers(directory: str, top: str) -> None:
         if not missing:
             continue
         try:
-            _write_raw(level, "cgroup.subtree_control", " ".join("+" + c for c in missing))
+            files.write_raw(level, "cgroup.subtree_control", " ".join("+" + c for c in missing))
         except OSError:
             for c in missing:  # one at a time: enable what can be
                 try:
-                    _write_raw(level, "cgroup.subtree_control", "+" + c)
+                    files.write_raw(level, "cgroup.subtree_control", "+" + c)
                 except OSError:
                     pass
-
-
-def _write_raw(directory: str, name: str, value: str) -> None:
-    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _num(value: int) -> str:
