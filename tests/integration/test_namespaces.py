@@ -107,6 +107,20 @@ def test_network_namespace_has_only_loopback(bundle: Any, runtime: Any) -> None:
     assert names == ["lo"]
 
 
+def test_new_network_namespace_has_loopback_up(bundle: Any, runtime: Any) -> None:
+    # As runc does: a container in a new netns can reach 127.0.0.1 at once.
+    flags = run_ok(runtime, sh(bundle, "cat /sys/class/net/lo/flags"))
+    assert int(flags, 16) & 0x1, flags  # IFF_UP
+
+
+def test_joined_network_namespace_keeps_its_loopback_down(bundle: Any, runtime: Any, netns: str) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        add_namespace(spec, "network", f"/run/netns/{netns}")
+
+    flags = run_ok(runtime, sh(bundle, "cat /sys/class/net/lo/flags", edit=edit))
+    assert not int(flags, 16) & 0x1, flags  # the runtime leaves a namespace it joins as it is
+
+
 def test_uts_namespace_hostname_does_not_change_hosts(bundle: Any, runtime: Any) -> None:
     host_before = os.uname().nodename
     caps = {k: ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}

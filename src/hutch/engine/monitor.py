@@ -9,7 +9,6 @@ container altogether.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import time
@@ -36,8 +35,6 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
     except HutchError as e:
         raise invoke_error(e) from None
     try:
-        if any(ns.type == "network" and not ns.path for ns in (spec.linux.namespaces if spec.linux else [])):
-            loopback_up(c.pid)
         lifecycle.start(c)
     except BaseException:
         lifecycle.delete(c, force=True)
@@ -197,33 +194,6 @@ def remove_files(engine: Engine, rec: Record) -> None:
     unmount(engine, rec)
     if os.path.dirname(rec.dir) == engine.containers_dir:
         shutil.rmtree(rec.dir, ignore_errors=True)
-
-
-def loopback_up(pid: int) -> None:
-    """Bring `lo` up in the network namespace of `pid` (a new netns has it down), from a forked child."""
-    child = os.fork()
-    if child == 0:
-        code = 0
-        try:
-            import socket
-            import struct
-
-            from hutch.linux import ns
-
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            ns.setns(fd, ns.CLONE_NEWNET)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            ifreq = struct.pack("16sH22x", b"lo", 0)
-            flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-            fcntl.ioctl(
-                s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1)
-            )  # SIOCSIFFLAGS, IFF_UP
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(child, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise HutchError(f"cannot bring up the loopback interface of the container (init {pid})")
 
 
 def _lines(text: str) -> str:

@@ -7,7 +7,7 @@ process or exits. Until it reports ready, every error goes back to the runtime o
 import os
 
 from hutch.errors import HutchError
-from hutch.linux import caps, prctl, signals
+from hutch.linux import caps, net, prctl, signals
 from hutch.linux.fs import (
     CLOSE_RANGE_CLOEXEC,
     O_PATH,
@@ -122,6 +122,13 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     setgroups = process.setgroups_allowed()
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
     _set_names(spec)
+    netns = linux.namespace("network")
+    if netns is not None and not netns.path:
+        # A new network namespace comes with `lo` down; runc brings it up, and callers count on it.
+        try:
+            net.link_up("lo")
+        except OSError as e:
+            raise HutchError(f"cannot bring up the loopback interface: {e.strerror}") from None
     # Before finish(): /proc/sys is one of the default read-only paths.
     _set_sysctls(linux.sysctl, ctx.proc_fd)
     rootfs.finish(spec, kernel_fs)
