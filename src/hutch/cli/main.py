@@ -413,7 +413,35 @@ def cmd_logout(args: argparse.Namespace) -> int:
 # --- the parser ---------------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command this invocation does not run: it swallows add_argument and the
+    rest, so that only the chosen command's parser is built (argparse costs milliseconds per command)."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return lambda *args, **kwargs: self
+
+
+_GLOBAL_WITH_VALUE = ("--root", "--db-path", "--log-level")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command `argv` names after the global options; None for help, version or no command."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if word in ("-h", "--help", "-v", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word
+        i += 1
+    return None
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `hutch` parser; given `command`, only that command's subparser is built (see _Unused)."""
     p = _Parser(prog="hutch", description="a daemonless container engine")
     p.add_argument("--root", help=f"storage root (default {DEFAULT_STORAGE}); its database is ROOT/hutch.db")
     p.add_argument("--db-path", help=f"image database (default {DEFAULT_DB}, or ROOT/hutch.db with --root)")
@@ -422,6 +450,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--version", action="version", version=f"hutch version {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    built: list[str] = []
 
     def add(
         parent: argparse._SubParsersAction[_Parser],
@@ -430,6 +459,11 @@ def _parser() -> argparse.ArgumentParser:
         help: str,
         aliases: tuple[str, ...] = (),
     ) -> argparse.ArgumentParser:
+        if isinstance(parent, _Unused) or (
+            command is not None and parent is sub and command != name and command not in aliases
+        ):
+            return _Unused()  # type: ignore[return-value]
+        built.append(name)
         c = parent.add_parser(name, help=help, aliases=list(aliases))
         c.set_defaults(handler=handler)
         return c
@@ -541,6 +575,8 @@ def _parser() -> argparse.ArgumentParser:
         "-a", "--all", action="store_true", help="every image no container uses, not only dangling"
     )
     c.add_argument("-f", "--force", action="store_true", help="do not ask")
+    if command is not None and not built:
+        return _parser()  # an unknown command: the full parser names the known ones in its error
     return p
 
 
@@ -553,8 +589,9 @@ def _image_help(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     debug = False
     try:
-        parser = _parser()
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        parser = _parser(command_of(argv))
+        args = parser.parse_args(argv)
         debug = args.log_level in ("debug", "trace")
         handler = getattr(args, "handler", None)
         if handler is None:
