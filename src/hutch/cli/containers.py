@@ -74,9 +74,9 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hutch.engine.containers import InvokeError, protect_interpreter
+    from hutch.engine.containers import InvokeError, prepare_launch
 
-    protect_interpreter()
+    prepare_launch()
     if args.detach and args.tty:
         raise HutchError("run: -t with -d needs a terminal monitor, which hutch does not have yet")
     with _engine(args) as engine:
@@ -316,9 +316,9 @@ def _start_one(engine: Engine, name: str, attach: bool = False, interactive: boo
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from hutch.engine.containers import InvokeError, protect_interpreter
+    from hutch.engine.containers import InvokeError, prepare_launch
 
-    protect_interpreter()
+    prepare_launch()
     if args.attach and len(args.containers) > 1:
         raise HutchError("you cannot start and attach multiple containers at once")
     code = 0
@@ -336,9 +336,9 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    from hutch.engine.containers import protect_interpreter
+    from hutch.engine.containers import prepare_launch
 
-    protect_interpreter()
+    prepare_launch()
     with _engine(args) as engine:
         names = _names(engine, args)
         for name in names:
@@ -368,9 +368,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from hutch.engine.containers import InvokeError, protect_interpreter
+    from hutch.engine.containers import InvokeError, prepare_launch
 
-    protect_interpreter()
+    prepare_launch()
     if not args.interactive or args.detach:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)

@@ -470,14 +470,21 @@ class Engine:
         return inspect(self, rec)
 
 
-def protect_interpreter() -> None:
-    """CVE-2019-5736: a container must never get to write the interpreter that runs it. From hutch's own copy
+def prepare_launch() -> None:
+    """Before a command that launches a process into a container (run, start, restart, exec).
+
+    CVE-2019-5736: a container must never get to write the interpreter that runs it. From hutch's own copy
     of the interpreter (`hutch-python`, the launcher's), seal it as hutch-runtime does (this may re-exec us,
-    so it comes before anything else); the shared interpreter of `python -m hutch.cli.main` is left alone."""
+    so it comes before anything else); the shared interpreter of `python -m hutch.cli.main` is left alone.
+    Then start paying the cgroup migration lock's RCU grace period in the background (see
+    hutch.runtime.cgroup_warmup), while the image is found and the rootfs mounted."""
+    from hutch.runtime import cgroup_warmup
+
     if os.path.basename(os.readlink("/proc/self/exe")) == "hutch-python":
         from hutch.runtime import selfprotect
 
         selfprotect.ensure_sealed()
+    cgroup_warmup.start()
 
 
 def _progress(line: str) -> None:
