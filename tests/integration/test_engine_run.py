@@ -242,9 +242,9 @@ def test_read_only_and_network(root: Path) -> None:
     proc = run(root, "--read-only", IMAGE, "touch", "/x")
     assert proc.returncode != 0 and "Read-only file system" in proc.stderr
     assert run(root, IMAGE, "touch", "/x").returncode == 0
-    links = run(root, IMAGE, "cat", "/proc/net/dev").stdout
+    links = run(root, "--network", "none", IMAGE, "cat", "/proc/net/dev").stdout
     assert [line.split(":")[0].strip() for line in links.splitlines()[2:]] == ["lo"]
-    assert "UP" in run(root, IMAGE, "ip", "link", "show", "lo").stdout
+    assert "UP" in run(root, "--network", "none", IMAGE, "ip", "link", "show", "lo").stdout
     host_links = Path("/proc/net/dev").read_text().count("\n")
     assert run(root, "--network", "host", IMAGE, "cat", "/proc/net/dev").stdout.count("\n") == host_links
 

@@ -38,6 +38,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _options(args: argparse.Namespace) -> Options:
+    from hutch.cli import networks
     from hutch.engine.spec import Options
 
     seccomp = "default"
@@ -56,6 +57,7 @@ def _options(args: argparse.Namespace) -> Options:
         hostname=args.hostname or "",
         read_only=args.read_only,
         network=args.network,
+        net=networks.net_options(args),
         seccomp=seccomp,
         tty=args.tty,
     )
@@ -503,7 +505,9 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     c.add_argument("--entrypoint", help="override the image's ENTRYPOINT (a string or a JSON array)")
     c.add_argument("--hostname", help="the container's hostname")
     c.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
-    c.add_argument("--network", "--net", default="none", choices=("none", "host"), help="none or host")
+    from hutch.cli import networks
+
+    networks.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
     c.add_argument("--security-opt", action="append", default=[], help="seccomp=unconfined|PROFILE")
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")

@@ -226,6 +226,9 @@ class Engine:
             os.chown(self.path(rec, "upper"), top.st_uid, top.st_gid)
             userdata = self.path(rec, "userdata")
             _spec.etc_files(userdata, hostname, opts.network)
+            from hutch.engine.network.setup import prepare as prepare_network
+
+            prepare_network(self, cid, rec.name, hostname, userdata, opts, config.config)
             merged = self.path(rec, "merged")
             snapshot.mount_rootfs(
                 [layer.path for layer in reversed(layers)],
@@ -256,13 +259,17 @@ class Engine:
     ) -> int:
         """Run `rec` with our stdio, as its monitor (see hutch.engine.monitor); the container's exit code."""
         from hutch.engine import monitor
+        from hutch.engine.network.setup import before_launch
 
+        before_launch(self, rec, restore)  # the netns and networks the spec joins, before any runtime create
         return monitor.run_foreground(self, rec, tty=tty, interactive=interactive, restore=restore)
 
     def run_detached(self, rec: Record, restore: str | None = None) -> None:
         """Start `rec` under a forked monitor (see hutch.engine.monitor); returns once the container runs."""
         from hutch.engine import monitor
+        from hutch.engine.network.setup import before_launch
 
+        before_launch(self, rec, restore)
         monitor.run_detached(self, rec, restore)
 
     # --- finish, stop, remove -------------------------------------------------------------------------------

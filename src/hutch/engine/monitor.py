@@ -155,6 +155,9 @@ def finish(
         except NoSuchContainer:
             return
         runtime_delete(engine, rec.id)
+        from hutch.engine.network.setup import teardown
+
+        teardown(engine, rec)  # CNI DEL, the netns: nothing of the network outlives init
         unmount(engine, rec)
         if remove or rec.remove:
             remove_files(engine, rec)

@@ -18,6 +18,8 @@ from hutch.oci.image import ContainerConfig
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+
+    from hutch.engine.network.plan import NetOptions
 else:
     from hutch.record import dataclass, field
 
@@ -78,6 +80,7 @@ class Options:
     hostname: str = ""
     read_only: bool = False
     network: str = "none"
+    net: NetOptions | None = None  # --ip, --mac-address, -p, --dns, ... (hutch.engine.network.plan)
     seccomp: str = "default"  # "default", "unconfined" or a profile path
     tty: bool = False
 
@@ -252,10 +255,11 @@ def generate(
     for name in ("hosts", "hostname", "resolv.conf"):
         mounts.append(_mount(f"/etc/{name}", "bind", os.path.join(userdata, name), ["bind", "rprivate"]))
     namespaces = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "cgroup")]
-    if opts.network == "none":
-        namespaces.append({"type": "network"})
-    elif opts.network != "host":
-        raise ConfigError(f"--network {opts.network!r}: only none and host are supported yet")
+    from hutch.engine.network.plan import namespace
+
+    netns = namespace(opts.network, userdata, container_id)  # none: new; host: None; else joined by path
+    if netns is not None:
+        namespaces.append(netns)
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "maskedPaths": list(MASKED_PATHS),

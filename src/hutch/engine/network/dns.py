@@ -1,0 +1,153 @@
+"""Name resolution on user networks through aardvark-dns (Debian's, the server podman's netavark uses).
+
+One aardvark-dns serves the whole host: its config dir holds a file per network (named by the bridge, which
+is unique on the host, where network names are unique only per --root). The first line lists the addresses to
+listen on (the bridge's gateways); each further line is `ID IPV4S IPV6S NAMES` (comma-separated). It
+answers A/AAAA for those names on port 53 of the gateway and forwards the rest to the host's resolvers; it
+rereads the files on SIGHUP. It is started with the first entry and stopped when the last one goes, so
+nothing of it outlives the containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+from hutch.errors import HostError
+
+AARDVARK = "/usr/lib/podman/aardvark-dns"
+CONFIG_DIR = "/run/hutch/aardvark"
+LOCK = "/run/hutch/aardvark.lock"
+PID_FILE = os.path.join(CONFIG_DIR, "aardvark.pid")
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    os.makedirs(CONFIG_DIR, mode=0o755, exist_ok=True)
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _write(path: str, lines: list[str]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    os.rename(tmp, path)
+
+
+def add(bridge: str, gateways: list[str], container_id: str, addresses: list[str], names: list[str]) -> None:
+    """Serve `names` as the container's addresses on the network of `bridge`."""
+    v4 = [a for a in addresses if ":" not in a]
+    v6 = [a for a in addresses if ":" in a]
+    entry = f"{container_id} {','.join(v4)} {','.join(v6)} {','.join(dict.fromkeys(names))}"
+    with _locked():
+        path = os.path.join(CONFIG_DIR, bridge)
+        lines = [x for x in _read(path)[1:] if x.split(" ", 1)[0] != container_id]
+        _write(path, [",".join(gateways), *lines, entry])
+        _reload(gateways)
+
+
+def remove(container_id: str) -> None:
+    """Drop the container's entries everywhere; stop the server when nothing is left to serve."""
+    with _locked():
+        left = 0
+        for name in _files():
+            path = os.path.join(CONFIG_DIR, name)
+            lines = _read(path)
+            keep = [x for x in lines[1:] if x.split(" ", 1)[0] != container_id]
+            if not keep:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            elif len(keep) != len(lines) - 1:
+                _write(path, [lines[0], *keep])
+            left += len(keep)
+        pid = _pid()
+        if pid and not left:
+            _stop(pid)
+        elif pid:
+            os.kill(pid, signal.SIGHUP)
+
+
+def _files() -> list[str]:
+    try:
+        return [n for n in os.listdir(CONFIG_DIR) if n != "aardvark.pid" and not n.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+
+
+def _pid() -> int:
+    try:
+        with open(PID_FILE) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            alive = b"aardvark-dns" in f.read()
+    except OSError:
+        alive = False
+    return pid if alive else 0
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.01)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(PID_FILE)
+
+
+def _reload(gateways: list[str]) -> None:
+    pid = _pid()
+    if pid:
+        os.kill(pid, signal.SIGHUP)
+    else:
+        if not os.access(AARDVARK, os.X_OK):
+            raise HostError(f"{AARDVARK}: not found (Debian's aardvark-dns serves container names)")
+        # It daemonizes itself and writes aardvark.pid into its config dir.
+        proc = subprocess.run(
+            [AARDVARK, "--config", CONFIG_DIR, "-p", "53", "run"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the daemon would hold a pipe open
+            start_new_session=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise HostError(f"aardvark-dns --config {CONFIG_DIR}: exit status {proc.returncode}")
+    _wait_listening(gateways)
+
+
+def _wait_listening(gateways: list[str], timeout: float = 2.0) -> None:
+    """Until the server's UDP sockets on the gateways are bound (so a container's first query is answered)."""
+    want = {_hex_addr(g) for g in gateways if ":" not in g}
+    deadline = time.monotonic() + timeout
+    while want and time.monotonic() < deadline:
+        with open("/proc/net/udp") as f:
+            bound = {line.split()[1] for line in f.read().splitlines()[1:]}
+        if all(f"{w}:0035" in bound for w in want):
+            return
+        time.sleep(0.005)
+
+
+def _hex_addr(ip: str) -> str:
+    return "".join(f"{int(x):02X}" for x in reversed(ip.split(".")))

@@ -1,0 +1,114 @@
+"""`hutch network` on the engine side: which containers use a network, removing (with them, when forced)
+and pruning networks, podman's inspect document, and the container side of connect/disconnect/reload.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hutch.engine.network import config, plan
+from hutch.errors import HutchError, StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+
+
+class InUseError(StateError):
+    """A network containers use (podman's network rm exits 2)."""
+
+
+def users(engine: Engine, name: str) -> list[Record]:
+    """The containers whose plan names network `name`."""
+    out = []
+    for rec in engine.db.all():
+        doc = plan.load(engine.path(rec, "userdata")) or {}
+        if any(e.get("name") == name for e in doc.get("networks", [])):
+            out.append(rec)
+    return out
+
+
+def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
+    """podman network rm: refused while containers use it, unless forced (they are removed first)."""
+    net = config.find(engine.root, name_or_id)
+    if net.name == config.DEFAULT_NETWORK:
+        raise HutchError(f"default network {net.name} cannot be removed")
+    using = users(engine, net.name)
+    if using and not force:
+        raise InUseError(
+            f'"{net.name}" has associated containers with it. Use -f to forcibly delete containers and pods: '
+            "network is being used"
+        )
+    for rec in using:
+        engine.remove(rec.id, force=True)
+    config.delete(engine.root, net.name)
+    return net.name
+
+
+def prune(engine: Engine) -> list[str]:
+    """Every network but the default that no container uses."""
+    used = set()
+    for rec in engine.db.all():
+        doc = plan.load(engine.path(rec, "userdata")) or {}
+        used |= {e.get("name") for e in doc.get("networks", [])}
+    out = []
+    for net in config.all_networks(engine.root):
+        if net.name != config.DEFAULT_NETWORK and net.name not in used:
+            config.delete(engine.root, net.name)
+            out.append(net.name)
+    return out
+
+
+def _go_time(t: float) -> str:
+    if not t:
+        return "0001-01-01T00:00:00Z"
+    frac = f"{t % 1:.9f}"[1:]
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + frac + "Z"
+
+
+def inspect(net: config.Network) -> dict[str, Any]:
+    """podman's network inspect object."""
+    subnets = []
+    for s in net.subnets:
+        entry: dict[str, Any] = {"subnet": s.subnet, "gateway": s.gateway}
+        if s.range_start:
+            entry["lease_range"] = {"start_ip": s.range_start, "end_ip": s.range_end}
+        subnets.append(entry)
+    doc: dict[str, Any] = {
+        "name": net.name,
+        "id": net.id,
+        "driver": "bridge",
+        "network_interface": net.bridge,
+        "created": _go_time(net.created),
+        "subnets": subnets,
+        "ipv6_enabled": net.ipv6,
+        "internal": net.internal,
+        "dns_enabled": net.dns,
+        "ipam_options": {"driver": "host-local"},
+    }
+    if net.labels:
+        doc["labels"] = dict(net.labels)
+    return doc
+
+
+def settings(engine: Engine, rec: Record) -> dict[str, Any]:
+    """The container's networks as podman's inspect shows them (NetworkSettings.Networks)."""
+    doc = plan.load(engine.path(rec, "userdata")) or {}
+    out: dict[str, Any] = {}
+    for entry in doc.get("networks", []):
+        result = doc.get("results", {}).get(entry["name"]) or {}
+        ips = [ip for ip in result.get("ips", []) if "address" in ip]
+        v4: dict[str, Any] = next((ip for ip in ips if ":" not in ip["address"]), {})
+        mac = next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("sandbox")), "")
+        address, _, prefix = str(v4.get("address", "")).partition("/")
+        out[entry["name"]] = {
+            "IPAddress": address,
+            "IPPrefixLen": int(prefix or 0),
+            "Gateway": v4.get("gateway", ""),
+            "MacAddress": mac,
+            "Aliases": list(entry.get("aliases", [])),
+            "NetworkID": entry["name"],
+        }
+    return out

@@ -1,0 +1,199 @@
+"""A container's network plan: what `run`/`create` asked for (mode, networks with aliases, --ip, --mac-address,
+published ports, /etc/hosts and resolv.conf flags), checked at create and kept in userdata/network.json.
+setup adds what it did to the same file (the networks' conflists and the plugins' results, for DEL), so
+teardown needs nothing else, even after the network was removed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any
+
+from hutch.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
+
+PLAN = "network.json"
+_SINGLE = ("none", "host", "private")
+
+
+@dataclass(slots=True)
+class NetOptions:
+    """The network flags of run/create."""
+
+    networks: list[str] = field(default_factory=list)
+    ip: str = ""
+    mac: str = ""
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    add_hosts: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+def mode_of(network: str) -> str:
+    """The --network text's mode: bridge (named networks), none, host, container or ns."""
+    if network in _SINGLE:
+        return "none" if network == "private" else network
+    if network.startswith("container:"):
+        return "container"
+    if network.startswith("ns:"):
+        return "ns"
+    return "bridge"
+
+
+def _names(network: str) -> list[str]:
+    out: list[str] = []
+    for name in network.split(","):
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"--network {network!r}: an empty network name")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def build(
+    root: str, container_id: str, name: str, hostname: str, network: str, net: NetOptions, exposed: list[str]
+) -> dict[str, Any]:
+    """The plan of a new container, every flag checked; raises ConfigError naming the flag."""
+    from hutch.engine.network import config, ports
+
+    mode = mode_of(network)
+    plan: dict[str, Any] = {
+        "mode": mode,
+        "id": container_id,
+        "name": name,
+        "hostname": hostname,
+        "networks": [],
+        "ports": [],
+        "path": "",
+        "add_hosts": [_add_host(h) for h in net.add_hosts],
+        "dns": [_dns_server(d) for d in net.dns],
+        "dns_search": list(net.dns_search),
+        "dns_options": list(net.dns_options),
+        "active": False,
+        "results": {},
+        "confs": {},
+    }
+    if mode != "bridge":
+        for flag, given in (("--ip", net.ip), ("--mac-address", net.mac), ("--network-alias", net.aliases)):
+            if given:
+                raise ConfigError(f"{flag}: needs a bridge network, not --network {network}")
+        if net.publish or net.publish_all:
+            raise ConfigError(f"-p/-P: ports cannot be published with --network {network}")
+    if mode == "ns":
+        path = network[3:]
+        if not os.path.exists(path):
+            raise ConfigError(f"--network {network}: no such file")
+        plan["path"] = path
+    if mode == "container":
+        plan["path"] = network.partition(":")[2]  # resolved by the engine, which knows containers
+    if mode != "bridge":
+        return plan
+    names = _names(network)
+    if (net.ip or net.mac) and len(names) > 1:
+        raise ConfigError("--ip and --mac-address need exactly one network")
+    for i, n in enumerate(names):
+        found = config.load(root, n)
+        entry = {"name": found.name, "ifname": f"eth{i}", "aliases": list(net.aliases), "ip": "", "mac": ""}
+        if i == 0:
+            entry["ip"] = _static_ip(net.ip, found) if net.ip else ""
+            entry["mac"] = _mac(net.mac) if net.mac else ""
+        plan["networks"].append(entry)
+    plan["ports"] = ports.resolve(net.publish, net.publish_all, exposed)
+    return plan
+
+
+def _static_ip(text: str, net: Any) -> str:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise ConfigError(f"--ip {text!r}: not an IP address") from None
+    for s in net.subnets:
+        subnet = ipaddress.ip_network(s.subnet)
+        if addr in subnet:
+            if addr in (subnet.network_address, subnet.broadcast_address) or str(addr) == s.gateway:
+                raise ConfigError(f"--ip {text}: reserved in network {net.name} ({subnet})")
+            return f"{addr}/{subnet.prefixlen}"
+    raise ConfigError(f"--ip {text}: not in any subnet of network {net.name}")
+
+
+def _mac(text: str) -> str:
+    parts = text.split(":")
+    if len(parts) != 6 or not all(
+        len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts
+    ):
+        raise ConfigError(f"--mac-address {text!r}: not a MAC address")
+    if int(parts[0], 16) & 1:
+        raise ConfigError(f"--mac-address {text}: a multicast address")
+    return text.lower()
+
+
+def _add_host(text: str) -> list[str]:
+    host, sep, ip = text.partition(":")
+    if not sep or not host:
+        raise ConfigError(f"--add-host {text!r}: expected HOST:IP")
+    if ip != "host-gateway":
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ConfigError(f"--add-host {text!r}: invalid IP address {ip!r}") from None
+    return [host, ip]
+
+
+def _dns_server(text: str) -> str:
+    if text == "none":
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ConfigError(f"--dns {text!r}: not an IP address") from None
+
+
+def load(userdata: str) -> dict[str, Any] | None:
+    from hutch import jsonfast
+
+    try:
+        with open(os.path.join(userdata, PLAN)) as f:
+            doc = jsonfast.loads(f.read())
+    except FileNotFoundError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def save(userdata: str, plan: dict[str, Any]) -> None:
+    """Atomically: teardown trusts this file after a crash."""
+    from hutch import jsonfast
+
+    path = os.path.join(userdata, PLAN)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(jsonfast.dumps(plan))
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def namespace(network: str, userdata: str, container_id: str) -> dict[str, str] | None:
+    """The spec's network namespace entry: new (none), the host's (None), or joined by path."""
+    from hutch.engine.network import netns
+
+    plan = load(userdata)
+    mode = plan["mode"] if plan else mode_of(network)
+    if mode == "host":
+        return None
+    if mode == "none":
+        return {"type": "network"}
+    if mode == "bridge":
+        return {"type": "network", "path": netns.path(container_id)}
+    if plan is None or not plan.get("path"):
+        raise ConfigError(f"--network {network}: no namespace to join")
+    return {"type": "network", "path": plan["path"]}

@@ -1,0 +1,357 @@
+"""A container's networking around the runtime: `prepare` at create (the plan, the /etc files), `setup`
+before the runtime's create (the named netns, CNI ADD on each network, DNS names, the /etc files with the
+addresses), `teardown` at finish (DNS names, CNI DEL in reverse, the netns, an idle bridge). Every step is
+recorded in the plan before it is taken, so teardown after a crash undoes exactly what was done; it is
+idempotent, which lets every finish and `rm -f` call it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from hutch.engine.network import cni, config, etcfiles, netns, plan
+from hutch.errors import ConfigError, HutchError, NotFoundError, StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+    from hutch.engine.spec import Options
+    from hutch.oci.image import ContainerConfig
+
+LOCK_DIR = "/run/hutch/cni/locks"
+
+
+def prepare(
+    engine: Engine,
+    container_id: str,
+    name: str,
+    hostname: str,
+    userdata: str,
+    opts: Options,
+    image: ContainerConfig,
+) -> None:
+    """At create: check the network flags, keep the plan, write /etc/hosts and resolv.conf (no address yet)."""
+    net = getattr(opts, "net", None) or plan.NetOptions()
+    doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, list(image.exposed_ports))
+    if doc["mode"] == "container":
+        doc["path"] = _container_netns(engine, doc["path"])
+    plan.save(userdata, doc)
+    _etc(userdata, doc, [], "", [])
+
+
+def _container_netns(engine: Engine, name: str) -> str:
+    """--network container:NAME: that container's named netns, or its init's while it runs."""
+    from hutch.engine.db import NoSuchContainer
+
+    try:
+        other = engine.find(name)
+    except NoSuchContainer:
+        raise NotFoundError(f"--network container:{name}: no such container") from None
+    other_plan = plan.load(engine.path(other, "userdata")) or {}
+    if other_plan.get("mode") == "bridge":
+        return netns.path(other.id)
+    if other_plan.get("mode") == "container":
+        return str(other_plan["path"])
+    from hutch.runtime import container
+
+    try:
+        pid = container.load(engine.runtime_root, other.id).pid
+    except NotFoundError:
+        pid = 0
+    if other.state != "running" or not pid:
+        raise StateError(f"--network container:{name}: the container must be running")
+    return f"/proc/{pid}/ns/net"
+
+
+def _etc(
+    userdata: str, doc: dict[str, Any], addresses: list[str], gateway: str, dns_servers: list[str]
+) -> None:
+    etcfiles.write(userdata, "hosts", etcfiles.hosts(doc, addresses, gateway))
+    etcfiles.write(userdata, "resolv.conf", etcfiles.resolv_conf(doc, dns_servers))
+
+
+@contextlib.contextmanager
+def _bridge_lock(bridge: str) -> Iterator[None]:
+    """Host-wide, per bridge: an ADD never races the removal of the idle bridge it attaches to."""
+    os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(LOCK_DIR, bridge), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def setup(engine: Engine, rec: Record) -> None:
+    """Before the runtime's create: the netns the spec names, and every network of the plan attached."""
+    userdata = engine.path(rec, "userdata")
+    doc = plan.load(userdata)
+    if doc is None or doc["mode"] != "bridge":
+        return
+    if doc.get("active"):
+        teardown_plan(rec.id, userdata, doc)  # what a crashed run left
+    doc["active"] = True
+    plan.save(userdata, doc)
+    path = netns.create(rec.id)
+    for i, entry in enumerate(doc["networks"]):
+        _attach(engine, rec.id, userdata, doc, entry, path, first=i == 0)
+    write_etc(engine, userdata, doc)
+
+
+def _runtime(doc: dict[str, Any], entry: dict[str, Any], first: bool) -> dict[str, Any]:
+    runtime: dict[str, Any] = {}
+    if first and doc["ports"]:
+        runtime["portMappings"] = doc["ports"]
+    if entry.get("ip"):
+        runtime["ips"] = [entry["ip"]]
+    if entry.get("mac"):
+        runtime["mac"] = entry["mac"]
+    return runtime
+
+
+def _attach(
+    engine: Engine,
+    container_id: str,
+    userdata: str,
+    doc: dict[str, Any],
+    entry: dict[str, Any],
+    path: str,
+    first: bool,
+) -> None:
+    net = config.load(engine.root, entry["name"])
+    conf = config.conflist(net)
+    runtime = _runtime(doc, entry, first)
+    doc["confs"][net.name] = {"conf": conf, "runtime": runtime, "bridge": net.bridge, "dns": net.dns}
+    plan.save(userdata, doc)  # before ADD: a crash during it still gets its DEL
+    with _bridge_lock(net.bridge):
+        result = cni.add(conf, container_id=container_id, netns=path, ifname=entry["ifname"], runtime=runtime)
+    doc["results"][net.name] = result
+    plan.save(userdata, doc)
+    if net.dns:
+        from hutch.engine.network import dns
+
+        names = [doc["name"], container_id[:12], *entry.get("aliases", [])]
+        dns.add(net.bridge, _gateways(result), container_id, _addresses(result), names)
+
+
+def _addresses(result: dict[str, Any]) -> list[str]:
+    return [str(ip["address"]).split("/")[0] for ip in result.get("ips", []) if "address" in ip]
+
+
+def _gateways(result: dict[str, Any]) -> list[str]:
+    return [str(ip["gateway"]) for ip in result.get("ips", []) if ip.get("gateway")]
+
+
+def write_etc(engine: Engine, userdata: str, doc: dict[str, Any]) -> None:
+    """/etc/hosts and resolv.conf with the addresses the networks gave."""
+    addresses: list[str] = []
+    gateway = ""
+    dns_servers: list[str] = []
+    for entry in doc["networks"]:
+        result = doc["results"].get(entry["name"])
+        if result is None:
+            continue
+        addresses += _addresses(result)
+        gateway = gateway or next(iter(_gateways(result)), "")
+        if doc["confs"].get(entry["name"], {}).get("dns"):
+            dns_servers += [g for g in _gateways(result) if g not in dns_servers]
+    _etc(userdata, doc, addresses, gateway, dns_servers)
+
+
+def teardown(engine: Engine, rec: Record) -> None:
+    """At finish: undo setup (idempotent; a no-op for a container that has nothing set up)."""
+    userdata = engine.path(rec, "userdata")
+    doc = plan.load(userdata)
+    if doc is None or not doc.get("active"):
+        if os.path.exists(netns.path(rec.id)):
+            netns.remove(rec.id)
+        return
+    teardown_plan(rec.id, userdata, doc)
+
+
+def teardown_plan(container_id: str, userdata: str, doc: dict[str, Any]) -> None:
+    errors: list[str] = []
+    if any(c.get("dns") for c in doc["confs"].values()):
+        from hutch.engine.network import dns
+
+        dns.remove(container_id)
+    path = netns.path(container_id)
+    path = path if os.path.exists(path) else ""
+    for entry in reversed(doc["networks"]):
+        errors += _detach(container_id, doc, entry, path)
+    netns.remove(container_id)
+    doc["active"] = False
+    doc["results"] = {}
+    doc["confs"] = {}
+    plan.save(userdata, doc)
+    for e in errors:  # the container is gone either way: say what could not be undone
+        sys.stderr.write(f"WARN: teardown of container {container_id[:12]}: {e}\n")
+
+
+def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> list[str]:
+    saved = doc["confs"].get(entry["name"])
+    if saved is None:
+        return []
+    with _bridge_lock(saved["bridge"]):
+        errors = cni.delete(
+            saved["conf"],
+            doc["results"].get(entry["name"]),
+            container_id=container_id,
+            netns=path,
+            ifname=entry["ifname"],
+            runtime=saved["runtime"],
+        )
+        _remove_idle_bridge(saved["conf"]["name"], saved["bridge"])
+    return errors
+
+
+def _remove_idle_bridge(name: str, bridge: str) -> None:
+    """A bridge with no lease left goes (podman's netavark does the same), so no interface outlives the
+    last container; its chains went with each container's DEL."""
+    import ipaddress
+    import subprocess
+
+    try:
+        leases = os.listdir(os.path.join(config.IPAM_DIR, name))
+    except FileNotFoundError:
+        leases = []
+    for lease in leases:
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(lease)
+            return
+    if os.path.exists(f"/sys/class/net/{bridge}"):
+        subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True, check=False)
+
+
+# --- connect, disconnect, reload -------------------------------------------------------------------------
+
+
+def _running_plan(engine: Engine, rec: Record) -> tuple[str, dict[str, Any], bool]:
+    userdata = engine.path(rec, "userdata")
+    doc = plan.load(userdata)
+    if doc is None or doc["mode"] != "bridge":
+        mode = doc["mode"] if doc else "none"
+        raise ConfigError(f"container {rec.name}: network mode {mode} cannot join bridge networks")
+    running = bool(doc.get("active")) and os.path.exists(netns.path(rec.id))
+    return userdata, doc, running
+
+
+def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: str, mac: str) -> None:
+    """`network connect`: into the plan; attached at once when the container runs."""
+    net = config.find(engine.root, network)
+    userdata, doc, running = _running_plan(engine, rec)
+    if any(e["name"] == net.name for e in doc["networks"]):
+        raise ConfigError(
+            f"container {rec.id} is already connected to network {net.name}: network already exists"
+        )
+    used = {e["ifname"] for e in doc["networks"]}
+    ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+    entry = {"name": net.name, "ifname": ifname, "aliases": list(aliases), "ip": "", "mac": ""}
+    if ip:
+        entry["ip"] = plan._static_ip(ip, net)
+    if mac:
+        entry["mac"] = plan._mac(mac)
+    doc["networks"].append(entry)
+    plan.save(userdata, doc)
+    if running:
+        try:
+            _attach(engine, rec.id, userdata, doc, entry, netns.path(rec.id), first=False)
+        except HutchError:
+            doc["networks"].remove(entry)
+            doc["confs"].pop(net.name, None)
+            plan.save(userdata, doc)
+            raise
+        write_etc(engine, userdata, doc)
+
+
+def disconnect(engine: Engine, rec: Record, network: str) -> None:
+    """`network disconnect`: detached at once when the container runs, and out of the plan."""
+    net = config.find(engine.root, network)
+    userdata, doc, running = _running_plan(engine, rec)
+    entry = next((e for e in doc["networks"] if e["name"] == net.name), None)
+    if entry is None:
+        raise NotFoundError(f"container {rec.id} is not connected to network {net.name}")
+    errors: list[str] = []
+    if running and net.name in doc["confs"]:
+        if doc["confs"][net.name].get("dns"):
+            from hutch.engine.network import dns
+
+            dns.remove(rec.id)
+        errors = _detach(rec.id, doc, entry, netns.path(rec.id))
+        doc["confs"].pop(net.name, None)
+        doc["results"].pop(net.name, None)
+    doc["networks"].remove(entry)
+    plan.save(userdata, doc)
+    if running:
+        _re_register_dns(rec.id, doc)
+        write_etc(engine, userdata, doc)
+    if errors:
+        raise StateError("; ".join(errors))
+
+
+def _re_register_dns(container_id: str, doc: dict[str, Any]) -> None:
+    from hutch.engine.network import dns
+
+    for entry in doc["networks"]:
+        saved, result = doc["confs"].get(entry["name"]), doc["results"].get(entry["name"])
+        if saved and saved.get("dns") and result:
+            names = [doc["name"], container_id[:12], *entry.get("aliases", [])]
+            dns.add(saved["bridge"], _gateways(result), container_id, _addresses(result), names)
+
+
+def reload(engine: Engine, rec: Record) -> None:
+    """`network reload`: each network's rules made again (DEL, ADD) with the addresses the container had."""
+    userdata, doc, running = _running_plan(engine, rec)
+    if not running:
+        raise StateError(f"container {rec.id} is not running")
+    path = netns.path(rec.id)
+    for entry in doc["networks"]:
+        saved, result = doc["confs"].get(entry["name"]), doc["results"].get(entry["name"])
+        if not saved or not result:
+            continue
+        with _bridge_lock(saved["bridge"]):
+            cni.delete(
+                saved["conf"],
+                result,
+                container_id=rec.id,
+                netns=path,
+                ifname=entry["ifname"],
+                runtime=saved["runtime"],
+            )
+            runtime = dict(saved["runtime"])
+            runtime["ips"] = [str(ip["address"]) for ip in result.get("ips", [])]
+            mac = next((x.get("mac") for x in result.get("interfaces", []) if x.get("sandbox")), "")
+            if mac:
+                runtime["mac"] = mac
+            doc["results"][entry["name"]] = cni.add(
+                saved["conf"], container_id=rec.id, netns=path, ifname=entry["ifname"], runtime=runtime
+            )
+        plan.save(userdata, doc)
+
+
+def ports(engine: Engine, rec: Record) -> list[dict[str, Any]]:
+    doc = plan.load(engine.path(rec, "userdata")) or {}
+    return list(doc.get("ports", []))
+
+
+def networks_of(engine: Engine, rec: Record) -> list[str]:
+    doc = plan.load(engine.path(rec, "userdata")) or {}
+    return [e["name"] for e in doc.get("networks", [])]
+
+
+def before_launch(engine: Engine, rec: Record, restore: str | None) -> None:
+    """setup, and on failure what a failed launch does: the container finished (removed, or with `restore`
+    put back in that state), which tears down whatever setup had done."""
+    try:
+        setup(engine, rec)
+    except BaseException:
+        from hutch.engine import monitor
+
+        monitor.finish(engine, rec.id, None, remove=restore is None, restore=restore)
+        raise
