@@ -54,15 +54,15 @@ def pull(db: Database, name: str, layers: list[str], tags: list[str], base: str 
 def test_opens_in_wal_with_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     path = str(tmp_path / "sub" / "hutch.db")
     with Database(path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 1
+        assert db.schema_version() == SCHEMA_VERSION == 2
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
     conn.close()
     with Database(path) as db:  # reopening does not migrate again
         assert db._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 2
     conn.close()
 
 
@@ -70,10 +70,10 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = str(tmp_path / "hutch.db")
     Database(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_version VALUES (2, 0)")
+    conn.execute("INSERT INTO schema_version VALUES (3, 0)")
     conn.commit()
     conn.close()
-    with pytest.raises(DatabaseError, match="schema version 2 is newer than this hutch knows"):
+    with pytest.raises(DatabaseError, match="schema version 3 is newer than this hutch knows"):
         Database(path)
 
 
@@ -247,4 +247,44 @@ def test_many_processes_create_the_database_at_once(tmp_path: Path) -> None:
             p.join(60)
         assert [p.exitcode for p in procs] == [0] * 8
         with Database(path) as db:
-            assert db.schema_version() == 1
+            assert db.schema_version() == 2
+
+
+def test_version_1_database_is_migrated_with_unpacked_sizes(tmp_path: Path) -> None:
+    """A database written by schema 1 (sizes counted compressed layers, no index digest) opens as schema 2 with
+    each image's size recounted from its manifest, config and unpacked layers."""
+    from hutch.image import db as dbmod
+
+    path = str(tmp_path / "old.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(dbmod._SCHEMA_V1)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied REAL NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    image, manifest, layer, gz = d("cfg"), d("man"), d("layer"), d("layer.gz")
+    conn.execute(
+        "INSERT INTO images VALUES (?, ?, ?, NULL, 777, 'linux', 'amd64', '', 0)",
+        (str(image), str(manifest), MANIFEST),
+    )
+    conn.executemany(
+        "INSERT INTO blobs VALUES (?, ?, 0)", [(str(image), 10), (str(manifest), 20), (str(gz), 100)]
+    )
+    conn.execute("INSERT INTO layers VALUES (?, ?, 100, 5000, '/l', 'unpacked', 0)", (str(layer), str(gz)))
+    conn.execute("INSERT INTO image_layers VALUES (?, 0, ?, ?)", (str(image), str(layer), str(gz)))
+    conn.commit()
+    conn.close()
+    with Database(path) as db:
+        assert db.schema_version() == 2
+        got = db.get(image)
+        assert got.size == 10 + 20 + 5000
+        assert got.index_digest is None and got.digest == manifest
+
+
+def test_index_digest_is_recorded_and_found(tmp_path: Path) -> None:
+    with Database(str(tmp_path / "hutch.db")) as db:
+        image = pull(db, "x", ["l1"], ["example.com/x:1"])
+        index = d("x-index")
+        image.index_digest = index
+        db.record_image(image, [LayerRef(d("l1"), d("l1.gz"))], [(d("l1.gz"), 100)], [])
+        got = db.lookup(f"example.com/x@{index}")
+        assert got.id == image.id and got.digest == index and got.manifest_digest == d("x-manifest")
+        assert db.lookup(str(index)).id == image.id

@@ -133,53 +133,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from hutch.cli import format as fmt
-    from hutch.image.storage import repository_and_tag
+    from hutch.cli.images import list_images
 
     with _storage(args) as storage:
-        images = list(storage.iter_images())
-    _json_only(args)
-    if args.format == "json":
-        out = []
-        for img in images:
-            created = fmt.parse_time(img.created)
-            out.append(
-                {
-                    "Id": img.id.hex,
-                    "ParentId": "",
-                    "RepoTags": [t for t in img.tags if "@" not in t] or None,
-                    "RepoDigests": sorted(
-                        {f"{repository_and_tag(t)[0]}@{img.manifest_digest}" for t in img.tags}
-                    ),
-                    "Size": img.size,
-                    "SharedSize": 0,
-                    "VirtualSize": img.size,
-                    "Labels": None,
-                    "Containers": 0,
-                    "Names": [t for t in img.tags if "@" not in t] or None,
-                    "Digest": str(img.manifest_digest),
-                    "Created": int(created.timestamp()) if created else 0,
-                    "CreatedAt": img.created or "",
-                }
-            )
-        print(_json(out))
-        return 0
-    if args.quiet:
-        seen: list[str] = []
-        for img in images:
-            if img.id.short not in seen:
-                seen.append(img.id.short)
-        for s in seen:
-            print(s)
-        return 0
-    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
-    for img in images:
-        names = img.tags or [""]
-        for name in names:
-            repo, tag = repository_and_tag(name) if name else ("<none>", "<none>")
-            rows.append([repo, tag, img.id.short, fmt.ago(img.created), fmt.human_size(img.size)])
-    sys.stdout.write(fmt.table(rows))
-    return 0
+        return list_images(args, storage)
 
 
 def _json_only(args: argparse.Namespace) -> None:
@@ -484,8 +441,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     def images_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("-q", "--quiet", action="store_true", help="print only image ids")
         c.add_argument("-a", "--all", action="store_true", help="all images (hutch keeps no intermediates)")
-        c.add_argument("--format", help="json")
-        c.add_argument("--noheading", "-n", action="store_true", help=argparse.SUPPRESS)
+        c.add_argument("--format", help="json, or a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, ...)")
+        c.add_argument("--noheading", "-n", action="store_true", help="no header row")
+        c.add_argument("-f", "--filter", action="append", default=[], help="reference=, dangling=, label=, ...")
+        c.add_argument("--digests", action="store_true", help="show the digests")
+        c.add_argument("--no-trunc", action="store_true", help="full image ids")
 
     def rmi_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("images", nargs="*", metavar="IMAGE")

@@ -4,15 +4,19 @@ The database is opened in WAL mode with foreign keys on, and a busy timeout so t
 can write at once: every write is one `BEGIN IMMEDIATE` transaction, which takes the write lock up front (no
 lock upgrades, so no deadlocks between writers) and waits for it up to the timeout.
 
-Tables (schema version 1, in `schema_version`):
+Tables (schema version 2, in `schema_version`):
 
-- `images`: id (the config digest), manifest digest and media type, created (from the config), size (config,
-  manifest and compressed layers), platform (os, architecture, variant), added (when it was stored).
+- `images`: id (the config digest), manifest digest and media type, the index digest when the reference named an
+  index (the digest the user pulled, which podman shows), created (from the config), size (manifest, config and
+  the unpacked layers, as podman counts it), platform (os, architecture, variant), added (when it was stored).
 - `tags`: reference name (normalized by the caller, e.g. `docker.io/library/busybox:latest`) -> image id.
 - `blobs`: each blob the store holds for an image, with its size and when a pull last claimed it.
 - `image_blobs`: which blobs an image references (its manifest, config and compressed layers).
 - `layers`: unpacked layers by diff_id, with the compressed blob they came from, the unpacked directory and a
-  state: `pulling` while being unpacked, `unpacked` once complete.
+  state: `pulling` while being unpacked, `unpacked` once complete; `unpacked_size` is the layer's tar size.
+
+Version 2 adds `images.index_digest` and recounts `images.size` of older records from their layers' unpacked
+sizes (version 1 counted the compressed layers).
 - `image_layers`: an image's layers, in order (position 0 is the base).
 
 A pull claims its blobs with `claim_blob` and its layers with `begin_layer` before it writes them, records the
@@ -42,7 +46,7 @@ else:
     from hutch.record import dataclass, field
 
 DEFAULT_PATH = "/var/lib/hutch/hutch.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Shortest id prefix accepted by `lookup`, as podman's (3 hex characters).
 MIN_PREFIX = 3
 
@@ -94,6 +98,17 @@ CREATE TABLE image_layers (
 CREATE INDEX image_layers_diff_id ON image_layers (diff_id);
 """
 
+# Version 2: the index digest of an image pulled through an index; sizes count unpacked layers (a layer without
+# a recorded unpacked size counts its compressed size, the best the old record knows).
+_SCHEMA_V2 = """
+ALTER TABLE images ADD COLUMN index_digest TEXT;
+CREATE INDEX images_index ON images (index_digest);
+UPDATE images SET size =
+    coalesce((SELECT sum(b.size) FROM blobs b WHERE b.digest IN (images.manifest_digest, images.id)), 0)
+    + coalesce((SELECT sum(coalesce(l.unpacked_size, l.size, 0)) FROM image_layers il
+                JOIN layers l ON l.diff_id = il.diff_id WHERE il.image_id = images.id), 0)
+"""
+
 
 class DatabaseError(HutchError):
     """The image database cannot be opened, is from a newer hutch, or a write failed."""
@@ -124,6 +139,12 @@ class Image:
     added: float = 0.0
     tags: list[str] = field(default_factory=list)
     layers: list[Digest] = field(default_factory=list)  # diff_ids, base first
+    index_digest: Digest | None = None  # the index the reference named, when it named one
+
+    @property
+    def digest(self) -> Digest:
+        """The digest podman shows for the image: the one pulled (the index's, when it was an index)."""
+        return self.index_digest or self.manifest_digest
 
     @property
     def platform(self) -> str:
@@ -222,6 +243,11 @@ class Database:
                     if statement.strip():
                         c.execute(statement)
                 c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
+            if version < 2:
+                for statement in _SCHEMA_V2.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
 
     def schema_version(self) -> int:
         return int(self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
@@ -289,11 +315,12 @@ class Database:
                     state = "missing" if row is None else row[0]
                     raise DatabaseError(f"image {image.id}: layer {ref.diff_id} is {state}, not unpacked")
             c.execute(
-                "INSERT INTO images (id, manifest_digest, media_type, created, size, os, architecture, variant, added)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO images (id, manifest_digest, media_type, created, size, os, architecture, variant, added,"
+                " index_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET manifest_digest = excluded.manifest_digest,"
                 " media_type = excluded.media_type, created = excluded.created, size = excluded.size,"
-                " os = excluded.os, architecture = excluded.architecture, variant = excluded.variant",
+                " os = excluded.os, architecture = excluded.architecture, variant = excluded.variant,"
+                " index_digest = excluded.index_digest",
                 (
                     image_id,
                     str(image.manifest_digest),
@@ -304,6 +331,7 @@ class Database:
                     image.architecture,
                     image.variant,
                     image.added or now,
+                    _opt(image.index_digest),
                 ),
             )
             c.execute("DELETE FROM image_layers WHERE image_id = ?", (image_id,))
@@ -375,14 +403,16 @@ class Database:
             return self._image(row[0], ref)
         if "@" in ref:
             manifest = ref.rpartition("@")[2]
-            rows = c.execute("SELECT id FROM images WHERE manifest_digest = ?", (manifest,)).fetchall()
+            rows = c.execute(
+                "SELECT id FROM images WHERE manifest_digest = ? OR index_digest = ?", (manifest, manifest)
+            ).fetchall()
             if rows:
                 return self._image(rows[0][0], ref)
             raise NotFoundError(f"{ref}: image not known")
         if ":" in ref:
             rows = c.execute(
-                "SELECT id FROM images WHERE id = ? OR manifest_digest = ? ORDER BY id = ? DESC",
-                (ref, ref, ref),
+                "SELECT id FROM images WHERE id = ? OR manifest_digest = ? OR index_digest = ? ORDER BY id = ? DESC",
+                (ref, ref, ref, ref),
             ).fetchall()
             if rows:
                 return self._image(rows[0][0], ref)
@@ -442,8 +472,8 @@ class Database:
         c = self._conn
         with _read(c):
             row = c.execute(
-                "SELECT id, manifest_digest, media_type, size, os, architecture, variant, created, added"
-                " FROM images WHERE id = ?",
+                "SELECT id, manifest_digest, media_type, size, os, architecture, variant, created, added,"
+                " index_digest FROM images WHERE id = ?",
                 (image_id,),
             ).fetchone()
             if row is None:
@@ -469,6 +499,7 @@ class Database:
             added=row[8],
             tags=tags,
             layers=[_digest.parse(d, self.path) for d in layers],
+            index_digest=None if row[9] is None else _digest.parse(row[9], self.path),
         )
 
 

@@ -184,7 +184,15 @@ def _fetch(
     say("Writing manifest to image destination")
     tags = [str(ref)] if ref.digest is None else [f"{ref.name}@{ref.digest}"]
     return record_image(
-        storage, resolved.digest, len(resolved.data), resolved.media_type, manifest, config, refs, tags
+        storage,
+        resolved.digest,
+        len(resolved.data),
+        resolved.media_type,
+        manifest,
+        config,
+        refs,
+        tags,
+        index_digest=resolved.index_digest,
     )
 
 
@@ -224,10 +232,11 @@ def record_image(
     config: _image.ImageConfig,
     refs: list[_db.LayerRef],
     tags: list[str],
+    index_digest: Digest | None = None,
 ) -> _db.Image:
     """Record an image whose manifest, config and layer blobs are stored and whose layers are installed, with
-    `tags`, in one transaction; return its record."""
-    size = manifest_size + manifest.config.size + sum(d.size for d in manifest.layers)
+    `tags`, in one transaction; return its record. Its size is podman's: manifest, config and unpacked layers."""
+    size = manifest_size + manifest.config.size + sum(_unpacked_size(storage, r) for r in refs)
     image = _db.Image(
         id=manifest.config.digest,
         manifest_digest=manifest_digest,
@@ -237,6 +246,7 @@ def record_image(
         architecture=config.architecture,
         variant=config.variant,
         created=config.created or None,
+        index_digest=index_digest,
     )
     blobs: list[tuple[Digest, int]] = [
         (manifest_digest, manifest_size),
@@ -244,6 +254,13 @@ def record_image(
     ] + [(d.digest, d.size) for d in manifest.layers]
     storage.db.record_image(image, refs, blobs, tags)
     return storage.db.get(image.id)
+
+
+def _unpacked_size(storage: Storage, ref: _db.LayerRef) -> int:
+    layer = storage.db.layer(ref.diff_id)
+    if layer is None:
+        return 0
+    return layer.unpacked_size if layer.unpacked_size is not None else layer.size or 0
 
 
 def _syncfs(path: str) -> None:

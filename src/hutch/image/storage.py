@@ -272,12 +272,7 @@ class Storage:
     def inspect(self, image: _db.Image) -> dict[str, Any]:
         """podman image inspect's object for `image`."""
         config = self.config_document(image)
-        repo_digests: list[str] = []
-        for t in image.tags:
-            repo = _repository(t)
-            rd = f"{repo}@{image.manifest_digest}"
-            if rd not in repo_digests:
-                repo_digests.append(rd)
+        repo_digests = self.repo_digests(image)
         layers = self.db.image_layers(image.id)
         paths = [layer.path for layer in layers]
         graph: dict[str, str] = {}
@@ -288,7 +283,7 @@ class Storage:
         history = config.get("history") or []
         return {
             "Id": image.id.hex,
-            "Digest": str(image.manifest_digest),
+            "Digest": str(image.digest),
             "RepoTags": [t for t in image.tags if "@" not in t],
             "RepoDigests": repo_digests,
             "Parent": "",
@@ -311,6 +306,20 @@ class Storage:
             "History": history,
             "NamesHistory": [],
         }
+
+    @staticmethod
+    def repo_digests(image: _db.Image) -> list[str]:
+        """podman's RepoDigests: each repository of the image with the digest pulled and, for an index, the
+        platform manifest's too."""
+        digests = [image.digest] + ([image.manifest_digest] if image.index_digest is not None else [])
+        out: list[str] = []
+        for t in image.tags:
+            repo = _repository(t)
+            for d in digests:
+                rd = f"{repo}@{d}"
+                if rd not in out:
+                    out.append(rd)
+        return out
 
     def iter_images(self) -> Iterator[_db.Image]:
         yield from self.db.images()
