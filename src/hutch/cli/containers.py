@@ -188,6 +188,8 @@ def status_text(rec: Record, now: float) -> str:
 
     if rec.state == "running":
         return "Up " + fmt.human_duration(now - (rec.started or rec.created))
+    if rec.state == "paused":
+        return "Paused"
     if rec.state == "exited":
         code = rec.exit_code if rec.exit_code is not None else -1
         return f"Exited ({code}) " + fmt.human_duration(now - (rec.finished or rec.created)) + " ago"
@@ -519,6 +521,9 @@ def _commands(
     sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], top: bool
 ) -> None:
     """The container commands, at the top (`hutch ps`) or under `hutch container`."""
+    from hutch.cli import manage
+
+    manage.commands(sub, add, top)  # top, stats, pause, rename, cp, diff, commit, export, prune
     _create_flags(add(sub, "run", cmd_run, "run a command in a new container"), run=True)
     _create_flags(add(sub, "create", cmd_create, "create a container; print its id"), run=False)
 

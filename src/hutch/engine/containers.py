@@ -34,6 +34,8 @@ STOP_TIMEOUT = 10
 # The runtime state of every engine container (ids are unique across roots); tmpfs, so a reboot clears it
 # and the containers show as exited. It must be traversable by a container user: the runtime reopens paths.
 RUNTIME_ROOT = "/run/hutch/runtime"
+# States in which the container's init lives (`paused`: its cgroup frozen by `pause`).
+LIVE = ("running", "paused")
 
 _ADJECTIVES = (
     "admiring", "agitated", "amazing", "awesome", "blissful", "bold", "brave", "charming", "clever", "cool",
@@ -284,7 +286,7 @@ class Engine:
 
     def refresh(self, rec: Record) -> Record:
         """`rec` as it is now: a running container whose monitor is gone is finished here."""
-        if rec.state != "running":
+        if rec.state not in LIVE:
             return rec
         if rec.monitor_pid and _alive(rec.monitor_pid):
             return rec
@@ -312,7 +314,7 @@ class Engine:
         out = []
         for rec in self.db.all():
             rec = self.refresh(rec)
-            if all or rec.state == "running":
+            if all or rec.state in LIVE:
                 out.append(rec)
         return out
 
@@ -322,7 +324,7 @@ class Engine:
         from hutch.runtime import container, lifecycle
 
         rec = self.find(name_or_id)
-        if rec.state != "running":
+        if rec.state not in LIVE:
             return rec
         try:
             c = container.load(self.runtime_root, rec.id)
@@ -334,6 +336,7 @@ class Engine:
             sig = 15  # an image's unknown StopSignal: podman's default
         with contextlib.suppress(StateError):
             lifecycle.kill(c, sig)
+        self._thaw(rec)  # a paused container gets the signal once thawed, as podman stops it
         deadline = time.monotonic() + timeout
         while c.is_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -361,7 +364,7 @@ class Engine:
         from hutch.runtime import container, lifecycle
 
         rec = self.find(name_or_id)
-        if rec.state == "running":
+        if rec.state in LIVE:
             if not force:
                 raise RunningError(
                     f"cannot remove container {rec.id} as it is running - running or paused containers cannot "
@@ -369,9 +372,38 @@ class Engine:
                 )
             with contextlib.suppress(NotFoundError, StateError):
                 lifecycle.kill(container.load(self.runtime_root, rec.id), 9, all_processes=True)
+            self._thaw(rec)
             self._wait_recorded(rec)
         self.finish(rec.id, None, remove=True)
         return rec
+
+    # --- pause, unpause, rename (hutch.engine.pause has the freezer side) -----------------------------------
+
+    def pause(self, name_or_id: str) -> Record:
+        """podman pause: freeze every process of a running container; its state is then `paused`."""
+        from hutch.engine import pause
+
+        return pause.pause(self, self.find(name_or_id))
+
+    def unpause(self, name_or_id: str) -> Record:
+        """podman unpause: thaw a paused container; `running` again."""
+        from hutch.engine import pause
+
+        return pause.unpause(self, self.find(name_or_id))
+
+    def _thaw(self, rec: Record) -> None:
+        if rec.state == "paused":
+            from hutch.engine import pause
+
+            pause.thaw(self, rec)
+
+    def rename(self, name_or_id: str, new_name: str) -> Record:
+        """podman rename: a new name, unique among the containers."""
+        _check_name(new_name)
+        rec = self.find(name_or_id)
+        with self.lock(rec.id):
+            self.db.rename(rec.id, new_name)
+        return self.db.get(rec.id)
 
     def log_path(self, rec: Record) -> str:
         return self.path(rec, "userdata/ctr.log")
@@ -384,7 +416,7 @@ class Engine:
         rec = self.find(name_or_id)
         with self.lock(rec.id):
             rec = self.db.get(rec.id)
-            if rec.state == "running":
+            if rec.state in LIVE:
                 return rec, None
             self.db.update(rec.id, state="running", monitor_pid=os.getpid())
         try:
@@ -429,9 +461,11 @@ class Engine:
 
         rec = self.find(name_or_id)
         try:
-            if rec.state != "running":
+            if rec.state not in LIVE:
                 raise StateError("not running")
             lifecycle.kill(container.load(self.runtime_root, rec.id), sig)
+            if sig == 9:
+                self._thaw(rec)  # SIGKILL kills a frozen v1 cgroup's processes only once thawed
         except (NotFoundError, StateError):
             raise StateError(
                 f"can only kill running containers. {rec.id} is in state {self.find(rec.id).state}: "

@@ -57,7 +57,7 @@ class Record:
     created: float
     started: float | None
     finished: float | None
-    state: str  # created, running, exited
+    state: str  # created, running, paused, exited
     exit_code: int | None
     monitor_pid: int | None
     remove: bool
@@ -140,6 +140,16 @@ class ContainerDB:
             return
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._conn.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*fields.values(), container_id))
+
+    def rename(self, container_id: str, name: str) -> None:
+        try:
+            self._conn.execute("UPDATE containers SET name = ? WHERE id = ?", (name, container_id))
+        except sqlite3.IntegrityError:
+            row = self._conn.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+            raise ExistsError(
+                f'the container name "{name}" is already in use by {row[0] if row else "another container"}. '
+                "You have to remove that container to be able to reuse that name: that name is already in use"
+            ) from None
 
     def uses_image(self, image_id: str) -> list[str]:
         """The ids of the containers made from the image `image_id` (its hex)."""

@@ -23,7 +23,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
     entrypoint, cmd = list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
     args = entrypoint + cmd if (entrypoint or cmd) else rec.command.split(" ")
     pid = 0
-    if rec.state == "running":
+    if rec.state in ("running", "paused"):
         from hutch.runtime import container
 
         with contextlib.suppress(NotFoundError, HutchError):
@@ -37,8 +37,8 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "State": {
             "OciVersion": "1.2.0",
             "Status": rec.state,
-            "Running": rec.state == "running",
-            "Paused": False,
+            "Running": rec.state in ("running", "paused"),
+            "Paused": rec.state == "paused",
             "Restarting": False,
             "OOMKilled": False,
             "Dead": False,

@@ -1,0 +1,659 @@
+"""`hutch` container management commands, with podman's flags, output and exit codes: top, stats, pause,
+unpause, rename, cp, diff, commit, export (each also under `hutch container`), `container prune`, and
+version, info and system (info, df, prune, reset).
+
+`commands` is called from cli/containers.py's `_commands` (so both `hutch X` and `hutch container X` work),
+`register_system` from cli/main.py. (`port` is cli/networks.py's.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from hutch.errors import HutchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from hutch.engine.containers import Engine
+    from hutch.engine.copy import Entry
+    from hutch.engine.db import Record
+    from hutch.engine.stats import Sample
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    from hutch.cli.containers import _engine as engine
+
+    return engine(args)
+
+
+def _fail(message: str, code: int = 125) -> int:
+    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+    return code
+
+
+def _json(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=4)
+
+
+def _render(template: str, doc: Any) -> str:
+    from hutch.cli.containers import render
+
+    return render(template.removeprefix("table "), doc)
+
+
+def _confirm(warning: str) -> bool:
+    """podman's prompt: `[y/N]`; anything but y/yes is no."""
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _targets(engine: Engine, args: argparse.Namespace, live: bool) -> list[str]:
+    if getattr(args, "all", False):
+        return [r.id for r in engine.list(all=not live) if not live or r.state in ("running", "paused")]
+    if not args.containers:
+        raise HutchError("you must provide at least one name or id")
+    return list(args.containers)
+
+
+# --- top, stats -------------------------------------------------------------------------------------------
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.engine import top
+
+    wanted = top.descriptors(list(args.descriptors))
+    with _engine(args) as engine:
+        rows = top.table(engine, engine.find(args.container), wanted)
+    sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def _human(n: float) -> str:
+    """go-units HumanSize: four significant digits, decimal units, no space (`1.208MB`)."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def _stats_fields(s: Sample) -> dict[str, Any]:
+    """podman's stats fields (the JSON keys, and the template's .ID, .Name, .CPUPerc, ...)."""
+    pair = "{} / {}".format
+    if s.running:
+        mem_pct = 100 * s.mem_usage / s.mem_limit if s.mem_limit else 0.0
+        cpu, mem, mem_p = (
+            f"{s.cpu_percent:.2f}%",
+            pair(_human(s.mem_usage), _human(s.mem_limit)),
+            f"{mem_pct:.2f}%",
+        )
+        net, block, pids = (
+            pair(_human(s.net_rx), _human(s.net_tx)),
+            pair(_human(s.block_read), _human(s.block_write)),
+            str(s.pids),
+        )
+    else:
+        mem_pct, cpu, mem, mem_p, net, block, pids = 0.0, "--", "-- / --", "--", "-- / --", "-- / --", "--"
+    return {
+        "id": s.id[:12],
+        "name": s.name,
+        "cpu_time": f"{s.cpu_ns / 1e9:.3f}s",
+        "cpu_percent": cpu,
+        "mem_usage": mem,
+        "mem_percent": mem_p,
+        "net_io": net,
+        "block_io": block,
+        "pids": pids,
+        # template names
+        "ID": s.id[:12], "ContainerID": s.id, "Name": s.name, "CPUPerc": cpu, "CPU": s.cpu_percent,
+        "MemUsage": mem, "MemUsageBytes": s.mem_usage, "MemLimit": s.mem_limit, "MemPerc": mem_p,
+        "MemPercent": mem_pct, "NetIO": net, "BlockIO": block, "PIDs": pids, "PIDS": s.pids,
+    }  # fmt: skip
+
+
+_STATS_JSON_KEYS = (
+    "id",
+    "name",
+    "cpu_time",
+    "cpu_percent",
+    "mem_usage",
+    "mem_percent",
+    "net_io",
+    "block_io",
+    "pids",
+)
+
+
+def _stats_records(engine: Engine, args: argparse.Namespace) -> list[Record]:
+    if args.containers:
+        return [engine.find(name) for name in args.containers]
+    return [r for r in engine.list(all=args.all)]
+
+
+def _stats_text(samples: list[Sample], fmt_: str | None, no_trunc: bool) -> str:
+    from hutch.cli import format as fmt
+
+    docs = [_stats_fields(s) for s in samples]
+    if fmt_ == "json":
+        return _json([{k: d[k] for k in _STATS_JSON_KEYS} for d in docs]) + "\n"
+    if fmt_:
+        return "".join(_render(fmt_, d) + "\n" for d in docs)
+    rows = [["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET IO", "BLOCK IO", "PIDS"]]
+    for s, d in zip(samples, docs, strict=True):
+        ident = s.id if no_trunc else s.id[:12]
+        rows.append(
+            [ident, d["Name"], d["CPUPerc"], d["MemUsage"], d["MemPerc"], d["NetIO"], d["BlockIO"], d["PIDs"]]
+        )
+    return fmt.table(rows)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from hutch.engine import stats
+
+    previous: dict[str, Sample] = {}
+    clear = sys.stdout.isatty() and not args.no_stream
+    try:
+        while True:
+            with _engine(args) as engine:
+                records = _stats_records(engine, args)
+                samples = [stats.sample(engine, r, previous.get(r.id)) for r in records]
+            previous = {s.id: s for s in samples}
+            text = _stats_text(samples, args.format, args.no_trunc)
+            sys.stdout.write(("\033[2J\033[H" if clear else "") + text)
+            sys.stdout.flush()
+            if args.no_stream:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+# --- pause, unpause, rename, port -------------------------------------------------------------------------
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    return _each(args, "pause", live=True)
+
+
+def cmd_unpause(args: argparse.Namespace) -> int:
+    return _each(args, "unpause", live=True)
+
+
+def _each(args: argparse.Namespace, action: str, live: bool) -> int:
+    code = 0
+    with _engine(args) as engine:
+        names = _targets(engine, args, live)
+        if args.all:  # podman pause --all skips what is already (un)paused
+            want = "running" if action == "pause" else "paused"
+            names = [n for n in names if engine.find(n).state == want]
+        for name in names:
+            try:
+                getattr(engine, action)(name)
+            except HutchError as e:
+                code = _fail(str(e))
+                continue
+            print(name, flush=True)
+    return code
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        engine.rename(args.container, args.name)
+    return 0
+
+
+# --- cp, diff, commit, export -----------------------------------------------------------------------------
+
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from hutch.engine import copy
+
+    src, dst = copy.split_arg(args.source), copy.split_arg(args.destination)
+    if src and dst:
+        raise HutchError("copying between containers is not supported")
+    if not src and not dst:
+        raise HutchError(f'"{args.source}" and "{args.destination}": one of them must be CONTAINER:PATH')
+    with _engine(args) as engine, contextlib.ExitStack() as stack:
+        name, path = src or dst  # type: ignore[misc]
+        rec = engine.find(name)
+        rootfd = stack.enter_context(copy.rootfs(engine, rec))
+        hostfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        stack.callback(os.close, hostfd)
+        where = f"{name}:{path}"
+        if src:
+            inside = copy.Side(rootfd, path, None, where)
+            if args.destination == "-":
+                copy.copy_out_tar(inside, sys.stdout.buffer)
+                sys.stdout.flush()
+                return 0
+            owner = None if args.archive else (os.getuid(), os.getgid())
+            copy.copy(inside, copy.Side(hostfd, _host_path(args.destination), owner, args.destination))
+            return 0
+        owner = None if args.archive else copy.process_owner(engine, rec)
+        inside = copy.Side(rootfd, path, owner, where)
+        if args.source == "-":
+            copy.copy_in_tar(sys.stdin.buffer, inside)
+        else:
+            copy.copy(copy.Side(hostfd, _host_path(args.source), None, args.source), inside)
+    return 0
+
+
+def _host_path(path: str) -> str:
+    """A host path, absolute (the host side resolves below / too)."""
+    full = os.path.abspath(path)
+    return full + "/" if path.endswith("/") and full != "/" else full + ("/." if path.endswith("/.") else "")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from hutch.engine import changes
+
+    with _engine(args) as engine:
+        found = changes.diff(engine, engine.find(args.container))
+    if args.format == "json":
+        doc: dict[str, list[str]] = {}
+        for kind, key in (("C", "changed"), ("A", "added"), ("D", "deleted")):
+            paths = [p for k, p in found if k == kind]
+            if paths:
+                doc[key] = paths
+        print(_json(doc))
+        return 0
+    if args.format:
+        for kind, path in found:
+            print(_render(args.format, {"ChangeType": kind, "Path": path}))
+        return 0
+    for kind, path in found:
+        print(f"{kind} {path}")
+    return 0
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    from hutch.engine.commit import commit
+
+    if args.format not in ("oci", "docker"):
+        raise HutchError(f"--format {args.format!r}: expected oci or docker")
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    with _engine(args) as engine:
+        rec = engine.find(args.container)
+        image = commit(
+            engine,
+            rec,
+            args.image or "",
+            changes=list(args.change),
+            message=args.message or "",
+            author=args.author or "",
+            pause=args.pause,
+            say=say,
+        )
+    print(image.id.hex, flush=True)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hutch.engine import copy
+
+    if not args.output and sys.stdout.isatty():
+        raise HutchError("refusing to export to terminal. Use -o flag or redirect")
+    with _engine(args) as engine:
+        rec = engine.find(args.container)
+        with copy.rootfs(engine, rec) as rootfd:
+            if not args.output:
+                copy.write_tar(_no_top(copy.walk(rootfd, ".", ".")), sys.stdout.buffer)
+                sys.stdout.flush()
+                return 0
+            tmp = os.path.join(
+                os.path.dirname(os.path.abspath(args.output)), f".{os.path.basename(args.output)}.tmp"
+            )
+            try:
+                with open(tmp, "wb") as f:
+                    copy.write_tar(_no_top(copy.walk(rootfd, ".", ".")), f)
+                os.rename(tmp, args.output)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+    return 0
+
+
+def _no_top(entries: Iterator[Entry]) -> Iterator[Entry]:
+    """An export's entries without the rootfs's own `.`, as podman's tar has none."""
+    return (e for e in entries if e[0].name != ".")
+
+
+def cmd_container_prune(args: argparse.Namespace) -> int:
+    from hutch.engine import system
+
+    if not args.force and not _confirm("WARNING! This will remove all non running containers."):
+        return 0
+    with _engine(args) as engine:
+        for cid, _size in system.prune_containers(engine):
+            print(cid)
+    return 0
+
+
+# --- version, info, system ----------------------------------------------------------------------------------
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from hutch.engine import system
+
+    doc = {"Client": system.version()}
+    if args.format == "json":
+        print(_json(doc))
+        return 0
+    if args.format:
+        print(_render(args.format, doc))
+        return 0
+    c = doc["Client"]
+    rows = [
+        ("Version:", c["Version"]),
+        ("API Version:", c["APIVersion"]),
+        ("Python Version:", c["PythonVersion"]),
+        ("Built:", c["BuiltTime"]),
+        ("OS/Arch:", c["OsArch"]),
+    ]
+    sys.stdout.write("".join(f"{k:<16}{v}\n" for k, v in rows))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from hutch.engine import system
+
+    with _engine(args) as engine:
+        doc = system.info(engine)
+    if args.format == "json":
+        print(_json(doc))
+    elif args.format:
+        print(_render(args.format, doc))
+    else:
+        sys.stdout.write(_yaml(doc))
+    return 0
+
+
+def _yaml(doc: Any, indent: int = 0) -> str:
+    """podman info's YAML, for the plain values it holds."""
+    pad = "  " * indent
+    out = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.append(f"{pad}{key}:" + (" {}\n" if not value else "\n" + _yaml(value, indent + 1)))
+        elif isinstance(value, list):
+            out.append(
+                f"{pad}{key}:" + (" []\n" if not value else "\n" + "".join(f"{pad}- {v}\n" for v in value))
+            )
+        elif isinstance(value, bool):
+            out.append(f"{pad}{key}: {'true' if value else 'false'}\n")
+        elif isinstance(value, str) and (not value or value[0] in "{[&*!|>'\"%@`" or ": " in value):
+            out.append(f"{pad}{key}: {_json(value)}\n")
+        else:
+            out.append(f"{pad}{key}: {value}\n")
+    return "".join(out)
+
+
+def cmd_system_df(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.engine import system
+
+    with _engine(args) as engine:
+        records = engine.list(all=True)
+        sizes = {r.id: system.container_size(engine, r) for r in records}
+        used = {r.image_id for r in records}
+        images = list(engine.storage().iter_images())
+        vols = _volume_usage(engine, records)
+    if args.verbose:
+        return _df_verbose(records, sizes, images, vols)
+
+    def pct(part: int, total: int) -> str:
+        return f"{fmt.human_size(part)} ({100 * part // total if total else 0}%)"
+
+    img_total = sum(i.size for i in images)
+    img_free = sum(i.size for i in images if i.id.hex not in used)
+    ctr_total = sum(sizes.values())
+    ctr_free = sum(sizes[r.id] for r in records if r.state not in ("running", "paused"))
+    vol_total = sum(s for _, _, s in vols)
+    vol_free = sum(s for _, links, s in vols if links == 0)
+    active = sum(1 for r in records if r.state in ("running", "paused"))
+    rows = [
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        [
+            "Images",
+            str(len(images)),
+            str(sum(1 for i in images if i.id.hex in used)),
+            fmt.human_size(img_total),
+            pct(img_free, img_total),
+        ],
+        ["Containers", str(len(records)), str(active), fmt.human_size(ctr_total), pct(ctr_free, ctr_total)],
+        [
+            "Local Volumes",
+            str(len(vols)),
+            str(sum(1 for _, links, _ in vols if links)),
+            fmt.human_size(vol_total),
+            pct(vol_free, vol_total),
+        ],
+    ]
+    sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def _volume_usage(engine: Engine, records: list[Record]) -> list[tuple[str, int, int]]:
+    """(name, containers using it, bytes) of each volume."""
+    from hutch import jsonfast
+    from hutch.engine import system
+
+    links: dict[str, int] = {}
+    for rec in records:
+        for m in jsonfast.loads(rec.config or "{}").get("Mounts") or []:
+            if isinstance(m, dict) and m.get("Type") == "volume":
+                links[str(m.get("Name"))] = links.get(str(m.get("Name")), 0) + 1
+    out = []
+    volumes_dir = os.path.join(engine.root, "volumes")
+    for vol in engine.db.volumes() if hasattr(engine.db, "volumes") else []:
+        out.append((vol.name, links.get(vol.name, 0), system.du(os.path.join(volumes_dir, vol.name))))
+    return out
+
+
+def _df_verbose(
+    records: list[Record], sizes: dict[str, int], images: list[Any], vols: list[tuple[str, int, int]]
+) -> int:
+    from hutch.cli import format as fmt
+    from hutch.image.storage import repository_and_tag
+
+    users: dict[str, int] = {}
+    for r in records:
+        users[r.image_id] = users.get(r.image_id, 0) + 1
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+    for img in images:
+        repo, tag = repository_and_tag(img.tags[0]) if img.tags else ("<none>", "<none>")
+        size = fmt.human_size(img.size)
+        rows.append(
+            [
+                repo,
+                tag,
+                img.id.short,
+                fmt.ago(img.created),
+                size,
+                fmt.human_size(0),
+                size,
+                str(users.get(img.id.hex, 0)),
+            ]
+        )
+    out = ["Images space usage:\n\n", fmt.table(rows), "\nContainers space usage:\n\n"]
+    now = time.time()
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
+    from hutch.cli.containers import status_text
+
+    for r in records:
+        rows.append(
+            [
+                r.id[:12],
+                r.image_id[:12],
+                r.command,
+                "0",
+                fmt.human_size(sizes[r.id]),
+                fmt.human_duration(now - r.created) + " ago",
+                status_text(r, now),
+                r.name,
+            ]
+        )
+    out += [fmt.table(rows), "\nLocal Volumes space usage:\n\n"]
+    out.append(
+        fmt.table(
+            [["VOLUME NAME", "LINKS", "SIZE"]] + [[n, str(links), fmt.human_size(s)] for n, links, s in vols]
+        )
+    )
+    sys.stdout.write("".join(out))
+    return 0
+
+
+def cmd_system_prune(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.engine import system
+
+    if not args.force:
+        lines = ["WARNING! This command removes:", "\t- all stopped containers"]
+        if args.volumes:
+            lines.append("\t- all volumes not used by at least one container")
+        lines.append(
+            "\t- all images without at least one container associated with them"
+            if args.all
+            else "\t- all dangling images"
+        )
+        if not _confirm("\n".join(lines) + "\n"):
+            return 0
+    with _engine(args) as engine:
+        from hutch.cli.main import _containers_using
+
+        engine.storage().in_use = _containers_using(engine.root)
+        report = system.prune(engine, all=args.all, volumes=args.volumes)
+    for title, key in (
+        ("Deleted Containers", "containers"),
+        ("Deleted Volumes", "volumes"),
+        ("Deleted Images", "images"),
+    ):
+        if report[key]:
+            print(title)
+            for item in report[key]:
+                print(item)
+    print(f"Total reclaimed space: {fmt.human_size(report['freed'])}")
+    return 0
+
+
+def cmd_system_reset(args: argparse.Namespace) -> int:
+    from hutch.engine import system
+
+    if not args.force and not _confirm(
+        "WARNING! This will remove all containers, images, volumes and state of the root "
+        f"{os.path.abspath(args.root or '/var/lib/hutch/storage')}."
+    ):
+        return 0
+    engine = _engine(args)
+    try:
+        system.reset(engine)
+    finally:
+        engine.close()
+    return 0
+
+
+def _system_help(args: argparse.Namespace) -> int:
+    raise HutchError("system: a subcommand is needed (info, df, prune, reset)")
+
+
+# --- the parsers ------------------------------------------------------------------------------------------
+
+
+def commands(
+    sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], top: bool
+) -> None:
+    """The management commands, at the top (`hutch top`) or under `hutch container` (`top` False)."""
+    c = add(sub, "top", cmd_top, "show a container's processes")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument(
+        "descriptors", nargs="*", metavar="DESCRIPTOR", help="user pid ppid pcpu etime tty time args ..."
+    )
+
+    c = add(sub, "stats", cmd_stats, "show containers' resource usage")
+    c.add_argument("containers", nargs="*", metavar="CONTAINER")
+    c.add_argument("-a", "--all", action="store_true", help="all containers, not only running ones")
+    c.add_argument("--no-stream", action="store_true", help="print once and exit")
+    c.add_argument("--no-trunc", action="store_true", help="full ids")
+    c.add_argument("--format", help="json, or a Go template such as '{{.Name}} {{.MemUsage}}'")
+    c.add_argument("-i", "--interval", type=int, default=1, help="seconds between refreshes (default 1)")
+
+    for name, handler, text in (("pause", cmd_pause, "freeze"), ("unpause", cmd_unpause, "thaw")):
+        c = add(sub, name, handler, f"{text} every process of containers")
+        c.add_argument("containers", nargs="*", metavar="CONTAINER")
+        c.add_argument("-a", "--all", action="store_true", help=f"{name} every running container")
+
+    c = add(sub, "rename", cmd_rename, "rename a container")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("name", metavar="NAME")
+
+    c = add(sub, "cp", cmd_cp, "copy files between a container and the host")
+    c.add_argument("source", metavar="SRC")
+    c.add_argument("destination", metavar="DEST")
+    c.add_argument("-a", "--archive", action="store_true", help="keep the files' uid/gid")
+
+    c = add(sub, "diff", cmd_diff, "show what a container changed in its filesystem")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("--format", help="json, or a Go template ({{.ChangeType}} {{.Path}})")
+
+    c = add(sub, "commit", cmd_commit, "make an image of a container's changes")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("image", nargs="?", metavar="IMAGE")
+    c.add_argument(
+        "-c", "--change", action="append", default=[], help="CMD=..., ENTRYPOINT=..., ENV=..., ..."
+    )
+    c.add_argument("-m", "--message", help="the commit message (history comment)")
+    c.add_argument("-a", "--author", help="the image's author")
+    c.add_argument("-p", "--pause", action="store_true", help="pause the container while committing")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    c.add_argument("-f", "--format", default="oci", help="oci (docker is written as oci)")
+
+    c = add(sub, "export", cmd_export, "write a container's filesystem as a tar")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("-o", "--output", help="the tar file (default: stdout)")
+
+    if not top:
+        c = add(sub, "prune", cmd_container_prune, "remove every container that is not running")
+        c.add_argument("-f", "--force", action="store_true", help="do not ask")
+
+
+def register_system(
+    sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]
+) -> None:
+    """`hutch version`, `hutch info` and `hutch system ...`."""
+    c = add(sub, "version", cmd_version, "show hutch's version")
+    c.add_argument("-f", "--format", help="json, or a Go template such as '{{.Client.Version}}'")
+    c = add(sub, "info", cmd_info, "show the host, store and runtime hutch uses")
+    c.add_argument("-f", "--format", help="json, or a Go template such as '{{.Host.Kernel}}'")
+
+    group = add(sub, "system", _system_help, "manage hutch itself (info, df, prune, reset)")
+    ssub = group.add_subparsers(dest="system_command", metavar="COMMAND")
+    c = add(ssub, "info", cmd_info, "show the host, store and runtime hutch uses")
+    c.add_argument("-f", "--format", help="json, or a Go template")
+    c = add(ssub, "df", cmd_system_df, "show disk usage")
+    c.add_argument("-v", "--verbose", action="store_true", help="per image, container and volume")
+    c = add(ssub, "prune", cmd_system_prune, "remove unused containers, images (and volumes)")
+    c.add_argument("-a", "--all", action="store_true", help="every unused image, not only dangling ones")
+    c.add_argument("-f", "--force", action="store_true", help="do not ask")
+    c.add_argument("--volumes", action="store_true", help="unused volumes too")
+    c = add(ssub, "reset", cmd_system_reset, "remove every container, image and volume of the root")
+    c.add_argument("-f", "--force", action="store_true", help="do not ask")
