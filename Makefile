@@ -8,7 +8,8 @@ BENCH_ARGS ?=
 
 # Debian packages the tests, the demo and the benchmarks use (README.md says why each is there).
 DEB_PACKAGES := runc crun podman conmon containerd skopeo busybox-static umoci docker-registry \
-	containernetworking-plugins catatonit uidmap libseccomp2 iproute2 python3-venv strace apache2-utils openssl
+	containernetworking-plugins catatonit uidmap libseccomp2 iproute2 python3-venv strace apache2-utils openssl \
+	aardvark-dns iptables
 
 .DEFAULT_GOAL := help
 .PHONY: help deps venv lint fmt test demo bench clean
