@@ -110,6 +110,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 platform=platform,
                 tls_verify=args.tls_verify,
                 progress=None if args.quiet else _err,
+                registries_conf=args.registries_conf,
             )
             print(image.id.hex, flush=True)
     return 0
@@ -125,6 +126,7 @@ def cmd_push(args: argparse.Namespace) -> int:
             storage=storage,
             tls_verify=args.tls_verify,
             progress=None if args.quiet else _err,
+            registries_conf=args.registries_conf,
         )
     if args.digestfile:
         with open(args.digestfile, "w") as f:
@@ -430,6 +432,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("--platform", help="os/arch[/variant] to pull from an index")
         c.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
         tls_flag(c)
+        c.add_argument("--registries-conf", help="registries.conf to use (or $CONTAINERS_REGISTRIES_CONF)")
 
     def push_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("image", metavar="IMAGE")
@@ -437,13 +440,14 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         c.add_argument("--digestfile", help="write the pushed manifest digest to this file")
         tls_flag(c)
+        c.add_argument("--registries-conf", help="registries.conf to use (or $CONTAINERS_REGISTRIES_CONF)")
 
     def images_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument("-q", "--quiet", action="store_true", help="print only image ids")
         c.add_argument("-a", "--all", action="store_true", help="all images (hutch keeps no intermediates)")
         c.add_argument("--format", help="json, or a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, ...)")
         c.add_argument("--noheading", "-n", action="store_true", help="no header row")
-        c.add_argument("-f", "--filter", action="append", default=[], help="reference=, dangling=, label=, ...")
+        c.add_argument("-f", "--filter", action="append", default=[], help="reference=, dangling=, label=...")
         c.add_argument("--digests", action="store_true", help="show the digests")
         c.add_argument("--no-trunc", action="store_true", help="full image ids")
 

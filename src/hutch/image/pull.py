@@ -32,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from hutch.image.registries import Endpoint
     from hutch.image.registry import Registry, Resolved
 
     Progress = Callable[[str], None]
@@ -55,20 +56,26 @@ def pull(
     tls_verify: bool = True,
     progress: Progress | None = None,
     search_registries: Iterable[str] | None = None,
+    registries_conf: str | None = None,
 ) -> _db.Image:
     """Pull `reference` into `storage` and return its image record (podman pull's steps, as lines to
-    `progress`)."""
+    `progress`). registries.conf (`registries_conf`, else the usual files) gives the search registries, the
+    mirrors tried before a registry, and the registries that are insecure or blocked."""
+    from hutch.image import registries as _registries
     from hutch.image.registry import RegistryError
 
     say = progress or _quiet
-    candidates = _reference.resolve(reference, search_registries)
+    conf = _registries.load(explicit=registries_conf)
+    candidates = _reference.resolve(
+        reference, conf.search if search_registries is None else search_registries
+    )
     errors: list[str] = []
     for ref in candidates:
         ref = ref.with_default_tag()
         say(f"Trying to pull {ref}...")
         try:
             try:
-                return _pull_one(ref, storage, platform, tls_verify, say)
+                return _pull_from(conf.endpoints(ref), ref, storage, platform, tls_verify, say)
             except BaseException:
                 clean_up(storage)
                 raise
@@ -77,6 +84,25 @@ def pull(
                 raise
             errors.append(f"{ref}: {e}")
     raise PullError(f"{reference}: no search registry has the image: {'; '.join(errors)}")
+
+
+def _pull_from(
+    endpoints: list[Endpoint],
+    ref: _reference.Reference,
+    storage: Storage,
+    platform: _image.Platform | None,
+    tls_verify: bool,
+    say: Progress,
+) -> _db.Image:
+    """Pull `ref` from the first endpoint that has it (mirrors, then the registry); the last one's error is
+    the one raised."""
+    for i, ep in enumerate(endpoints):
+        try:
+            return _pull_one(ep.ref, ref, storage, platform, tls_verify and not ep.insecure, say)
+        except HutchError:
+            if i == len(endpoints) - 1:
+                raise
+    raise PullError(f"{ref}: no registry to pull from")  # endpoints always ends with the registry itself
 
 
 def clean_up(storage: Storage) -> None:
@@ -96,29 +122,36 @@ def _registry(host: str, tls_verify: bool) -> Registry:
 
 
 def _pull_one(
+    source: _reference.Reference,
     ref: _reference.Reference,
     storage: Storage,
     platform: _image.Platform | None,
     tls_verify: bool,
     say: Progress,
 ) -> _db.Image:
-    with _registry(ref.domain, tls_verify) as reg:
-        resolved = reg.resolve(ref.repository, ref.object, platform)
+    """Pull from `source` (the registry, or a mirror of it); the image is recorded under `ref`'s name."""
+    with _registry(source.domain, tls_verify) as reg:
+        resolved = reg.resolve(source.repository, source.object, platform)
         if ref.digest is not None and resolved.index_digest is None and resolved.digest != ref.digest:
-            raise MismatchError(f"{ref}: the registry sent manifest {resolved.digest}")
+            raise MismatchError(f"{source}: the registry sent manifest {resolved.digest}")
         lock = storage.pull_lock()
         with lock:
-            return _fetch(ref, reg, resolved, storage, say)
+            return _fetch(ref, source, reg, resolved, storage, say)
 
 
 def _fetch(
-    ref: _reference.Reference, reg: Registry, resolved: Resolved, storage: Storage, say: Progress
+    ref: _reference.Reference,
+    source: _reference.Reference,
+    reg: Registry,
+    resolved: Resolved,
+    storage: Storage,
+    say: Progress,
 ) -> _db.Image:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     manifest = resolved.manifest
-    repo = ref.repository
-    where = str(ref)
+    repo = source.repository
+    where = str(source)
     if not manifest.layers:
         raise PullError(f"{where}: the manifest has no layers")
     db = storage.db

@@ -49,17 +49,20 @@ def push(
     storage: Storage,
     tls_verify: bool = True,
     progress: Progress | None = None,
+    registries_conf: str | None = None,
 ) -> Digest:
     """Push the stored image `source` to `dest` (default: the name `source` gives); returns the manifest
-    digest the registry now has."""
+    digest the registry now has. registries.conf may block the registry or make it insecure (its mirrors
+    are for pulls only)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hutch.image import upload
+    from hutch.image import registries, upload
     from hutch.image.registry import Registry
 
     say = progress or _quiet
     image = storage.find(source)
     target = destination(dest if dest is not None else source)
+    insecure = registries.load(explicit=registries_conf).insecure(target)
     manifest = storage.manifest(image)
     data = storage.blobs.read(image.manifest_digest)
     descriptors = [manifest.config, *manifest.layers]
@@ -77,7 +80,7 @@ def push(
             mount_from = ref.repository
             break
     say("Getting image source signatures")
-    with Registry(target.domain, tls_verify=tls_verify) as reg:
+    with Registry(target.domain, tls_verify=tls_verify and not insecure) as reg:
         reg.ping()  # auth challenge and scheme settled once, before the blob threads start
 
         def send(index: int) -> None:

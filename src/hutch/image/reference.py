@@ -8,7 +8,6 @@ one-component path on docker.io gets `library/`. `parse(text, normalize=False)` 
 
 from __future__ import annotations
 
-import os
 import re
 
 from hutch.errors import HutchError
@@ -176,44 +175,14 @@ def resolve(text: str, search_registries: Iterable[str] | None = None) -> list[R
 
 
 def registries_conf_paths() -> list[str]:
-    """containers-registries.conf(5) files in the order read: the main file, then its drop-ins.
+    """containers-registries.conf(5) files in the order read (hutch.image.registries decides)."""
+    from hutch.image import registries
 
-    $CONTAINERS_REGISTRIES_CONF replaces the main file; a user's ~/.config/containers/registries.conf is used
-    instead of /etc/containers/registries.conf when present.
-    """
-    main = os.environ.get("CONTAINERS_REGISTRIES_CONF")
-    dirs = ["/etc/containers/registries.conf.d"]
-    if not main:
-        config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-        user = os.path.join(config_home, "containers", "registries.conf")
-        main = user if os.path.exists(user) else "/etc/containers/registries.conf"
-        dirs.append(os.path.join(config_home, "containers", "registries.conf.d"))
-    paths = [main]
-    for d in dirs:
-        try:
-            paths += sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".conf"))
-        except OSError:
-            pass
-    return paths
+    return registries.conf_paths()
 
 
 def load_search_registries(paths: Iterable[str] | None = None) -> list[str]:
     """`unqualified-search-registries` from registries.conf files; a later file that sets it wins."""
-    import tomllib
+    from hutch.image import registries
 
-    found: list[str] = []
-    for path in registries_conf_paths() if paths is None else paths:
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            continue
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ImageReferenceError(f"{path}: cannot read registries configuration: {e}") from None
-        value = doc.get("unqualified-search-registries")
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ImageReferenceError(f"{path}: unqualified-search-registries: expected an array of strings")
-        found = list(value)
-    return found
+    return registries.load(paths).search
