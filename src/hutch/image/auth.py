@@ -5,8 +5,9 @@ Credentials are read as podman and docker keep them: the containers auth.json (`
 `~/.docker/config.json` (`$DOCKER_CONFIG/config.json`). Each has `{"auths": {KEY: {"auth": base64(user:pass)}}}`
 where KEY is a registry (`quay.io`), a registry with a namespace or repository (`quay.io/org`), or docker's old URL
 form (`https://index.docker.io/v1/`); the most specific key wins. `save` and `remove` write the containers
-auth.json atomically, for `hutch login` and `logout`. Credential helpers (`credHelpers`, `credsStore`) are not
-run.
+auth.json atomically, for `hutch login` and `logout`. A file's credential helpers come first, as docker
+runs them: `credHelpers` for the registry, else `credsStore` (hutch.image.credhelpers); a helper without
+credentials for the registry leaves the file's `auths` to answer.
 
 `parse_challenges` reads a WWW-Authenticate header (RFC 7235) into schemes and parameters (realm, service,
 scope for a Bearer challenge).
@@ -164,6 +165,9 @@ def lookup(registry: str, repository: str = "", files: list[str] | None = None) 
         wanted.insert(len(wanted) - 1, f"{registry}/{'/'.join(parts[:n])}")
     for path in auth_files() if files is None else files:
         doc = _read(path)
+        helped = _from_helper(path, doc or {}, registry)
+        if helped is not None:
+            return helped
         auths = (doc or {}).get("auths")
         if not isinstance(auths, dict):
             continue
@@ -174,6 +178,24 @@ def lookup(registry: str, repository: str = "", files: list[str] | None = None) 
                 if found is not None:
                     return found
     return None
+
+
+def _from_helper(path: str, doc: dict[str, Any], registry: str) -> Credentials | None:
+    """Credentials from the helper `doc` names for `registry` (host only), or None."""
+    helpers = doc.get("credHelpers")
+    if helpers is not None and not isinstance(helpers, dict):
+        raise ConfigError(f"{path}: credHelpers: expected an object")
+    host = registry.split("/", 1)[0]
+    helper = next((v for k, v in (helpers or {}).items() if _normalize_key(k) == host), None)
+    if helper is None:
+        helper = doc.get("credsStore")
+    if helper is None or helper == "":
+        return None
+    if not isinstance(helper, str):
+        raise ConfigError(f"{path}: credential helper for {host}: expected a name")
+    from hutch.image import credhelpers
+
+    return credhelpers.get(helper, host, path)
 
 
 def _write(path: str, doc: dict[str, Any]) -> None:
