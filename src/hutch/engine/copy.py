@@ -144,8 +144,13 @@ class Extractor:
         self.rootfd, self.base, self.owner = rootfd, clean(base), owner
 
     def put(self, ti: tarfile.TarInfo, data: BinaryIO | None) -> None:
-        rel = _relative(ti.name)
-        pfd, name = open_parent(self.rootfd, posixpath.join(self.base, rel))
+        path = clean(posixpath.join(self.base, _relative(ti.name)))
+        try:
+            pfd, name = open_parent(self.rootfd, path)
+        except CopyError:  # a stream without its parents' entries: made as mkdir -p would, inside the root
+            from hutch.runtime import inroot
+
+            pfd, name = inroot.make(self.rootfd, posixpath.dirname(path), True), posixpath.basename(path)
         try:
             self._create(pfd, name, ti, data)
         finally:
