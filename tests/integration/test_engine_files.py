@@ -167,6 +167,8 @@ def test_diff_commit_export(root: Path, tmp_path: Path) -> None:
         "deleted": ["/etc/group"],
     }
 
+    # An xattr on a changed file (as setcap would put security.capability) travels in the layer.
+    os.setxattr(root / "containers" / cid / "upper" / "data" / "f", "user.mark", b"kept")
     proc = hutch_cli(
         root, "commit", "-p", "-c", 'CMD ["cat", "/data/f"]', "-c", "ENV COMMITTED=yes", "-m", "the msg",
         "-a", "someone", "chg", "committed:v1",
@@ -179,6 +181,9 @@ def test_diff_commit_export(root: Path, tmp_path: Path) -> None:
     assert doc["Id"] == image_id and doc["Author"] == "someone"
     assert doc["History"][-1]["comment"] == "the msg" and doc["Config"]["Cmd"] == ["cat", "/data/f"]
     assert len(doc["RootFS"]["Layers"]) == 2
+    top_layer = Path(doc["GraphDriver"]["Data"]["UpperDir"])
+    assert os.getxattr(top_layer / "data" / "f", "user.mark") == b"kept"
+    assert not (top_layer / "etc" / "hosts").exists()  # the runtime's placeholder is no change
     # The committed image runs with the change: the file, the whiteout, the CMD and ENV.
     assert ok(root, "run", "--rm", "committed:v1") == "hi\n"
     out = ok(

@@ -13,7 +13,7 @@ import posixpath
 import stat
 import tarfile
 
-from hutch.engine.copy import clean, tarinfo, walk
+from hutch.engine.copy import clean, tarinfo, walk, xattr_headers
 from hutch.image.layers import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 TYPE_CHECKING = False
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from hutch.engine.db import Record
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# Overlay's own xattrs in the upper dir: never part of a layer.
-_OVERLAY_XATTRS = "trusted.overlay."
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -195,7 +193,7 @@ def _layer_dir(dirfd: int, prefix: str, skip: set[str]) -> Iterator[Entry]:
             try:
                 top = tarinfo(arcname, st)
                 top.type = tarfile.DIRTYPE
-                top.pax_headers = _xattrs(fd)
+                top.pax_headers = xattr_headers(fd)
                 yield top, None
                 if _is_opaque(fd):
                     yield tarfile.TarInfo(posixpath.join(arcname, WHITEOUT_OPAQUE)), None
@@ -204,15 +202,3 @@ def _layer_dir(dirfd: int, prefix: str, skip: set[str]) -> Iterator[Entry]:
                 os.close(fd)
         else:
             yield from walk(dirfd, name, arcname)
-
-
-def _xattrs(fd: int) -> dict[str, str]:
-    """A directory's xattrs but overlay's, as PAX headers (security.capability and the like)."""
-    out = {}
-    try:
-        for key in os.listxattr(fd):
-            if not key.startswith(_OVERLAY_XATTRS):
-                out["SCHILY.xattr." + key] = os.getxattr(fd, key).decode("utf-8", "surrogateescape")
-    except OSError:
-        pass
-    return out

@@ -83,11 +83,13 @@ def walk(
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise CopyError(f"{arcname}: changed while it was copied")
+            ti.pax_headers = xattr_headers(fd)
             yield ti, f
     elif stat.S_ISDIR(st.st_mode):
         fd = os.open(name, _DIR, dir_fd=dirfd)
         try:
             ti.type = tarfile.DIRTYPE
+            ti.pax_headers = xattr_headers(fd)
             yield ti, None
             for child in sorted(os.listdir(fd)):
                 yield from walk(fd, child, posixpath.join(arcname, child) if arcname != "." else child, links)
@@ -95,6 +97,18 @@ def walk(
             os.close(fd)
     else:
         yield _special(ti, st), None
+
+
+def xattr_headers(fd: int) -> dict[str, str]:
+    """The xattrs of `fd` as PAX headers (security.capability and the like), but overlay's own."""
+    out = {}
+    try:
+        for key in os.listxattr(fd):
+            if not key.startswith("trusted.overlay."):
+                out["SCHILY.xattr." + key] = os.getxattr(fd, key).decode("utf-8", "surrogateescape")
+    except OSError:
+        pass
+    return out
 
 
 def tarinfo(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
