@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from hutch.image.db import Image
+    from hutch.image.progress import Progress
     from hutch.image.storage import Storage
 
 DEFAULT_STORAGE = "/var/lib/hutch/storage"
@@ -109,11 +110,20 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 storage=storage,
                 platform=platform,
                 tls_verify=args.tls_verify,
-                progress=None if args.quiet else _err,
+                progress=None if args.quiet else _pull_progress(),
                 registries_conf=args.registries_conf,
             )
             print(image.id.hex, flush=True)
     return 0
+
+
+def _pull_progress() -> Callable[[str], None] | Progress:
+    """Bars per blob when stderr is a terminal (as podman draws them), podman's plain lines otherwise."""
+    if not sys.stderr.isatty():
+        return _err
+    from hutch.cli.progress import TerminalProgress
+
+    return TerminalProgress(sys.stderr)
 
 
 def cmd_push(args: argparse.Namespace) -> int:

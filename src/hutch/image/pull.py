@@ -32,10 +32,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from hutch.image.progress import Progress
     from hutch.image.registries import Endpoint
     from hutch.image.registry import Registry, Resolved
-
-    Progress = Callable[[str], None]
 
 MAX_WORKERS = 6
 
@@ -44,27 +43,41 @@ class PullError(HutchError):
     """A pull failed: no candidate of a short name had the image, or a layer does not match its config."""
 
 
-def _quiet(_line: str) -> None:
-    pass
-
-
 def pull(
     reference: str,
     *,
     storage: Storage,
     platform: _image.Platform | None = None,
     tls_verify: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | Callable[[str], None] | None = None,
     search_registries: Iterable[str] | None = None,
     registries_conf: str | None = None,
 ) -> _db.Image:
     """Pull `reference` into `storage` and return its image record (podman pull's steps, as lines to
     `progress`). registries.conf (`registries_conf`, else the usual files) gives the search registries, the
-    mirrors tried before a registry, and the registries that are insecure or blocked."""
+    mirrors tried before a registry, and the registries that are insecure or blocked. `progress` is a
+    hutch.image.progress.Progress (bars on a terminal) or a callable that takes podman's lines."""
+    from hutch.image import progress as _progress
+
+    report = _progress.of(progress)
+    try:
+        return _pull(reference, storage, platform, tls_verify, report, search_registries, registries_conf)
+    finally:
+        report.close()
+
+
+def _pull(
+    reference: str,
+    storage: Storage,
+    platform: _image.Platform | None,
+    tls_verify: bool,
+    report: Progress,
+    search_registries: Iterable[str] | None,
+    registries_conf: str | None,
+) -> _db.Image:
     from hutch.image import registries as _registries
     from hutch.image.registry import RegistryError
 
-    say = progress or _quiet
     conf = _registries.load(explicit=registries_conf)
     candidates = _reference.resolve(
         reference, conf.search if search_registries is None else search_registries
@@ -72,10 +85,10 @@ def pull(
     errors: list[str] = []
     for ref in candidates:
         ref = ref.with_default_tag()
-        say(f"Trying to pull {ref}...")
+        report.line(f"Trying to pull {ref}...")
         try:
             try:
-                return _pull_from(conf.endpoints(ref), ref, storage, platform, tls_verify, say)
+                return _pull_from(conf.endpoints(ref), ref, storage, platform, tls_verify, report)
             except BaseException:
                 clean_up(storage)
                 raise
@@ -92,13 +105,13 @@ def _pull_from(
     storage: Storage,
     platform: _image.Platform | None,
     tls_verify: bool,
-    say: Progress,
+    report: Progress,
 ) -> _db.Image:
     """Pull `ref` from the first endpoint that has it (mirrors, then the registry); the last one's error is
     the one raised."""
     for i, ep in enumerate(endpoints):
         try:
-            return _pull_one(ep.ref, ref, storage, platform, tls_verify and not ep.insecure, say)
+            return _pull_one(ep.ref, ref, storage, platform, tls_verify and not ep.insecure, report)
         except HutchError:
             if i == len(endpoints) - 1:
                 raise
@@ -127,7 +140,7 @@ def _pull_one(
     storage: Storage,
     platform: _image.Platform | None,
     tls_verify: bool,
-    say: Progress,
+    report: Progress,
 ) -> _db.Image:
     """Pull from `source` (the registry, or a mirror of it); the image is recorded under `ref`'s name."""
     with _registry(source.domain, tls_verify) as reg:
@@ -136,7 +149,7 @@ def _pull_one(
             raise MismatchError(f"{source}: the registry sent manifest {resolved.digest}")
         lock = storage.pull_lock()
         with lock:
-            return _fetch(ref, source, reg, resolved, storage, say)
+            return _fetch(ref, source, reg, resolved, storage, report)
 
 
 def _fetch(
@@ -145,7 +158,7 @@ def _fetch(
     reg: Registry,
     resolved: Resolved,
     storage: Storage,
-    say: Progress,
+    report: Progress,
 ) -> _db.Image:
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -159,7 +172,9 @@ def _fetch(
     db.claim_blob(manifest.config.digest, manifest.config.size)
     for layer in manifest.layers:
         db.claim_blob(layer.digest, layer.size)
-    say("Getting image source signatures")
+    from hutch.image.progress import counting
+
+    report.line("Getting image source signatures")
     storage.blobs.ingest_bytes(resolved.data, resolved.digest, f"{where} (manifest)")
 
     config_ready = threading.Event()
@@ -169,16 +184,16 @@ def _fetch(
     def fetch_config() -> _image.ImageConfig:
         try:
             c = manifest.config
-            storage.blobs.ingest(
-                c.digest, c.size, reg.iter_blob(repo, c.digest, c.size), f"{where}: config {c.digest}"
-            )
+            report.blob_start("config", c.digest, c.size)
+            chunks = counting(reg.iter_blob(repo, c.digest, c.size), report, c.digest)
+            storage.blobs.ingest(c.digest, c.size, chunks, f"{where}: config {c.digest}")
             config = _image.parse_config(storage.blobs.read(c.digest), f"{where}: config {c.digest}")
             if len(config.diff_ids) != len(manifest.layers):
                 raise PullError(
                     f"{where}: the config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
                 )
             state["config"] = config
-            say(f"Copying config {c.digest.short} done")
+            report.blob_done("config", c.digest)
             return config
         finally:
             config_ready.set()
@@ -189,14 +204,17 @@ def _fetch(
         # A stored blob is not downloaded again (ingest does not read the stream); its diff_id comes with the
         # config, which downloads beside the layers.
         existed = storage.blobs.has(desc.digest)
-        storage.blobs.ingest(desc.digest, desc.size, reg.iter_blob(repo, desc.digest, desc.size), label)
+        if not existed:
+            report.blob_start("blob", desc.digest, desc.size)
+        chunks = counting(reg.iter_blob(repo, desc.digest, desc.size), report, desc.digest)
+        storage.blobs.ingest(desc.digest, desc.size, chunks, label)
         done = "skipped: already exists" if existed else "done"
         config_ready.wait()
         config = state.get("config")
         if config is None or failed.is_set():
             raise PullError(f"{label}: abandoned")
         ref = install_layer(storage, config.diff_ids[index], desc, label)
-        say(f"Copying blob {desc.digest.short} {done}")
+        report.blob_done("blob", desc.digest, done)
         return ref
 
     workers = min(MAX_WORKERS, len(manifest.layers) + 1)
@@ -214,7 +232,7 @@ def _fetch(
                 f.cancel()
             raise
 
-    say("Writing manifest to image destination")
+    report.line("Writing manifest to image destination")
     tags = [str(ref)] if ref.digest is None else [f"{ref.name}@{ref.digest}"]
     return record_image(
         storage,
