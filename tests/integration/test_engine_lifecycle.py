@@ -208,7 +208,7 @@ def test_inspect_missing_and_templates(root: Path) -> None:
     cid = ok(root, "create", "--name", "tmpl", "-e", "A=b", "--entrypoint", "echo", IMAGE, "x").strip()
     assert ok(root, "inspect", "-f", "{{.Config.Entrypoint}} {{.Config.Cmd}}", "tmpl") == "[echo] [x]\n"
     assert "A=b" in json.loads(ok(root, "inspect", "--format", "{{json .Config.Env}}", "tmpl"))
-    assert ok(root, "inspect", "-f", "{{.HostConfig.NetworkMode}}", "tmpl") == "none\n"
+    assert ok(root, "inspect", "-f", "{{.HostConfig.NetworkMode}}", "tmpl") == "bridge\n"
     # An image name falls back to the image (podman's inspect of any object); `container inspect` does not.
     assert json.loads(ok(root, "inspect", IMAGE))[0]["Id"]
     proc = hutch(root, "container", "inspect", IMAGE)

@@ -170,15 +170,14 @@ def load(userdata: str) -> dict[str, Any] | None:
 
 
 def save(userdata: str, plan: dict[str, Any]) -> None:
-    """Atomically: teardown trusts this file after a crash."""
+    """Atomically (rename): teardown trusts this file after a crash. No fsync: what it records (netns,
+    leases, rules) lives in tmpfs and the kernel, and does not outlive a reboot either."""
     from hutch import jsonfast
 
     path = os.path.join(userdata, PLAN)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(jsonfast.dumps(plan))
-        f.flush()
-        os.fsync(f.fileno())
     os.rename(tmp, path)
 
 

@@ -125,8 +125,11 @@ def _attach(
     first: bool,
 ) -> None:
     net = config.load(engine.root, entry["name"])
-    conf = config.conflist(net)
     runtime = _runtime(doc, entry, first)
+    conf = config.conflist(net)
+    # portmap and tuning act only on their capabilities: without them, two plugin runs saved each way.
+    unused = {"portmap": "portMappings", "tuning": "mac"}
+    conf["plugins"] = [p for p in conf["plugins"] if p["type"] not in unused or unused[p["type"]] in runtime]
     doc["confs"][net.name] = {"conf": conf, "runtime": runtime, "bridge": net.bridge, "dns": net.dns}
     plan.save(userdata, doc)  # before ADD: a crash during it still gets its DEL
     with _bridge_lock(net.bridge):
@@ -212,8 +215,11 @@ def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path:
 
 
 def _remove_idle_bridge(name: str, bridge: str) -> None:
-    """A bridge with no lease left goes (podman's netavark does the same), so no interface outlives the
-    last container; its chains went with each container's DEL."""
+    """A user network's bridge with no lease left goes (podman's netavark does the same), so no interface
+    outlives the last container; its chains went with each container's DEL. The default network's stays, as
+    podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms) on every `run --rm`."""
+    if name == config.DEFAULT_NETWORK:
+        return
     import ipaddress
     import subprocess
 
