@@ -252,8 +252,11 @@ def test_system_df_prune_reset(fresh: Path, remote: str) -> None:
         [*HUTCH, "--root", str(fresh), "system", "prune"], input="n\n", capture_output=True, text=True
     )
     assert proc.returncode == 0 and "[y/N]" in proc.stdout and done[:12] in ok(fresh, "ps", "-aq")
+    ok(fresh, "network", "create", "unusednet")
     out = ok(fresh, "system", "prune", "-f").splitlines()
     assert out[:2] == ["Deleted Containers", done] and out[-1].startswith("Total reclaimed space: ")
+    assert out[2:4] == ["Deleted Networks", "unusednet"]
+    assert "unusednet" not in ok(fresh, "network", "ls")
     assert ok(fresh, "ps", "-aq") == live[:12] + "\n" and gone(fresh, done) == []
     assert ok(fresh, "images", "-q") != ""  # tagged and in use: kept, even with -a
     ok(fresh, "system", "prune", "-a", "-f")

@@ -197,7 +197,11 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
     from hutch.engine import system
 
     if not args.force:
-        lines = ["WARNING! This command removes:", "\t- all stopped containers"]
+        lines = [
+            "WARNING! This command removes:",
+            "\t- all stopped containers",
+            "\t- all networks not used by at least one container",
+        ]
         if args.volumes:
             lines.append("\t- all volumes not used by at least one container")
         lines.append(
@@ -214,6 +218,7 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         report = system.prune(engine, all=args.all, volumes=args.volumes)
     for title, key in (
         ("Deleted Containers", "containers"),
+        ("Deleted Networks", "networks"),
         ("Deleted Volumes", "volumes"),
         ("Deleted Images", "images"),
     ):

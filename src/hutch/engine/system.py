@@ -161,9 +161,12 @@ def prune_containers(engine: Engine) -> list[tuple[str, int]]:
 
 
 def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[str, Any]:
-    """podman system prune: stopped containers, dangling (`all`: unused) images, and with `volumes` unused
-    volumes; what was removed and the bytes freed."""
+    """podman system prune: stopped containers, networks no container uses (but the default), dangling
+    (`all`: unused) images, and with `volumes` unused volumes; what was removed and the bytes freed."""
+    from hutch.engine.network import manage as networks
+
     containers = prune_containers(engine)
+    removed_networks = networks.prune(engine)
     storage = engine.storage()
     sizes = {img.id.hex: img.size for img in storage.iter_images()}
     images = storage.prune(all=all)
@@ -181,8 +184,9 @@ def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[s
         freed += sum(sizes.get(v, 0) for v in removed_volumes)
     return {
         "containers": [c for c, _ in containers],
-        "images": images,
+        "networks": removed_networks,
         "volumes": removed_volumes,
+        "images": images,
         "freed": freed,
     }
 
@@ -190,6 +194,8 @@ def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[s
 def reset(engine: Engine) -> None:
     """podman system reset: every container (killed), image and volume of the root gone, then every file
     under the root; nothing mounted is left below it."""
+    if os.path.realpath(engine.root) == "/":
+        raise HutchError("system reset: the storage root is /: refusing to empty it")
     for rec in engine.list(all=True):
         with contextlib.suppress(HutchError):
             engine.remove(rec.id, force=True)
