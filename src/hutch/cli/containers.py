@@ -38,17 +38,10 @@ def _fail(message: str, code: int) -> int:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    from hutch.cli import networks
+    from hutch.cli import networks, runflags
     from hutch.engine.spec import Options
 
-    seccomp = "default"
-    for opt in args.security_opt:
-        key, _, value = opt.partition("=")
-        if key == "seccomp" and value:
-            seccomp = value
-        else:
-            raise HutchError(f"--security-opt {opt!r}: only seccomp=unconfined|PROFILE is supported yet")
-    return Options(
+    opts = Options(
         command=list(args.command),
         entrypoint=args.entrypoint,
         env=list(args.env),
@@ -58,9 +51,9 @@ def _options(args: argparse.Namespace) -> Options:
         read_only=args.read_only,
         network=args.network,
         net=networks.net_options(args),
-        seccomp=seccomp,
         tty=args.tty,
     )
+    return runflags.apply(opts, args)  # the flags of hutch.cli.runflags (mounts, security, resources, ...)
 
 
 def _create(engine: Engine, args: argparse.Namespace) -> Record:
@@ -247,7 +240,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
         names = _names(engine, args, stopped=True)
         for name in names:
             try:
-                engine.remove(name, force=args.force)
+                engine.remove(name, force=args.force, volumes=args.volumes)
             except NoSuchContainer as e:
                 if args.ignore:
                     continue
@@ -288,6 +281,17 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 break
             time.sleep(0.1)
     out.flush()
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """podman update: new resource limits for a container (applied now if it runs, and kept)."""
+    from hutch.cli import runflags
+    from hutch.engine import resources
+
+    with _engine(args) as engine:
+        rec = resources.update(engine, args.container, runflags.resource_flags(args))
+    print(rec.id)
     return 0
 
 
@@ -510,9 +514,11 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     from hutch.cli import networks
 
     networks.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
-    c.add_argument("--security-opt", action="append", default=[], help="seccomp=unconfined|PROFILE")
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
+    from hutch.cli import runflags
+
+    runflags.add(c)
     c.add_argument("image", metavar="IMAGE")
     c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -544,12 +550,12 @@ def _commands(
 
     c = add(sub, "stop", cmd_stop, "stop containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")
-    c.add_argument("-t", "--time", type=int, default=10, help="seconds before SIGKILL (default 10)")
+    c.add_argument("-t", "--time", type=int, help="seconds before SIGKILL (default: --stop-timeout, else 10)")
     c.add_argument("-a", "--all", action="store_true", help="stop every running container")
 
     c = add(sub, "restart", cmd_restart, "stop and start containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")
-    c.add_argument("-t", "--time", type=int, default=10, help="seconds before SIGKILL (default 10)")
+    c.add_argument("-t", "--time", type=int, help="seconds before SIGKILL (default: --stop-timeout, else 10)")
     c.add_argument("-a", "--all", action="store_true", help="restart every running container")
 
     c = add(sub, "kill", cmd_kill, "send a signal to containers")
@@ -582,6 +588,13 @@ def _commands(
     c.add_argument("-f", "--force", action="store_true", help="kill running containers first")
     c.add_argument("-a", "--all", action="store_true", help="remove every container")
     c.add_argument("-i", "--ignore", action="store_true", help="no error for a missing container")
+    c.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes")
+
+    c = add(sub, "update", cmd_update, "change the resource limits of a container")
+    c.add_argument("container", metavar="CONTAINER")
+    from hutch.cli import runflags
+
+    runflags.add_resource_flags(c)
 
     c = add(sub, "logs", cmd_logs, "show a detached container's output")
     c.add_argument("container", metavar="CONTAINER")

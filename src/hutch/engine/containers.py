@@ -193,7 +193,7 @@ class Engine:
             "Entrypoint": entrypoint,
             "User": opts.user or config.config.user,
             "Hostname": hostname,
-            "Labels": dict(config.config.labels),
+            "Labels": {**config.config.labels, **opts.labels},
             "Tty": opts.tty,
             "OpenStdin": interactive,
             "ReadonlyRootfs": opts.read_only,
@@ -215,8 +215,12 @@ class Engine:
             monitor_pid=None,
             remove=remove,
             dir=os.path.join(self.containers_dir, cid),
-            stop_signal=config.config.stop_signal,
+            stop_signal=opts.stop_signal or config.config.stop_signal,
         )
+        from hutch.engine import mounts, specflags
+
+        specflags.join_containers(self, opts)  # --pid/--ipc/--uts container:ID, before anything is made
+        resolved = mounts.Resolved()
         self.db.add(rec)
         try:
             os.mkdir(rec.dir, 0o700)
@@ -238,8 +242,17 @@ class Engine:
                 self.path(rec, "work"),
                 merged,
             )
-            doc = _spec.generate(config.config, opts, rootfs=merged, userdata=userdata, container_id=cid)
+            mounts.resolve(self, opts, config.config, rootfs=merged, out=resolved)
+            doc = _spec.generate(
+                config.config,
+                opts,
+                rootfs=merged,
+                userdata=userdata,
+                container_id=cid,
+                extra_mounts=resolved.mounts,
+            )
             _write_json(os.path.join(userdata, "config.json"), doc)
+            created.update(specflags.recorded(opts, config.config, resolved))
             created["Env"] = list(doc["process"]["env"])
             created["WorkingDir"] = doc["process"]["cwd"]
             from hutch import jsonfast
@@ -251,6 +264,7 @@ class Engine:
 
             monitor.remove_files(self, rec)
             self.db.remove(rec.id)
+            mounts.discard_created(self, resolved)
             raise
         return rec
 
@@ -318,14 +332,19 @@ class Engine:
                 out.append(rec)
         return out
 
-    def stop(self, name_or_id: str, timeout: int = STOP_TIMEOUT) -> Record:
-        """The image's stop signal (SIGTERM by default), SIGKILL after `timeout` seconds; waits until the exit
-        is recorded."""
+    def stop(self, name_or_id: str, timeout: int | None = None) -> Record:
+        """The image's stop signal (SIGTERM by default), SIGKILL after `timeout` seconds (by default the
+        container's --stop-timeout, else 10); waits until the exit is recorded."""
         from hutch.runtime import container, lifecycle
 
         rec = self.find(name_or_id)
         if rec.state not in LIVE:
             return rec
+        if timeout is None:  # the container's --stop-timeout (inspect's Config.StopTimeout)
+            from hutch import jsonfast
+
+            configured = jsonfast.loads(rec.config or "{}").get("StopTimeout")
+            timeout = STOP_TIMEOUT if configured is None else int(configured)
         try:
             c = container.load(self.runtime_root, rec.id)
         except NotFoundError:
@@ -359,8 +378,9 @@ class Engine:
                 return self.refresh(now)
             time.sleep(0.01)
 
-    def remove(self, name_or_id: str, force: bool = False) -> Record:
-        """podman rm: a running container only with `force` (killed first)."""
+    def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> Record:
+        """podman rm: a running container only with `force` (killed first); `volumes` (rm -v) removes its
+        anonymous volumes too."""
         from hutch.runtime import container, lifecycle
 
         rec = self.find(name_or_id)
@@ -375,6 +395,11 @@ class Engine:
             self._thaw(rec)
             self._wait_recorded(rec)
         self.finish(rec.id, None, remove=True)
+        if volumes:
+            from hutch import jsonfast
+            from hutch.engine import volumes as _volumes
+
+            _volumes.remove_anonymous(self, jsonfast.loads(rec.config or "{}").get("Mounts") or [])
         return rec
 
     # --- pause, unpause, rename (hutch.engine.pause has the freezer side) -----------------------------------

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE containers (
@@ -36,6 +36,19 @@ CREATE TABLE containers (
 
 # v2: what `create` was asked (Cmd, Entrypoint, Env, ...) as JSON, for inspect and start.
 _SCHEMA_V2 = "ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}'"
+
+# v3: volumes (ROOT/volumes/NAME/_data); `anonymous` ones go with `rm -v`, `needs_copy` until the first
+# mount has copied the image's content at the destination into it.
+_SCHEMA_V3 = """
+CREATE TABLE volumes (
+    name TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}',
+    anonymous INTEGER NOT NULL DEFAULT 0,
+    needs_copy INTEGER NOT NULL DEFAULT 1
+)
+"""
+_VOLUME_COLUMNS = "name, created, labels, anonymous, needs_copy"
 
 _COLUMNS = (
     "id, name, image_id, image_name, command, created, started, finished, state, exit_code, monitor_pid, "
@@ -64,6 +77,15 @@ class Record:
     dir: str
     stop_signal: str = ""
     config: str = "{}"  # JSON: the create options and the image config's fields that inspect shows
+
+
+@dataclass(slots=True)
+class VolumeRecord:
+    name: str
+    created: float
+    labels: str = "{}"  # JSON
+    anonymous: bool = False
+    needs_copy: bool = True
 
 
 class ContainerDB:
@@ -99,6 +121,9 @@ class ContainerDB:
             if version < 2:
                 c.execute(_SCHEMA_V2)
                 c.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
+            if version < 3:
+                c.execute(_SCHEMA_V3)
+                c.execute("INSERT INTO schema_version VALUES (3, ?)", (time.time(),))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -187,6 +212,39 @@ class ContainerDB:
         if row is None:
             raise NoSuchContainer(f'no container with name or ID "{name_or_id}" found: no such container')
         return _record(row)
+
+    # --- volumes ---
+
+    def add_volume(self, vol: VolumeRecord) -> bool:
+        """Insert `vol`; False when a volume of that name exists already."""
+        try:
+            self._conn.execute(
+                f"INSERT INTO volumes ({_VOLUME_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (vol.name, vol.created, vol.labels, int(vol.anonymous), int(vol.needs_copy)),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def volume(self, name: str) -> VolumeRecord | None:
+        row = self._conn.execute(f"SELECT {_VOLUME_COLUMNS} FROM volumes WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _volume(row)
+
+    def volumes(self) -> list[VolumeRecord]:
+        rows = self._conn.execute(f"SELECT {_VOLUME_COLUMNS} FROM volumes ORDER BY created").fetchall()
+        return [_volume(r) for r in rows]
+
+    def volume_copied(self, name: str) -> None:
+        self._conn.execute("UPDATE volumes SET needs_copy = 0 WHERE name = ?", (name,))
+
+    def remove_volume(self, name: str) -> None:
+        self._conn.execute("DELETE FROM volumes WHERE name = ?", (name,))
+
+
+def _volume(row: tuple[object, ...]) -> VolumeRecord:
+    name, created, labels, anonymous, needs_copy = row
+    when = float(created)  # type: ignore[arg-type]
+    return VolumeRecord(str(name), when, str(labels or "{}"), bool(anonymous), bool(needs_copy))
 
 
 class _Conn:

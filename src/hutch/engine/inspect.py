@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 
 from hutch.engine.containers import STOP_TIMEOUT
 from hutch.errors import HutchError, NotFoundError
@@ -59,7 +60,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "RestartCount": 0,
         "Driver": "overlay",
         "OCIRuntime": "hutch",
-        "Mounts": [],
+        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.get("Mounts") or []],
         "Config": {
             "Hostname": cfg.get("Hostname", rec.id[:12]),
             "Domainname": "",
@@ -73,13 +74,13 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "Env": list(cfg.get("Env") or []),
             "Cmd": cmd,
             "Image": cfg.get("Image", rec.image_name),
-            "Volumes": None,
+            "Volumes": cfg.get("Volumes"),
             "WorkingDir": cfg.get("WorkingDir", "/"),
             "Entrypoint": entrypoint,
             "Labels": dict(cfg.get("Labels") or {}),
-            "Annotations": {},
+            "Annotations": _annotations(engine, rec),
             "StopSignal": rec.stop_signal or "SIGTERM",
-            "StopTimeout": STOP_TIMEOUT,
+            "StopTimeout": cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else STOP_TIMEOUT,
         },
         "HostConfig": {
             "Binds": [],
@@ -95,6 +96,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "Privileged": False,
             "ReadonlyRootfs": bool(cfg.get("ReadonlyRootfs")),
             "SecurityOpt": ["seccomp=unconfined"] if cfg.get("Seccomp") == "unconfined" else [],
+            **host_config(engine, rec, cfg),  # the run flags' fields (they replace the defaults above)
         },
     }
 
@@ -107,3 +109,78 @@ def _go_time(t: float | None) -> str:
     nanos = round((t - whole) * 1e9)
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return f"{text}.{nanos:09d}".rstrip("0").rstrip(".") + "Z"
+
+
+def _spec(engine: Engine, rec: Record) -> dict[str, Any]:
+    from hutch import jsonfast
+
+    try:
+        with open(os.path.join(engine.path(rec, "userdata"), "config.json")) as f:
+            doc = jsonfast.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _annotations(engine: Engine, rec: Record) -> dict[str, str]:
+    notes = dict(_spec(engine, rec).get("annotations") or {})
+    notes.pop("io.hutch.container.id", None)
+    return notes
+
+
+def host_config(engine: Engine, rec: Record, cfg: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's run-flag fields as podman shows them: from the record and the container's config.json
+    (which `update` changes)."""
+    from hutch.engine.mounts import binds
+
+    spec = _spec(engine, rec)
+    linux = spec.get("linux") or {}
+    res = linux.get("resources") or {}
+    mem, cpu = res.get("memory") or {}, res.get("cpu") or {}
+    shm: dict[str, Any] = next(
+        (m for m in spec.get("mounts") or [] if m.get("destination") == "/dev/shm"), {}
+    )
+    size = next((o[5:] for o in shm.get("options") or [] if o.startswith("size=")), "65536k")
+    secopt = ["seccomp=unconfined"] if cfg.get("Seccomp") == "unconfined" else []
+    secopt += ["no-new-privileges"] if cfg.get("NoNewPrivileges") else []
+    secopt += [f"mask={':'.join(cfg['Mask'])}"] if cfg.get("Mask") else []
+    secopt += [f"unmask={':'.join(cfg['Unmask'])}"] if cfg.get("Unmask") else []
+    quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+    rlimits = (spec.get("process") or {}).get("rlimits") or []
+    shown = cfg.get("Mounts") or []
+    return {
+        "Binds": binds(shown),
+        "CapAdd": list(cfg.get("CapAdd") or []),
+        "CapDrop": list(cfg.get("CapDrop") or []),
+        "Privileged": bool(cfg.get("Privileged")),
+        "Init": bool(cfg.get("Init")),
+        "GroupAdd": list(cfg.get("GroupAdd") or []),
+        "SecurityOpt": secopt,
+        "IpcMode": cfg.get("IpcMode", "private"),
+        "PidMode": cfg.get("PidMode", "private"),
+        "UTSMode": cfg.get("UTSMode", "private"),
+        "CgroupnsMode": cfg.get("CgroupnsMode", "private"),
+        "Devices": list(cfg.get("Devices") or []),
+        "Memory": mem.get("limit", 0),
+        "MemoryReservation": mem.get("reservation", 0),
+        "MemorySwap": mem.get("swap", 0),
+        "NanoCpus": quota * 1_000_000_000 // period if quota > 0 and period else 0,
+        "CpuShares": cpu.get("shares", 0),
+        "CpuQuota": quota,
+        "CpuPeriod": period,
+        "CpusetCpus": cpu.get("cpus", ""),
+        "CpusetMems": cpu.get("mems", ""),
+        "PidsLimit": (res.get("pids") or {}).get("limit", 0),
+        "OomScoreAdj": (spec.get("process") or {}).get("oomScoreAdj", 0),
+        "Ulimits": [{"Name": r["type"], "Soft": r["soft"], "Hard": r["hard"]} for r in rlimits],
+        "Sysctls": dict(linux.get("sysctl") or {}),
+        "ShmSize": _bytes(size),
+        "Tmpfs": {m["Destination"]: ",".join(m["Options"]) for m in shown if m["Type"] == "tmpfs"},
+    }
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if size and size[-1].lower() in units:
+        return int(size[:-1]) * units[size[-1].lower()]
+    return int(size) if size.isdigit() else 0

@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
 
+    from hutch.engine.mounts import MountSpec
     from hutch.engine.network.plan import NetOptions
 else:
     from hutch.record import dataclass, field
@@ -83,6 +84,34 @@ class Options:
     net: NetOptions | None = None  # --ip, --mac-address, -p, --dns, ... (hutch.engine.network.plan)
     seccomp: str = "default"  # "default", "unconfined" or a profile path
     tty: bool = False
+    # The flags below are applied by hutch.engine.specflags (mounts by hutch.engine.mounts at create).
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    group_add: list[str] = field(default_factory=list)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    mounts: list[MountSpec] = field(default_factory=list)
+    read_only_tmpfs: bool = True
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    no_new_privileges: bool = False
+    mask: list[str] = field(default_factory=list)
+    unmask: list[str] = field(default_factory=list)
+    sysctls: list[str] = field(default_factory=list)
+    shm_size: str = ""  # /dev/shm's size option
+    ulimits: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    device_rules: list[dict[str, Any]] = field(default_factory=list)
+    device_flags: list[str] = field(default_factory=list)  # --device as given, for inspect
+    resources: dict[str, Any] = field(default_factory=dict)  # linux.resources but devices
+    oom_score_adj: int | None = None
+    init: bool = False
+    cgroupns: str = ""  # "", private, host
+    ipc: str = ""  # "", private, shareable, none, host, ns:PATH (container:ID resolved at create)
+    uts: str = ""  # "", private, host, ns:PATH
+    pid: str = ""  # "", private, host, ns:PATH
+    health: dict[str, Any] = field(default_factory=dict)  # --health-* flags as given (hutch.engine.health)
 
 
 @dataclass(slots=True)
@@ -206,8 +235,10 @@ def generate(
     rootfs: str,
     userdata: str,
     container_id: str,
+    extra_mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The config.json (as JSON-ready data) of a container of `image` on `rootfs`, run with `opts`."""
+    """The config.json (as JSON-ready data) of a container of `image` on `rootfs`, run with `opts`;
+    `extra_mounts` are the resolved -v/--mount/--tmpfs/VOLUME mounts (hutch.engine.mounts)."""
     args = process_args(image, opts)
     user = resolve_user(rootfs, opts.user or image.user)
     hostname = opts.hostname or container_id[:12]
@@ -272,7 +303,7 @@ def generate(
     seccomp = _seccomp(opts.seccomp, set(caps))
     if seccomp is not None:
         linux["seccomp"] = seccomp
-    return {
+    doc = {
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": rootfs, "readonly": opts.read_only},
@@ -281,6 +312,10 @@ def generate(
         "linux": linux,
         "annotations": {"io.hutch.container.id": container_id},
     }
+    from hutch.engine import specflags
+
+    specflags.apply(doc, opts, rootfs=rootfs, user=user, extra_mounts=extra_mounts or [])
+    return doc
 
 
 def _seccomp(choice: str, caps: set[str]) -> dict[str, Any] | None:

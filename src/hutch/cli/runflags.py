@@ -1,0 +1,233 @@
+"""The flags of `hutch run`/`create` beyond the basics, with podman's names, and their parsing into the
+engine's Options (each bad value one error naming the flag); `update`'s resource flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from hutch.errors import HutchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.engine.resources import ResourceFlags
+    from hutch.engine.spec import Options
+
+_RESOURCE_FLAGS = (
+    ("-m", "--memory", "memory limit (such as 512m, 1g)"),
+    ("--memory-swap", None, "memory plus swap limit (-1: unlimited swap)"),
+    ("--memory-reservation", None, "memory soft limit"),
+    ("--cpus", None, "number of CPUs (such as 1.5)"),
+    ("-c", "--cpu-shares", "CPU shares (relative weight)"),
+    ("--cpu-quota", None, "CPU CFS quota in microseconds"),
+    ("--cpu-period", None, "CPU CFS period in microseconds"),
+    ("--cpuset-cpus", None, "CPUs to run on (0-3, 0,1)"),
+    ("--cpuset-mems", None, "memory nodes to use (0-3, 0,1)"),
+    ("--pids-limit", None, "maximum number of processes (default 2048; -1 unlimited)"),
+)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def add_resource_flags(c: argparse.ArgumentParser) -> None:
+    for first, second, text in _RESOURCE_FLAGS:
+        c.add_argument(*(f for f in (first, second) if f), help=text)
+
+
+def add(c: argparse.ArgumentParser) -> None:
+    """The flags, added to run's and create's parsers."""
+    c.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read env vars from a file (KEY=VALUE lines)",
+    )
+    c.add_argument(
+        "-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label on the container"
+    )
+    c.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add an annotation to the OCI spec",
+    )
+    c.add_argument(
+        "--group-add", action="append", default=[], metavar="GROUP", help="an additional group (name or gid)"
+    )
+    c.add_argument("--stop-signal", help="the signal that stops the container (default SIGTERM)")
+    c.add_argument("--stop-timeout", type=int, help="seconds to wait before killing the container on stop")
+    c.add_argument(
+        "-v", "--volume", action="append", default=[], metavar="[SRC:]DST[:OPTS]", help="bind mount or volume"
+    )
+    c.add_argument(
+        "--mount", action="append", default=[], metavar="type=...,...", help="bind, volume or tmpfs mount"
+    )
+    c.add_argument("--tmpfs", action="append", default=[], metavar="DST[:OPTS]", help="mount a tmpfs")
+    c.add_argument(
+        "--read-only-tmpfs", type=_bool, nargs="?", const=True, default=True,
+        help="with --read-only, tmpfs on /run, /tmp, /var/tmp (default true)",
+    )  # fmt: skip
+    c.add_argument("--cap-add", action="append", default=[], metavar="CAP", help="add a capability (or ALL)")
+    c.add_argument(
+        "--cap-drop", action="append", default=[], metavar="CAP", help="drop a capability (or ALL)"
+    )
+    c.add_argument("--privileged", action="store_true", help="every capability and device, no confinement")
+    c.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        help="seccomp=unconfined|PROFILE, no-new-privileges, mask=, unmask=, label=",
+    )
+    c.add_argument(
+        "--sysctl", action="append", default=[], metavar="NAME=VALUE", help="set a namespaced sysctl"
+    )
+    c.add_argument("--shm-size", help="size of /dev/shm (default 64m)")
+    c.add_argument(
+        "--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit"
+    )
+    c.add_argument(
+        "--device", action="append", default=[], metavar="HOST[:CONTAINER][:PERMS]", help="add a host device"
+    )
+    add_resource_flags(c)
+    c.add_argument("--oom-score-adj", type=int, help="the OOM score adjustment (-1000 to 1000)")
+    c.add_argument("--init", action="store_true", help="run catatonit as PID 1 to reap zombies")
+    c.add_argument("--cgroupns", default="", help="host or private")
+    c.add_argument("--ipc", default="", help="host, private, shareable, none or container:ID")
+    c.add_argument("--uts", default="", help="host, private or container:ID")
+    c.add_argument("--pid", default="", help="host, private or container:ID")
+
+
+def resource_flags(args: argparse.Namespace) -> ResourceFlags:
+    from hutch.engine.resources import ResourceFlags
+
+    names = [(second or first).lstrip("-").replace("-", "_") for first, second, _ in _RESOURCE_FLAGS]
+    return ResourceFlags(**{n: getattr(args, n) for n in names})
+
+
+def apply(opts: Options, args: argparse.Namespace) -> Options:
+    """Fill `opts` (the basics set by cli.containers) from run's or create's parsed flags."""
+    opts.env = [*_env_files(args.env_file), *opts.env]
+    opts.labels = _pairs(args.label, "--label")
+    opts.annotations = _pairs(args.annotation, "--annotation")
+    opts.group_add = list(args.group_add)
+    opts.stop_timeout = args.stop_timeout
+    opts.read_only_tmpfs = args.read_only and args.read_only_tmpfs
+    opts.cap_add, opts.cap_drop = list(args.cap_add), list(args.cap_drop)
+    opts.privileged = args.privileged
+    opts.sysctls = list(args.sysctl)
+    opts.oom_score_adj = args.oom_score_adj
+    opts.init = args.init
+    if args.stop_signal:
+        opts.stop_signal = _signal(args.stop_signal)
+    if args.stop_timeout is not None and args.stop_timeout < 0:
+        raise HutchError(f"--stop-timeout {args.stop_timeout}: must not be negative")
+    _security(opts, args.security_opt)
+    _mounts(opts, args)
+    _limits(opts, args)
+    _namespaces(opts, args)
+    return opts
+
+
+def _env_files(paths: list[str]) -> list[str]:
+    """--env-file: KEY=VALUE lines (# comments and blank lines skipped; a bare KEY takes the host's)."""
+    out = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise HutchError(f"--env-file {path!r}: {e.strerror or e}") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("="):
+                raise HutchError(f"--env-file {path!r}: line {n}: the variable name is empty")
+            out.append(line)
+    return out
+
+
+def _pairs(texts: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for text in texts:
+        key, _, value = text.partition("=")
+        if not key:
+            raise HutchError(f"{flag} {text!r}: the key is empty")
+        out[key] = value
+    return out
+
+
+def _signal(text: str) -> str:
+    """--stop-signal as podman shows it: SIGNAME (a number is named where it has one)."""
+    from hutch.linux import signals
+    from hutch.runtime.lifecycle import parse_signal
+
+    try:
+        num = parse_signal(text)
+    except HutchError:
+        num = 0
+    if num == 0:
+        raise HutchError(f"--stop-signal {text!r}: unknown signal")
+    if not text.isdigit():
+        return "SIG" + text.upper().removeprefix("SIG")
+    name = next((n for n, v in signals.NUMBERS.items() if v == num), None)
+    return f"SIG{name}" if name else text
+
+
+def _security(opts: Options, texts: list[str]) -> None:
+    from hutch.engine import security
+
+    sec = security.security_opts(texts)
+    opts.seccomp = sec.seccomp
+    opts.no_new_privileges = sec.no_new_privileges
+    opts.mask, opts.unmask = sec.mask, sec.unmask
+    for cap in opts.cap_add:
+        security.cap_name(cap, "--cap-add")
+    for cap in opts.cap_drop:
+        security.cap_name(cap, "--cap-drop")
+
+
+def _mounts(opts: Options, args: argparse.Namespace) -> None:
+    if not (args.volume or args.mount or args.tmpfs):
+        return
+    from hutch.engine import mounts
+
+    specs = [mounts.parse_volume(v) for v in args.volume]
+    specs += [mounts.parse_mount(m) for m in args.mount]
+    specs += [mounts.parse_tmpfs(t) for t in args.tmpfs]
+    mounts.check_unique(specs)
+    for s in specs:
+        if s.type == "bind" and not os.path.exists(s.source):
+            raise HutchError(f"{s.flag}: statfs {s.source}: no such file or directory")
+    opts.mounts = specs
+
+
+def _limits(opts: Options, args: argparse.Namespace) -> None:
+    from hutch.engine import resources, security
+
+    opts.resources = resources.resources(resource_flags(args))
+    opts.ulimits = [resources.ulimit(u) for u in args.ulimit]
+    if args.shm_size:
+        opts.shm_size = resources.shm_size(args.shm_size)
+    for text in args.device:
+        devices, rules = security.device(text)
+        opts.devices += devices
+        opts.device_rules += rules
+        opts.device_flags.append(text)
+
+
+def _namespaces(opts: Options, args: argparse.Namespace) -> None:
+    from hutch.engine.specflags import namespace_mode
+
+    opts.pid = namespace_mode(args.pid, "--pid", ("private", "host"))
+    opts.ipc = namespace_mode(args.ipc, "--ipc", ("private", "shareable", "none", "host"))
+    opts.uts = namespace_mode(args.uts, "--uts", ("private", "host"))
+    opts.cgroupns = namespace_mode(args.cgroupns, "--cgroupns", ("private", "host"))

@@ -1,0 +1,230 @@
+"""The security flags of `run`/`create`, as podman reads them: --cap-add/--cap-drop, --privileged,
+--security-opt, --device, --sysctl and --group-add; each parsed at the edge, errors naming the flag."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from hutch.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from hutch.record import dataclass, field
+
+# Sysctls a container may set (podman's list: namespaced by ipc, or by net when it has its own network).
+_IPC_SYSCTLS = (
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+    "kernel.shmmni", "kernel.shm_rmid_forced",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class SecurityOpts:
+    """--security-opt, parsed: seccomp, no-new-privileges, mask and unmask."""
+
+    seccomp: str = "default"  # "default", "unconfined" or a profile path
+    no_new_privileges: bool = False
+    mask: list[str] = field(default_factory=list)
+    unmask: list[str] = field(default_factory=list)  # ["ALL"] unmasks every path
+    label_disable: bool = False
+
+
+def cap_name(text: str, flag: str) -> str:
+    """`sys_admin`, `CAP_SYS_ADMIN` or `ALL` as podman takes them; an unknown name is an error."""
+    from hutch.oci.config import CAPABILITIES
+
+    name = text.strip().upper()
+    if name == "ALL":
+        return name
+    if not name.startswith("CAP_"):
+        name = "CAP_" + name
+    if name not in CAPABILITIES:
+        raise ConfigError(f"{flag} {text!r}: unknown capability")
+    return name
+
+
+def capabilities(default: tuple[str, ...], add: list[str], drop: list[str], privileged: bool) -> list[str]:
+    """The bounding set: podman's defaults (or every capability with --privileged), --cap-drop, --cap-add.
+    As in podman, dropping ALL and adding some keeps only those; adding ALL wins over any drop."""
+    from hutch.oci.config import CAPABILITIES
+
+    adds = [cap_name(c, "--cap-add") for c in add]
+    drops = [cap_name(c, "--cap-drop") for c in drop]
+    everything = [c for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__) if _host_has(c)]
+    caps = list(everything) if privileged or "ALL" in adds else list(default)
+    caps = [] if "ALL" in drops else [c for c in caps if c not in drops]
+    caps += [c for c in dict.fromkeys(adds) if c != "ALL" and c not in caps]
+    return caps
+
+
+def _host_has(cap: str) -> bool:
+    """Whether the engine's own bounding set has `cap`: --privileged gives what podman has, which on some
+    hosts (a sandbox without CAP_SYS_RESOURCE) is not every capability the kernel knows."""
+    from hutch.oci.config import CAPABILITIES
+
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapBnd:"))
+        bounding = int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return True
+    return bool(bounding >> CAPABILITIES[cap] & 1)
+
+
+def security_opts(texts: list[str]) -> SecurityOpts:
+    """--security-opt values: seccomp=unconfined|PROFILE, no-new-privileges[=true|false], mask=PATHS,
+    unmask=ALL|PATHS, label=disable (labels are accepted: this host has no SELinux), apparmor=..."""
+    out = SecurityOpts()
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if key == "no-new-privileges" and value in ("", "true", "false"):
+            out.no_new_privileges = value != "false"
+        elif key == "seccomp" and value:
+            out.seccomp = value
+        elif key in ("mask", "unmask") and value:
+            paths = [p for p in value.split(":") if p]
+            for p in paths:
+                if p != "ALL" and not p.startswith("/"):
+                    raise ConfigError(f"--security-opt {text!r}: {p!r} is not an absolute path")
+            getattr(out, key).extend(paths)
+        elif key == "label" and sep:
+            out.label_disable = out.label_disable or value == "disable"
+        elif key == "apparmor" and value:
+            pass  # this host runs no AppArmor profile for containers
+        else:
+            raise ConfigError(
+                f"--security-opt {text!r}: expected seccomp=, no-new-privileges, mask=, unmask=, label= "
+                "or apparmor="
+            )
+    return out
+
+
+def masked_paths(default: tuple[str, ...], sec: SecurityOpts, privileged: bool) -> list[str]:
+    if privileged or "ALL" in sec.unmask:
+        return list(sec.mask)
+    return [p for p in default if p not in sec.unmask] + [p for p in sec.mask if p not in default]
+
+
+def sysctls(texts: list[str], network: str, ipc: str) -> dict[str, str]:
+    """--sysctl NAME=VALUE: only namespaced sysctls, as podman allows them."""
+    out: dict[str, str] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--sysctl {text!r}: expected NAME=VALUE")
+        name = name.replace("/", ".")
+        if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+            if ipc == "host":
+                raise ConfigError(f"--sysctl {text!r}: not allowed with the host's IPC namespace")
+        elif name.startswith("net."):
+            if network == "host":
+                raise ConfigError(f"--sysctl {text!r}: not allowed with the host's network namespace")
+        else:
+            raise ConfigError(f"--sysctl {text!r}: sysctl {name!r} is not allowed (not namespaced)")
+        out[name] = value
+    return out
+
+
+def device(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """--device HOST[:CONTAINER][:PERMS]: the linux.devices entries and their cgroup rules (a directory
+    gives every device below it, as in podman)."""
+    parts = text.split(":")
+    host = parts[0]
+    perms = "rwm"
+    if len(parts) > 1 and parts[-1] and set(parts[-1]) <= set("rwm") and not parts[-1].startswith("/"):
+        perms = parts.pop()
+    if len(parts) > 2 or not host.startswith("/"):
+        raise ConfigError(f"--device {text!r}: expected HOST[:CONTAINER][:PERMISSIONS]")
+    inside = parts[1] if len(parts) == 2 and parts[1] else host
+    if not inside.startswith("/"):
+        raise ConfigError(f"--device {text!r}: {inside!r} is not an absolute path")
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise ConfigError(f"--device {text!r}: {host}: {e.strerror or e}") from None
+    found: list[tuple[str, os.stat_result]] = []
+    if stat.S_ISDIR(st.st_mode):
+        for dirpath, _dirs, files in os.walk(host):
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                sub = os.stat(path)
+                if stat.S_ISCHR(sub.st_mode) or stat.S_ISBLK(sub.st_mode):
+                    found.append((os.path.join(inside, os.path.relpath(path, host)), sub))
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        found.append((inside, st))
+    else:
+        raise ConfigError(f"--device {text!r}: {host} is not a device")
+    return _device_entries(found, perms)
+
+
+def _device_entries(
+    found: list[tuple[str, os.stat_result]], perms: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    devices, rules = [], []
+    for path, st in found:
+        kind = "b" if stat.S_ISBLK(st.st_mode) else "c"
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        devices.append(
+            {
+                "path": path,
+                "type": kind,
+                "major": major,
+                "minor": minor,
+                "fileMode": st.st_mode & 0o777,
+                "uid": 0,
+                "gid": 0,
+            }
+        )
+        rules.append({"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+    return devices, rules
+
+
+# Under --privileged every host device comes in, except those the runtime makes itself or that belong
+# to the host's terminal and pseudo-filesystems.
+_SKIP_DEV = ("/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/fd", "/dev/console", "/dev/ptmx", "/dev/tty")
+
+
+def host_devices() -> list[dict[str, Any]]:
+    """Every device node under the host's /dev, for --privileged."""
+    found: list[tuple[str, os.stat_result]] = []
+    for dirpath, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if os.path.join(dirpath, d) not in _SKIP_DEV]
+        for name in sorted(files):
+            path = os.path.join(dirpath, name)
+            if path in _SKIP_DEV:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                found.append((path, st))
+    return _device_entries(found, "rwm")[0]
+
+
+def group_ids(rootfs: str, groups: list[str]) -> list[int]:
+    """--group-add: gids, or group names from the rootfs's /etc/group; keep-groups is accepted."""
+    from hutch.engine.spec import _read_in_root
+
+    out: list[int] = []
+    table: list[list[str]] | None = None
+    for g in groups:
+        if g == "keep-groups":
+            continue
+        if g.isdigit():
+            out.append(int(g))
+            continue
+        if table is None:
+            text = _read_in_root(rootfs, "/etc/group")
+            table = [line.split(":") for line in text.splitlines() if line.count(":") >= 3]
+        entry = next((e for e in table if e[0] == g and e[2].isdigit()), None)
+        if entry is None:
+            raise ConfigError(
+                f"--group-add {g!r}: unable to find group {g}: no matching entries in group file"
+            )
+        out.append(int(entry[2]))
+    return out

@@ -1,0 +1,212 @@
+"""Volumes of the engine, as podman's `local` driver keeps them: ROOT/volumes/NAME/_data, a record in the
+container db (named, or anonymous: 64 hex digits, made for `-v /DST` and the image's VOLUMEs).
+
+A volume is in use while a container (in any state) has it in its mounts; `rm` refuses it then, unless
+forced, which removes those containers first, as podman does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+
+from hutch.engine.db import VolumeRecord
+from hutch.errors import ExistsError, HutchError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.engine.containers import Engine
+
+
+class NoSuchVolume(NotFoundError):
+    """No volume has this name (podman's `no such volume`)."""
+
+
+class VolumeInUse(HutchError):
+    """The volume is mounted by a container (podman volume rm exits 2)."""
+
+
+def check_name(name: str, where: str) -> None:
+    ok = bool(name) and name[0].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
+    if not ok:
+        raise HutchError(f"{where}: volume name {name!r} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def directory(engine: Engine, name: str) -> str:
+    return os.path.join(engine.root, "volumes", name)
+
+
+def mountpoint(engine: Engine, name: str) -> str:
+    return os.path.join(directory(engine, name), "_data")
+
+
+def create(
+    engine: Engine, name: str = "", labels: dict[str, str] | None = None, *, anonymous: bool = False
+) -> VolumeRecord:
+    """A new volume (a random 64-hex name when `name` is empty); an existing name is an error."""
+    vol, made = ensure(engine, name, labels, anonymous=anonymous)
+    if not made:
+        raise ExistsError(f"volume with name {name} already exists: volume already exists")
+    return vol
+
+
+def ensure(
+    engine: Engine, name: str = "", labels: dict[str, str] | None = None, *, anonymous: bool = False
+) -> tuple[VolumeRecord, bool]:
+    """The volume `name`, made if missing; and whether this call made it."""
+    import secrets
+
+    from hutch import jsonfast
+
+    if not name:
+        name = secrets.token_hex(32)
+    check_name(name, "volume")
+    vol = VolumeRecord(name, time.time(), jsonfast.dumps(labels or {}), anonymous, True)
+    if not engine.db.add_volume(vol):
+        existing = engine.db.volume(name)
+        if existing is None:
+            raise HutchError(f"volume {name}: it was removed while being made")
+        return existing, False
+    try:
+        os.makedirs(directory(engine, name), 0o700, exist_ok=True)
+        os.mkdir(mountpoint(engine, name), 0o755)
+    except BaseException:
+        shutil.rmtree(directory(engine, name), ignore_errors=True)
+        engine.db.remove_volume(name)
+        raise
+    return vol, True
+
+
+def get(engine: Engine, name: str) -> VolumeRecord:
+    vol = engine.db.volume(name)
+    if vol is None:
+        raise NoSuchVolume(f'no volume with name "{name}" found: no such volume')
+    return vol
+
+
+def users(engine: Engine, name: str) -> list[str]:
+    """The ids of the containers that have the volume in their mounts."""
+    from hutch import jsonfast
+
+    out = []
+    for rec in engine.db.all():
+        mounts = jsonfast.loads(rec.config or "{}").get("Mounts") or []
+        if any(m.get("Type") == "volume" and m.get("Name") == name for m in mounts):
+            out.append(rec.id)
+    return out
+
+
+def remove(engine: Engine, name: str, force: bool = False) -> None:
+    """podman volume rm: refused while a container uses it, unless `force` (those containers go first)."""
+    get(engine, name)
+    used = users(engine, name)
+    if used and not force:
+        raise VolumeInUse(
+            f"volume {name} is being used by the following container(s): {', '.join(used)}: volume is being used"
+        )
+    for cid in used:
+        engine.remove(cid, force=True)
+    discard(engine, name)
+
+
+def discard(engine: Engine, name: str) -> None:
+    """The volume's record and directory, gone (no checks)."""
+    engine.db.remove_volume(name)
+    shutil.rmtree(directory(engine, name), ignore_errors=True)
+
+
+def prune(engine: Engine) -> list[str]:
+    """Every volume no container uses, removed; their names."""
+    from hutch import jsonfast
+
+    used: set[str] = set()
+    for rec in engine.db.all():
+        for m in jsonfast.loads(rec.config or "{}").get("Mounts") or []:
+            if m.get("Type") == "volume":
+                used.add(str(m.get("Name")))
+    removed = []
+    for vol in engine.db.volumes():
+        if vol.name not in used:
+            discard(engine, vol.name)
+            removed.append(vol.name)
+    return removed
+
+
+def remove_anonymous(engine: Engine, mounts: list[dict[str, object]]) -> None:
+    """The anonymous volumes among a removed container's mounts (`rm -v`, `run --rm`)."""
+    for m in mounts:
+        if m.get("Type") == "volume" and m.get("Anonymous"):
+            name = str(m.get("Name"))
+            vol = engine.db.volume(name)
+            if vol is not None and vol.anonymous and not users(engine, name):
+                discard(engine, name)
+
+
+def inspect(engine: Engine, vol: VolumeRecord) -> dict[str, object]:
+    """podman's volume inspect document."""
+    from hutch import jsonfast
+    from hutch.engine.inspect import _go_time
+
+    return {
+        "Name": vol.name,
+        "Driver": "local",
+        "Mountpoint": mountpoint(engine, vol.name),
+        "CreatedAt": _go_time(vol.created),
+        "Labels": jsonfast.loads(vol.labels),
+        "Scope": "local",
+        "Options": {},
+        "MountCount": 0,
+        "NeedsCopyUp": vol.needs_copy,
+        "NeedsChown": vol.needs_copy,
+        "Anonymous": vol.anonymous,
+    }
+
+
+def copy_up(engine: Engine, vol: VolumeRecord, rootfs: str, destination: str) -> None:
+    """A volume's first mount: the image's content at `destination` (resolved inside `rootfs`, so its
+    symlinks cannot lead out) copied in, with owners and modes, as podman does; an empty volume takes the
+    directory's owner and mode."""
+    from hutch.runtime import inroot
+
+    if not vol.needs_copy:
+        return
+    data = mountpoint(engine, vol.name)
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = inroot.open_path(rootfd, destination, os.O_PATH | os.O_DIRECTORY)
+    except OSError:
+        fd = -1
+    finally:
+        os.close(rootfd)
+    if fd >= 0:
+        try:
+            if not os.listdir(data):
+                _copy_tree(f"/proc/self/fd/{fd}", data)
+        finally:
+            os.close(fd)
+    engine.db.volume_copied(vol.name)
+    vol.needs_copy = False
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    st = os.stat(src)
+    for entry in os.scandir(src):
+        target = os.path.join(dst, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            os.mkdir(target)
+            _copy_tree(entry.path, target)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+        else:
+            continue  # devices, fifos and sockets are not copied
+        est = entry.stat(follow_symlinks=False)
+        with contextlib.suppress(OSError):
+            os.lchown(target, est.st_uid, est.st_gid)
+        if not entry.is_symlink():
+            os.chmod(target, est.st_mode & 0o7777)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, st.st_mode & 0o7777)
