@@ -412,16 +412,11 @@ def commands(
 def register_system(
     sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]
 ) -> None:
-    """`hutch version`, `hutch info` and `hutch system ...` (their handlers are in hutch.cli.system)."""
-    from hutch.cli.system import (
-        _system_help,
-        cmd_info,
-        cmd_system_df,
-        cmd_system_prune,
-        cmd_system_reset,
-        cmd_version,
-    )
-
+    """`hutch version`, `hutch info` and `hutch system ...` (their handlers are in hutch.cli.system, imported
+    only when one runs: this is called on every command's parser build)."""
+    _system_help, cmd_info, cmd_version = _later("_system_help"), _later("cmd_info"), _later("cmd_version")
+    cmd_system_df, cmd_system_prune = _later("cmd_system_df"), _later("cmd_system_prune")
+    cmd_system_reset = _later("cmd_system_reset")
     c = add(sub, "version", cmd_version, "show hutch's version")
     c.add_argument("-f", "--format", help="json, or a Go template such as '{{.Client.Version}}'")
     c = add(sub, "info", cmd_info, "show the host, store and runtime hutch uses")
@@ -439,3 +434,12 @@ def register_system(
     c.add_argument("--volumes", action="store_true", help="unused volumes too")
     c = add(ssub, "reset", cmd_system_reset, "remove every container, image and volume of the root")
     c.add_argument("-f", "--force", action="store_true", help="do not ask")
+
+
+def _later(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from hutch.cli import system
+
+        return int(getattr(system, name)(args))
+
+    return handler
