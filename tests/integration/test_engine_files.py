@@ -35,7 +35,9 @@ def mounted(cid: str) -> bool:
 
 
 def test_cp_both_ways(root: Path, tmp_path: Path) -> None:
-    cid = ok(root, "run", "-d", "--name", "cpc", "-u", "app", IMAGE, "sleep", "1000").strip()
+    cid = ok(
+        root, "run", "-d", "--name", "cpc", "-u", "app", "-w", "/home/app", IMAGE, "sleep", "1000"
+    ).strip()
     src = tmp_path / "payload.txt"
     src.write_text("payload\n")
     os.chown(src, 4321, 4321)
@@ -46,6 +48,9 @@ def test_cp_both_ways(root: Path, tmp_path: Path) -> None:
     # -a keeps the source's uid/gid; a new name when the destination does not exist.
     assert cp(root, "-a", str(src), "cpc:/home/app/renamed").returncode == 0
     assert ok(root, "exec", "cpc", "stat", "-c", "%u:%g", "/home/app/renamed") == "4321:4321\n"
+    # A relative container path is below the container's working directory.
+    assert cp(root, str(src), "cpc:relative.txt").returncode == 0
+    assert ok(root, "exec", "cpc", "cat", "/home/app/relative.txt") == "payload\n"
     # A directory to a new path in the container, and out again.
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)

@@ -230,10 +230,11 @@ def cmd_cp(args: argparse.Namespace) -> int:
     with _engine(args) as engine, contextlib.ExitStack() as stack:
         name, path = src or dst  # type: ignore[misc]
         rec = engine.find(name)
+        where = f"{name}:{path}"
+        path = copy.container_path(rec, path)
         rootfd = stack.enter_context(copy.rootfs(engine, rec))
         hostfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         stack.callback(os.close, hostfd)
-        where = f"{name}:{path}"
         if src:
             inside = copy.Side(rootfd, path, None, where)
             if args.destination == "-":

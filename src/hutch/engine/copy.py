@@ -378,6 +378,16 @@ def process_owner(engine: Engine, rec: Record) -> tuple[int, int]:
     return int(user.get("uid", 0)), int(user.get("gid", 0))
 
 
+def container_path(rec: Record, path: str) -> str:
+    """A relative container path is relative to the container's working directory, as podman takes it."""
+    if path.startswith("/"):
+        return path
+    from hutch import jsonfast
+
+    workdir = str(jsonfast.loads(rec.config or "{}").get("WorkingDir") or "/")
+    return posixpath.join(workdir, path)
+
+
 def split_arg(arg: str) -> tuple[str, str] | None:
     """`CONTAINER:PATH` -> (container, path); None for a host path (`-`, `/x`, `./a:b`)."""
     if arg == "-" or arg.startswith(("/", ".")):
