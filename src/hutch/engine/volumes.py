@@ -13,7 +13,7 @@ import shutil
 import time
 
 from hutch.engine.db import VolumeRecord
-from hutch.errors import ExistsError, HutchError, NotFoundError
+from hutch.errors import ConfigError, ExistsError, HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class VolumeInUse(HutchError):
 def check_name(name: str, where: str) -> None:
     ok = bool(name) and name[0].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
     if not ok:
-        raise HutchError(f"{where}: volume name {name!r} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        raise ConfigError(f"{where}: volume name {name!r} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 def directory(engine: Engine, name: str) -> str:
