@@ -137,6 +137,23 @@ def test_cp_cannot_leave_the_rootfs_through_symlinks(root: Path, tmp_path: Path)
     assert gone(root, cid) == []
 
 
+def test_cp_into_and_out_of_a_volume(root: Path, tmp_path: Path) -> None:
+    cid = ok(root, "run", "-d", "--name", "cpv", "-v", "cpvol:/data", IMAGE, "sleep", "1000").strip()
+    src = tmp_path / "f"
+    src.write_text("into the volume\n")
+    assert cp(root, str(src), "cpv:/data/").returncode == 0
+    assert ok(root, "exec", "cpv", "cat", "/data/f") == "into the volume\n"
+    mountpoint = Path(json.loads(ok(root, "volume", "inspect", "cpvol"))[0]["Mountpoint"])
+    assert (mountpoint / "f").read_text() == "into the volume\n"
+    assert not (root / "containers" / cid / "upper" / "data" / "f").exists()
+    ok(root, "exec", "cpv", "sh", "-c", "mkdir /data/sub && echo written inside > /data/sub/g")
+    assert cp(root, "cpv:/data/sub/.", str(tmp_path)).returncode == 0
+    assert (tmp_path / "g").read_text() == "written inside\n"
+    ok(root, "rm", "-f", "cpv")
+    ok(root, "volume", "rm", "cpvol")
+    assert gone(root, cid) == []
+
+
 def test_cp_on_a_stopped_container(root: Path, tmp_path: Path) -> None:
     cid = ok(root, "create", "--name", "cps", IMAGE, "cat", "/srv/in").strip()
     ok(root, "start", "cps")

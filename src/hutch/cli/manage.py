@@ -231,8 +231,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
         name, path = src or dst  # type: ignore[misc]
         rec = engine.find(name)
         where = f"{name}:{path}"
-        path = copy.container_path(rec, path)
-        rootfd = stack.enter_context(copy.rootfs(engine, rec))
+        rootfd, path = stack.enter_context(copy.container_root(engine, rec, copy.container_path(rec, path)))
         hostfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         stack.callback(os.close, hostfd)
         if src:

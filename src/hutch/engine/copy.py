@@ -366,6 +366,48 @@ def rootfs(engine: Engine, rec: Record) -> Iterator[int]:
                     monitor.unmount(engine, rec)
 
 
+@contextlib.contextmanager
+def container_root(engine: Engine, rec: Record, path: str) -> Iterator[tuple[int, str]]:
+    """The root fd a container path lives below, and the path below it: the source of the bind mount or
+    volume mounted over it in the container (longest destination first), else the rootfs. A mount found by
+    the path's text: a symlink in the rootfs leading into a volume is followed inside the rootfs instead."""
+    found = _bind_source(engine, rec, clean(path))
+    if found is None:
+        with rootfs(engine, rec) as fd:
+            yield fd, path
+        return
+    source, inner = found
+    fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        suffix = "/." if path.endswith("/.") else "/" if path.endswith("/") else ""
+        yield fd, inner.rstrip("/") + suffix if suffix else inner
+    finally:
+        os.close(fd)
+
+
+def _bind_source(engine: Engine, rec: Record, path: str) -> tuple[str, str] | None:
+    from hutch import jsonfast
+
+    try:
+        with open(engine.path(rec, "userdata/config.json")) as f:
+            mounts = jsonfast.loads(f.read()).get("mounts") or []
+    except (OSError, ValueError):
+        return None
+    best: tuple[str, str] | None = None
+    for m in mounts:
+        options = m.get("options") or []
+        if m.get("type") != "bind" and "bind" not in options and "rbind" not in options:
+            continue
+        dest, source = clean(str(m.get("destination", ""))), str(m.get("source", ""))
+        inside = path == dest or path.startswith(dest.rstrip("/") + "/")
+        if inside and os.path.isdir(source) and (best is None or len(dest) > len(best[0])):
+            best = (dest, source)
+    if best is None:
+        return None
+    dest, source = best
+    return source, clean(path[len(dest) :])
+
+
 def process_owner(engine: Engine, rec: Record) -> tuple[int, int]:
     """The uid and gid of the container's process (its config.json)."""
     from hutch import jsonfast
