@@ -363,3 +363,26 @@ def test_killed_engine_then_rm_force_cleans_up(root: Path, track: Tracker) -> No
     assert (NETNS_DIR / cid).exists()
     ok(root, "rm", "-f", "orphan")
     assert net_leftovers([cid], track.addresses, track.ifindexes) == []
+
+
+def test_failed_starts_leave_nothing(root: Path, track: Tracker) -> None:
+    """A command that is not there (127, after the plugins ran) and a plugin that fails (an address in use:
+    125) leave no netns, rule, lease or DNS name of the container, which stays created."""
+    ok(root, "network", "create", "--subnet", "10.89.220.0/24", "failing")
+    running(root, "--name", "holder", "--network", "failing", "--ip", "10.89.220.9", IMAGE, "sleep", "60")
+    track.started("holder")
+    port = _free_port()
+    missing = ok(root, "create", "--network", "failing", "-p", f"{port}:80", IMAGE, "no-such-command").strip()
+    taken = ok(root, "create", "--network", "failing", "--ip", "10.89.220.9", IMAGE, "true").strip()
+    track.cids += [missing, taken]
+    proc = hutch(root, "start", "-a", missing)
+    assert proc.returncode == 127 and proc.stderr.startswith("Error: ")
+    proc = hutch(root, "start", "-a", taken)
+    assert proc.returncode == 125 and proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1
+    assert "10.89.220.9" in proc.stderr
+    for cid in (missing, taken):
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", cid) == "created\n"
+    assert net_leftovers([missing, taken], [], []) == []
+    assert f"--dport {port}" not in _iptables()
+    leases = [p.name for p in (IPAM_DIR / "failing").iterdir() if p.name[0].isdigit()]
+    assert leases == ["10.89.220.9"]

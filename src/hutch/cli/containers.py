@@ -57,7 +57,10 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _create(engine: Engine, args: argparse.Namespace) -> Record:
-    return engine.create(
+    from hutch.cli import monitor
+
+    extra = monitor.checked_options(args)  # --runtime, --restart: checked before anything is made
+    rec = engine.create(
         args.image,
         _options(args),
         name=args.name or "",
@@ -66,14 +69,14 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
         tls_verify=args.tls_verify,
         interactive=args.interactive,
     )
+    monitor.record_options(engine, rec, extra)
+    return rec
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hutch.engine.containers import InvokeError, prepare_launch
 
     prepare_launch()
-    if args.detach and args.tty:
-        raise HutchError("run: -t with -d needs a terminal monitor, which hutch does not have yet")
     with _engine(args) as engine:
         rec = _create(engine, args)
         try:
@@ -253,37 +256,6 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    from hutch.engine.db import NoSuchContainer
-
-    with _engine(args) as engine:
-        rec = engine.find(args.container)
-        path = engine.log_path(rec)
-    if not os.path.exists(path):
-        return 0
-    with open(path, "rb") as f:
-        out = sys.stdout.buffer
-        while True:
-            chunk = f.read(65536)
-            if chunk:
-                out.write(chunk)
-                continue
-            out.flush()
-            if not args.follow:
-                break
-            with _engine(args) as engine:
-                try:
-                    running = engine.find(rec.id).state == "running"
-                except NoSuchContainer:
-                    running = False  # --rm removed it; its log stays readable through our fd
-            if not running:
-                out.write(f.read())
-                break
-            time.sleep(0.1)
-    out.flush()
-    return 0
-
-
 def cmd_update(args: argparse.Namespace) -> int:
     """podman update: new resource limits for a container (applied now if it runs, and kept)."""
     from hutch.cli import runflags
@@ -309,11 +281,12 @@ def _start_one(engine: Engine, name: str, attach: bool = False, interactive: boo
 
     cfg = jsonfast.loads(engine.find(name).config or "{}")
     tty = bool(cfg.get("Tty"))
-    if tty and not attach:
-        raise HutchError("start: a -t container needs -a (hutch has no terminal monitor yet)")
     rec, previous = engine.claim_start(name)
     if previous is None:
         return None  # it runs already
+    from hutch.engine import monitor
+
+    monitor.started_by_user(engine, rec)
     if attach:  # a failed launch puts the container back as it was
         sys.stdout.flush()
         return engine.run_foreground(
@@ -519,6 +492,9 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     from hutch.cli import runflags
 
     runflags.add(c)
+    from hutch.cli import monitor
+
+    monitor.create_flags(c)
     c.add_argument("image", metavar="IMAGE")
     c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -596,9 +572,9 @@ def _commands(
 
     runflags.add_resource_flags(c)
 
-    c = add(sub, "logs", cmd_logs, "show a detached container's output")
-    c.add_argument("container", metavar="CONTAINER")
-    c.add_argument("-f", "--follow", action="store_true", help="follow until the container exits")
+    from hutch.cli import monitor
+
+    monitor.add_commands(sub, add, top)  # logs, attach, container cleanup
 
 
 def register(

@@ -304,22 +304,21 @@ class Engine:
             return rec
         if rec.monitor_pid and _alive(rec.monitor_pid):
             return rec
-        status = self._runtime_status(rec.id)
+        status = self._runtime_status(rec.id, rec)
         if status in ("running", "paused"):
-            return rec  # a foreground run's engine was killed, but the container goes on
-        self.finish(rec.id, rec.exit_code if rec.exit_code is not None else -1)
+            return rec  # its engine or conmon was killed, but the container goes on
+        from hutch.engine import monitor
+
+        monitor.finish(self, rec.id, monitor.recorded_exit(self, rec), if_running=True)
         try:
             return self.db.get(rec.id)
         except NoSuchContainer:
             return rec
 
-    def _runtime_status(self, container_id: str) -> str:
-        from hutch.runtime import container
+    def _runtime_status(self, container_id: str, rec: Record | None = None) -> str:
+        from hutch.engine import monitor
 
-        try:
-            return container.load(self.runtime_root, container_id).status()
-        except NotFoundError:
-            return "gone"
+        return monitor.runtime_of(rec or self.db.get(container_id)).status(container_id)
 
     def find(self, name_or_id: str) -> Record:
         return self.refresh(self.db.find(name_or_id))
@@ -335,9 +334,11 @@ class Engine:
     def stop(self, name_or_id: str, timeout: int | None = None) -> Record:
         """The image's stop signal (SIGTERM by default), SIGKILL after `timeout` seconds (by default the
         container's --stop-timeout, else 10); waits until the exit is recorded."""
-        from hutch.runtime import container, lifecycle
+        from hutch.engine import monitor
+        from hutch.runtime import lifecycle
 
         rec = self.find(name_or_id)
+        monitor.stopped_by_user(self, rec)  # no restart policy restarts it, even one on its way
         if rec.state not in LIVE:
             return rec
         if timeout is None:  # the container's --stop-timeout (inspect's Config.StopTimeout)
@@ -345,23 +346,22 @@ class Engine:
 
             configured = jsonfast.loads(rec.config or "{}").get("StopTimeout")
             timeout = STOP_TIMEOUT if configured is None else int(configured)
-        try:
-            c = container.load(self.runtime_root, rec.id)
-        except NotFoundError:
+        runtime = monitor.runtime_of(rec)
+        if not monitor.alive(runtime, rec.id):
             return self.refresh(rec)
         try:
             sig = lifecycle.parse_signal(rec.stop_signal or "TERM")
         except HutchError:
             sig = 15  # an image's unknown StopSignal: podman's default
-        with contextlib.suppress(StateError):
-            lifecycle.kill(c, sig)
+        with contextlib.suppress(StateError, NotFoundError):
+            runtime.kill(rec.id, sig)
         self._thaw(rec)  # a paused container gets the signal once thawed, as podman stops it
         deadline = time.monotonic() + timeout
-        while c.is_alive() and time.monotonic() < deadline:
+        while monitor.alive(runtime, rec.id) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if c.is_alive():
-            with contextlib.suppress(StateError):
-                lifecycle.kill(c, 9, all_processes=True)
+        if monitor.alive(runtime, rec.id):
+            with contextlib.suppress(StateError, NotFoundError):
+                runtime.kill(rec.id, 9, all_processes=True)
         return self._wait_recorded(rec)
 
     def _wait_recorded(self, rec: Record, timeout: float = 10.0) -> Record:
@@ -381,7 +381,7 @@ class Engine:
     def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> Record:
         """podman rm: a running container only with `force` (killed first); `volumes` (rm -v) removes its
         anonymous volumes too."""
-        from hutch.runtime import container, lifecycle
+        from hutch.engine import monitor
 
         rec = self.find(name_or_id)
         if rec.state in LIVE:
@@ -390,8 +390,9 @@ class Engine:
                     f"cannot remove container {rec.id} as it is running - running or paused containers cannot "
                     "be removed without force: container state improper"
                 )
+            monitor.stopped_by_user(self, rec)
             with contextlib.suppress(NotFoundError, StateError):
-                lifecycle.kill(container.load(self.runtime_root, rec.id), 9, all_processes=True)
+                monitor.runtime_of(rec).kill(rec.id, 9, all_processes=True)
             self._thaw(rec)
             self._wait_recorded(rec)
         self.finish(rec.id, None, remove=True)
@@ -482,13 +483,13 @@ class Engine:
 
     def kill(self, name_or_id: str, sig: int) -> Record:
         """podman kill: the signal to the container's init."""
-        from hutch.runtime import container, lifecycle
+        from hutch.engine import monitor
 
         rec = self.find(name_or_id)
         try:
             if rec.state not in LIVE:
                 raise StateError("not running")
-            lifecycle.kill(container.load(self.runtime_root, rec.id), sig)
+            monitor.runtime_of(rec).kill(rec.id, sig)
             if sig == 9:
                 self._thaw(rec)  # SIGKILL kills a frozen v1 cgroup's processes only once thawed
         except (NotFoundError, StateError):

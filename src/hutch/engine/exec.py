@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+    from hutch.engine.runtimes import Runtime
 
 
 def exec_command(
@@ -35,17 +37,26 @@ def exec_command(
 
     if not command:
         raise HutchError("exec: a command is required")
+    from hutch.engine.monitor import runtime_of
+
     rec = engine.find(name_or_id)
+    runtime = runtime_of(rec)
+    foreign = runtime.name != "hutch"
     try:
-        if rec.state != "running":
+        if rec.state != "running" or (foreign and runtime.status(rec.id) != "running"):
             raise StateError("not running")
-        c = container.load(engine.runtime_root, rec.id)
+        c = None if foreign else container.load(engine.runtime_root, rec.id)
     except (NotFoundError, StateError):
         raise StateError(
             "can only create exec sessions on running containers: container state improper"
         ) from None
-    spec = lifecycle.spec_of(c)
-    doc: dict[str, object] = jsonfast.loads(jsonfast.dumps(spec.raw.get("process") or {}))
+    if c is None:
+        with open(engine.path(rec, "userdata/config.json")) as f:
+            process = jsonfast.loads(f.read()).get("process") or {}
+    else:
+        spec = lifecycle.spec_of(c)
+        process = spec.raw.get("process") or {}
+    doc: dict[str, object] = jsonfast.loads(jsonfast.dumps(process))
     doc["args"] = list(command)
     doc["terminal"] = tty
     doc.pop("consoleSize", None)
@@ -70,6 +81,8 @@ def exec_command(
         if not workdir.startswith("/"):
             raise HutchError(f"--workdir {workdir!r}: must be an absolute path")
         doc["cwd"] = workdir
+    if c is None:
+        return _exec_cli(engine, rec, runtime, doc, tty=tty, detach=detach)
     proc = config.parse_process(doc, "exec process")
     receiver = foreground.ConsoleReceiver() if tty else None
     if not detach:
@@ -87,3 +100,32 @@ def exec_command(
             os.close(master)
         return 0
     return foreground.wait(pid, master)
+
+
+def _exec_cli(
+    engine: Engine, rec: Record, runtime: Runtime, process: dict[str, object], *, tty: bool, detach: bool
+) -> int:
+    """`RUNTIME exec --process FILE` with our stdio (the runtime relays a terminal itself); errors come
+    from its json log, as its stderr is the process's."""
+    import subprocess
+    import tempfile
+
+    from hutch import jsonfast
+    from hutch.engine import foreign
+    from hutch.engine.runtimes import CliRuntime
+
+    if not isinstance(runtime, CliRuntime):
+        raise HutchError(f"runtime {runtime.name}: not a runtime CLI")
+    userdata = engine.path(rec, "userdata")
+    with tempfile.TemporaryDirectory(prefix="exec-", dir=userdata) as tmp:
+        spec_path = os.path.join(tmp, "process.json")
+        log = os.path.join(tmp, "runtime.log")
+        with open(spec_path, "w") as f:
+            f.write(jsonfast.dumps(process))
+        args = ["--log", log, "--log-format", "json", "exec", "--process", spec_path]
+        args += (["--tty"] if tty else []) + (["--detach"] if detach else [])
+        code = subprocess.run(runtime.command(*args, rec.id), check=False).returncode
+        error = foreign.last_error(log)
+    if error and code != 0:
+        raise invoke_error(HutchError(error))
+    return code

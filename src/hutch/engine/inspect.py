@@ -25,10 +25,10 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
     args = entrypoint + cmd if (entrypoint or cmd) else rec.command.split(" ")
     pid = 0
     if rec.state in ("running", "paused"):
-        from hutch.runtime import container
+        from hutch.engine.monitor import runtime_of
 
         with contextlib.suppress(NotFoundError, HutchError):
-            pid = container.load(engine.runtime_root, rec.id).pid
+            pid = runtime_of(rec).pid(rec.id)
     userdata = engine.path(rec, "userdata")
     return {
         "Id": rec.id,
@@ -57,9 +57,9 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "HostnamePath": os.path.join(userdata, "hostname"),
         "HostsPath": os.path.join(userdata, "hosts"),
         "Name": rec.name,
-        "RestartCount": 0,
+        "RestartCount": _restart_count(userdata),
         "Driver": "overlay",
-        "OCIRuntime": "hutch",
+        "OCIRuntime": cfg.get("OCIRuntime") or "hutch",
         "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.get("Mounts") or []],
         "Config": {
             "Hostname": cfg.get("Hostname", rec.id[:12]),
@@ -86,7 +86,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "Binds": [],
             "NetworkMode": cfg.get("NetworkMode", "none"),
             "PortBindings": {},
-            "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+            "RestartPolicy": cfg.get("RestartPolicy") or {"Name": "", "MaximumRetryCount": 0},
             "AutoRemove": rec.remove,
             "CapAdd": [],
             "CapDrop": [],
@@ -184,3 +184,9 @@ def _bytes(size: str) -> int:
     if size and size[-1].lower() in units:
         return int(size[:-1]) * units[size[-1].lower()]
     return int(size) if size.isdigit() else 0
+
+
+def _restart_count(userdata: str) -> int:
+    from hutch.engine import restart
+
+    return restart.count(userdata)

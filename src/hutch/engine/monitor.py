@@ -1,6 +1,7 @@
-"""The monitor of an engine container: launch it through the runtime library (in this process), wait for its
-init as its subreaper, and finish it once init is gone. A foreground run is its own monitor; a detached run
-forks one (setsid, stdio to userdata/ctr.log) that reports `ok` or the launch error over a pipe.
+"""The monitor of an engine container. A foreground run is its own monitor: it launches the container
+(through the runtime library in this process, or another runtime's CLI), waits for its init as its subreaper,
+and finishes it once init is gone. A detached run (`run -d`, `start`) goes under conmon (hutch.engine.conmon),
+whose exit command, `hutch container cleanup ID`, finishes it and applies the restart policy.
 
 Finish deletes the runtime state, unmounts the rootfs and records the exit code, or with --rm removes the
 container altogether.
@@ -13,13 +14,16 @@ import os
 import shutil
 import time
 
-from hutch.engine.containers import InvokeError, invoke_error
-from hutch.engine.db import ContainerDB, NoSuchContainer, Record
-from hutch.errors import HutchError, NotFoundError
+from hutch.engine.containers import invoke_error
+from hutch.engine.db import NoSuchContainer, Record
+from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hutch.engine.containers import Engine
+    from hutch.engine.runtimes import Runtime
     from hutch.runtime.container import Container
 
 
@@ -35,6 +39,9 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
     except HutchError as e:
         raise invoke_error(e) from None
     try:
+        from hutch.engine.network.setup import ready
+
+        ready(engine, rec)  # the networks' plugins ran while the runtime created the container
         lifecycle.start(c)
     except BaseException:
         lifecycle.delete(c, force=True)
@@ -50,6 +57,11 @@ def run_foreground(
     container, or with `restore` (a `start`) puts it back in that state."""
     from hutch.runtime import foreground
 
+    runtime = runtime_of(rec)
+    if runtime.name != "hutch":
+        from hutch.engine import foreign
+
+        return foreign.run_foreground(engine, rec, runtime, tty=tty, interactive=interactive, restore=restore)
     foreground.become_subreaper()
     if not interactive:
         null = os.open("/dev/null", os.O_RDONLY)
@@ -72,70 +84,118 @@ def run_foreground(
 
 
 def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> None:
-    """Start `rec` under a monitor process forked from this one: it holds the container's stdio (to
-    userdata/ctr.log), waits for it and records its exit code. Returns once the container runs. A failed
-    launch removes the container, or with `restore` (a `start`) puts it back in that state."""
-    r, w = os.pipe()
-    # An SQLite connection must not cross fork (its locks and WAL index are per process): both sides open
-    # their own after it.
-    engine.db.close()
-    if engine._storage is not None:
-        engine._storage.close()
-        engine._storage = None
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        _monitor(engine, rec, w, restore)  # never returns
-    engine.db = ContainerDB(engine.db.path)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        report = f.read().decode(errors="replace")
-    os.waitpid(pid, os.WNOHANG)
-    if report.startswith("ok"):
-        return
-    kind, _, message = report.partition("\n")
-    if not kind:
-        raise HutchError(f"container {rec.id[:12]}: its monitor died before the container started")
-    if kind.isdigit():
-        raise InvokeError(message, int(kind))
-    raise HutchError(message)
+    """Start `rec` under conmon (see hutch.engine.conmon): it holds the container's stdio (the log, a pty
+    with -t), and its exit command records the exit. Returns once the container runs. A failed launch
+    removes the container, or with `restore` (a `start`) puts it back in that state."""
+    from hutch.engine import conmon
 
-
-def _monitor(engine: Engine, rec: Record, report: int, restore: str | None) -> None:
-    code = 0
+    cfg = config_of(rec)
+    runtime = runtime_of(rec)
+    userdata = engine.path(rec, "userdata")
     try:
-        os.setsid()
-        os.chdir("/")  # keep no directory of the caller busy
-        log = os.open(engine.path(rec, "userdata/ctr.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(null)
-        os.close(log)
-        engine.db = ContainerDB(engine.db.path)
-        from hutch.runtime import foreground
-
-        foreground.become_subreaper()
-        try:
-            c = launch_container(engine, rec)
-        except BaseException as e:
-            kind = str(e.exit_code) if isinstance(e, InvokeError) else "error"
-            try:  # cleaned up before the caller hears of it: its next command sees the outcome
-                finish(engine, rec.id, None, remove=restore is None, restore=restore)
-            finally:
-                os.write(report, f"{kind}\n{_lines(str(e)) or type(e).__name__}".encode())
-                os.close(report)
-            os._exit(1)
-        os.write(report, b"ok")
-        os.close(report)
-        status = foreground.wait(c.pid)
-        finish(engine, rec.id, status)
+        conmon_pid, pid = conmon.spawn(
+            container_id=rec.id,
+            name=rec.name,
+            userdata=userdata,
+            runtime=runtime,
+            cleanup=cleanup_command(engine, rec.id),
+            tty=bool(cfg.get("Tty")),
+            stdin=bool(cfg.get("OpenStdin")),
+        )
     except BaseException as e:
-        code = 1
-        with contextlib.suppress(BaseException):
-            os.write(2, f"hutch monitor: {e}\n".encode())
-    os._exit(code)
+        _undo(engine, rec, runtime, restore)
+        if isinstance(e, conmon.CreateError):
+            raise invoke_error(HutchError(str(e))) from None
+        raise
+    # From here conmon is the monitor: a `ps` that finds the container's init gone leaves it to conmon.
+    engine.db.update(rec.id, monitor_pid=conmon_pid)
+    try:
+        runtime.start(rec.id)
+    except BaseException as e:
+        # conmon sees init die and calls cleanup, which leaves a container that no longer runs alone.
+        _undo(engine, rec, runtime, restore)
+        if isinstance(e, HutchError):
+            raise invoke_error(e) from None
+        raise
+    engine.db.update(rec.id, state="running", started=time.time())
+
+
+def _undo(engine: Engine, rec: Record, runtime: Runtime, restore: str | None) -> None:
+    with contextlib.suppress(HutchError):
+        runtime.delete(rec.id)
+    finish(engine, rec.id, None, remove=restore is None, restore=restore)
+
+
+def cleanup_command(engine: Engine, container_id: str) -> list[str]:
+    """conmon's exit command: `hutch --root ROOT [--db-path DB] container cleanup ID`."""
+    from hutch.engine import conmon
+
+    argv = [*conmon.exit_command(), "--root", engine.root]
+    if engine.image_db_path != os.path.join(engine.root, "hutch.db"):
+        argv += ["--db-path", engine.image_db_path]
+    return [*argv, "container", "cleanup", container_id]
+
+
+def cleanup(engine: Engine, container_id: str) -> None:
+    """conmon's exit command: record the exit code conmon wrote, delete the runtime state, unmount the
+    rootfs (or with --rm remove the container), then apply the restart policy."""
+    from hutch.engine import restart
+
+    try:
+        rec = engine.db.get(container_id)
+    except NoSuchContainer:
+        return
+    userdata = engine.path(rec, "userdata")
+    if runtime_of(rec).status(rec.id) in ("running", "paused"):
+        return  # not this container's exit (conmon was asked to clean up early)
+    code = recorded_exit(engine, rec)
+    finish(engine, rec.id, code, if_running=True)
+    policy = config_of(rec).get("RestartPolicy")
+    if rec.remove or not isinstance(policy, dict) or not restart.wanted(policy, code, userdata):
+        return
+    try:
+        now = engine.db.get(rec.id)
+    except NoSuchContainer:
+        return
+    if now.state != "exited":
+        return
+    restart.save(userdata, RestartCount=restart.count(userdata) + 1)
+    from hutch.engine.containers import prepare_launch
+
+    prepare_launch()
+    claimed, previous = engine.claim_start(rec.id)
+    if previous is None:
+        return
+    if restart.load(userdata).get("StoppedByUser"):  # a stop came in meanwhile: it wins
+        with engine.lock(rec.id):
+            unmount(engine, claimed)
+            engine.db.update(rec.id, state=previous, monitor_pid=None)
+        return
+    engine.start_detached(claimed, previous)
+
+
+def recorded_exit(engine: Engine, rec: Record) -> int:
+    """The exit code conmon wrote for `rec`'s last run; -1 when it wrote none (its monitor died first)."""
+    from hutch.engine import conmon
+
+    code = conmon.exit_code(engine.path(rec, "userdata"), rec.id)
+    return code if code is not None else -1
+
+
+def config_of(rec: Record) -> dict[str, Any]:
+    from hutch import jsonfast
+
+    try:
+        doc = jsonfast.loads(rec.config or "{}")
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def runtime_of(rec: Record) -> Runtime:
+    from hutch.engine import runtimes
+
+    return runtimes.of_config(config_of(rec))
 
 
 def finish(
@@ -145,20 +205,27 @@ def finish(
     *,
     remove: bool = False,
     restore: str | None = None,
+    if_running: bool = False,
 ) -> None:
     """After the container's init is gone: delete its runtime state, unmount its rootfs, record the exit
     code; with `remove` (or --rm) remove it altogether. With `restore` (a failed start) the container
-    goes back to that state and keeps its exit code."""
+    goes back to that state and keeps its exit code. With `if_running`, only a container still recorded
+    as running (cleanup and `ps` may both come to finish one)."""
+    from hutch.engine import conmon
+
     with engine.lock(container_id):
         try:
             rec = engine.db.get(container_id)
         except NoSuchContainer:
             return
-        runtime_delete(engine, rec.id)
+        if if_running and rec.state not in ("running", "paused"):
+            return
+        runtime_delete(engine, rec)
         from hutch.engine.network.setup import teardown
 
         teardown(engine, rec)  # CNI DEL, the netns: nothing of the network outlives init
         unmount(engine, rec)
+        conmon.forget(engine.path(rec, "userdata"), rec.id)  # conmon, if alive, is on its way out
         if remove or rec.remove:
             remove_files(engine, rec)
             engine.db.remove(rec.id)
@@ -170,16 +237,37 @@ def finish(
         engine.db.update(rec.id, state="exited", exit_code=exit_code, finished=time.time(), monitor_pid=None)
 
 
-def runtime_delete(engine: Engine, container_id: str) -> None:
-    from hutch.runtime import container, lifecycle
+def alive(runtime: Runtime, container_id: str) -> bool:
+    """Whether the container's init lives (created, running or paused)."""
+    return runtime.status(container_id) in ("created", "running", "paused")
 
-    try:
-        c = container.load(engine.runtime_root, container_id)
-    except NotFoundError:
-        with contextlib.suppress(NotFoundError):
-            lifecycle.delete_leftover(engine.runtime_root, container_id)
+
+def started_by_user(engine: Engine, rec: Record) -> None:
+    """`start`: the restart count starts again and a stop no longer holds back the policy (as podman)."""
+    from hutch.engine import restart
+
+    restart.save(engine.path(rec, "userdata"), StoppedByUser=False, RestartCount=0)
+
+
+def stopped_by_user(engine: Engine, rec: Record) -> None:
+    """`stop` or `rm`: no restart policy brings the container back after this exit."""
+    from hutch.engine import restart
+
+    restart.save(engine.path(rec, "userdata"), StoppedByUser=True)
+
+
+def runtime_delete(engine: Engine, rec: Record) -> None:
+    """The runtime's state of `rec`; another runtime's failure is reported, and the rest of finish goes on."""
+    runtime = runtime_of(rec)
+    if runtime.name == "hutch":
+        runtime.delete(rec.id)
         return
-    lifecycle.delete(c, force=True)
+    try:
+        runtime.delete(rec.id)
+    except HutchError as e:
+        import sys
+
+        sys.stderr.write(f"hutch: container {rec.id[:12]}: {e}\n")
 
 
 def unmount(engine: Engine, rec: Record) -> None:

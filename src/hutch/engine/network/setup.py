@@ -88,8 +88,10 @@ def _bridge_lock(bridge: str) -> Iterator[None]:
         os.close(fd)
 
 
-def setup(engine: Engine, rec: Record) -> None:
-    """Before the runtime's create: the netns the spec names, and every network of the plan attached."""
+def setup(engine: Engine, rec: Record, background: bool = False) -> None:
+    """Before the runtime's create: the netns the spec names, and every network of the plan attached. With
+    `background` the plugins run in a forked helper while the runtime creates the container; `ready`
+    collects them (before start)."""
     userdata = engine.path(rec, "userdata")
     doc = plan.load(userdata)
     if doc is None or doc["mode"] != "bridge":
@@ -100,7 +102,63 @@ def setup(engine: Engine, rec: Record) -> None:
     plan.save(userdata, doc)
     path = netns.create(rec.id)
     for i, entry in enumerate(doc["networks"]):
-        _attach(engine, rec.id, userdata, doc, entry, path, first=i == 0)
+        _record(engine, doc, entry, first=i == 0)
+    plan.save(userdata, doc)  # before ADD: a crash during it still gets its DEL
+    if background:
+        _pending[rec.id] = _fork_adds(rec.id, doc, path)
+        return
+    for entry in doc["networks"]:
+        _added(rec.id, userdata, doc, entry, _add(rec.id, doc, entry, path))
+    write_etc(engine, userdata, doc)
+
+
+# Container id -> (helper pid, the pipe its results come through), between setup and ready.
+_pending: dict[str, tuple[int, int]] = {}
+
+
+def _fork_adds(container_id: str, doc: dict[str, Any], path: str) -> tuple[int, int]:
+    import subprocess  # noqa: F401  (imported before fork: the helper execs the plugins through it)
+
+    from hutch import jsonfast
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            results = [_add(container_id, doc, e, path) for e in doc["networks"]]
+            out = jsonfast.dumps({"results": results})
+        except BaseException as e:
+            out = jsonfast.dumps({"error": str(e) or type(e).__name__})
+        with contextlib.suppress(OSError):
+            os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    return pid, r
+
+
+def ready(engine: Engine, rec: Record) -> None:
+    """The background ADDs of setup: their results recorded, the names served, the /etc files written.
+    Raises the first plugin's error. A no-op when nothing is pending."""
+    pending = _pending.pop(rec.id, None)
+    if pending is None:
+        return
+    from hutch import jsonfast
+
+    pid, r = pending
+    with os.fdopen(r, "rb") as f:
+        report = f.read()
+    os.waitpid(pid, 0)
+    try:
+        doc_in = jsonfast.loads(report.decode(errors="replace") or "{}")
+    except jsonfast.DecodeError:
+        doc_in = {}
+    if "results" not in doc_in:
+        raise cni.PluginError(str(doc_in.get("error") or "network setup: its helper died"))
+    userdata = engine.path(rec, "userdata")
+    doc = plan.load(userdata) or {}
+    for entry, result in zip(doc["networks"], doc_in["results"], strict=True):
+        _added(rec.id, userdata, doc, entry, result)
     write_etc(engine, userdata, doc)
 
 
@@ -115,15 +173,8 @@ def _runtime(doc: dict[str, Any], entry: dict[str, Any], first: bool) -> dict[st
     return runtime
 
 
-def _attach(
-    engine: Engine,
-    container_id: str,
-    userdata: str,
-    doc: dict[str, Any],
-    entry: dict[str, Any],
-    path: str,
-    first: bool,
-) -> None:
+def _record(engine: Engine, doc: dict[str, Any], entry: dict[str, Any], first: bool) -> None:
+    """The conflist and runtime config the network's ADD (and later its DEL) get, into the plan."""
     net = config.load(engine.root, entry["name"])
     runtime = _runtime(doc, entry, first)
     conf = config.conflist(net)
@@ -131,16 +182,32 @@ def _attach(
     unused = {"portmap": "portMappings", "tuning": "mac"}
     conf["plugins"] = [p for p in conf["plugins"] if p["type"] not in unused or unused[p["type"]] in runtime]
     doc["confs"][net.name] = {"conf": conf, "runtime": runtime, "bridge": net.bridge, "dns": net.dns}
-    plan.save(userdata, doc)  # before ADD: a crash during it still gets its DEL
-    with _bridge_lock(net.bridge):
-        result = cni.add(conf, container_id=container_id, netns=path, ifname=entry["ifname"], runtime=runtime)
-    doc["results"][net.name] = result
+
+
+def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> dict[str, Any]:
+    saved = doc["confs"][entry["name"]]
+    with _bridge_lock(saved["bridge"]):
+        return cni.add(
+            saved["conf"],
+            container_id=container_id,
+            netns=path,
+            ifname=entry["ifname"],
+            runtime=saved["runtime"],
+        )
+
+
+def _added(
+    container_id: str, userdata: str, doc: dict[str, Any], entry: dict[str, Any], result: dict[str, Any]
+) -> None:
+    doc["results"][entry["name"]] = result
     plan.save(userdata, doc)
-    if net.dns:
+    if doc["confs"][entry["name"]].get("dns"):
         from hutch.engine.network import dns
 
         names = [doc["name"], container_id[:12], *entry.get("aliases", [])]
-        dns.add(net.bridge, _gateways(result), container_id, _addresses(result), names)
+        dns.add(
+            doc["confs"][entry["name"]]["bridge"], _gateways(result), container_id, _addresses(result), names
+        )
 
 
 def _addresses(result: dict[str, Any]) -> list[str]:
@@ -169,6 +236,9 @@ def write_etc(engine: Engine, userdata: str, doc: dict[str, Any]) -> None:
 
 def teardown(engine: Engine, rec: Record) -> None:
     """At finish: undo setup (idempotent; a no-op for a container that has nothing set up)."""
+    if rec.id in _pending:  # a launch that failed before `ready`: let the helper's ADDs finish first
+        with contextlib.suppress(HutchError):
+            ready(engine, rec)
     userdata = engine.path(rec, "userdata")
     doc = plan.load(userdata)
     if doc is None or not doc.get("active"):
@@ -267,7 +337,9 @@ def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: s
     plan.save(userdata, doc)
     if running:
         try:
-            _attach(engine, rec.id, userdata, doc, entry, netns.path(rec.id), first=False)
+            _record(engine, doc, entry, first=False)
+            plan.save(userdata, doc)
+            _added(rec.id, userdata, doc, entry, _add(rec.id, doc, entry, netns.path(rec.id)))
         except HutchError:
             doc["networks"].remove(entry)
             doc["confs"].pop(net.name, None)
@@ -351,13 +423,26 @@ def networks_of(engine: Engine, rec: Record) -> list[str]:
     return [e["name"] for e in doc.get("networks", [])]
 
 
-def before_launch(engine: Engine, rec: Record, restore: str | None) -> None:
+def before_launch(engine: Engine, rec: Record, restore: str | None, background: bool = False) -> None:
     """setup, and on failure what a failed launch does: the container finished (removed, or with `restore`
-    put back in that state), which tears down whatever setup had done."""
+    put back in that state), which tears down whatever setup had done. `background`: the caller calls
+    `ready` before the runtime starts the container."""
     try:
-        setup(engine, rec)
+        setup(engine, rec, background and _in_process(rec))
     except BaseException:
         from hutch.engine import monitor
 
         monitor.finish(engine, rec.id, None, remove=restore is None, restore=restore)
         raise
+
+
+def _in_process(rec: Record) -> bool:
+    """Whether the runtime library runs the container in this process (then launch_container calls `ready`
+    between create and start); another runtime's CLI gets its networks before its create."""
+    from hutch import jsonfast
+
+    try:
+        cfg = jsonfast.loads(rec.config or "{}")
+    except jsonfast.DecodeError:
+        cfg = {}
+    return not isinstance(cfg, dict) or cfg.get("OCIRuntime") in (None, "", "hutch")

@@ -1,0 +1,196 @@
+"""`hutch` commands that rest on the monitor (conmon): logs, attach, and the hidden `container cleanup` that
+conmon runs when a container exits; plus the --runtime and --restart flags of run/create.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from hutch.errors import HutchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    from hutch.cli.containers import _engine as engine
+
+    return engine(args)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """podman logs: the k8s-file log, stdout lines to stdout and stderr lines to stderr."""
+    from hutch.engine import logs
+    from hutch.engine.db import NoSuchContainer
+
+    since = logs.parse_time(args.since, "--since") if args.since else None
+    until = logs.parse_time(args.until, "--until") if args.until else None
+    with _engine(args) as engine:
+        rec = engine.find(args.container)
+        path = engine.log_path(rec)
+        db_path = engine.db.path
+
+    def running() -> bool:
+        from hutch.engine.db import ContainerDB
+
+        db = ContainerDB(db_path)
+        try:
+            return db.get(rec.id).state in ("running", "paused")
+        except NoSuchContainer:
+            return False  # --rm removed it; its log stays readable through our fd
+        finally:
+            db.close()
+
+    for line in logs.lines(
+        path, since=since, until=until, tail=args.tail, follow=args.follow, running=running
+    ):
+        out = sys.stderr if line.stream == "stderr" else sys.stdout
+        if args.timestamps:
+            out.buffer.write(logs.format_time(line.time_ns).encode() + b" ")
+        out.buffer.write(line.text + (b"\n" if line.complete else b""))
+        out.buffer.flush()
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """podman attach: the container's output, our stdin to it (when it was created with -i), a terminal
+    for a -t container; the detach keys leave it running; else its exit code once it exits."""
+    from hutch.engine import attach
+    from hutch.engine.monitor import config_of
+
+    keys = attach.parse_detach_keys(args.detach_keys)
+    with _engine(args) as engine:
+        rec = engine.find(args.container)
+        if rec.state != "running":
+            raise HutchError(
+                f"you can only attach to running containers: container {rec.id[:12]} is {rec.state}"
+            )
+        cfg = config_of(rec)
+        tty = bool(cfg.get("Tty"))
+        stdin = bool(cfg.get("OpenStdin")) and not args.no_stdin
+        sock = attach.connect(rec.id)
+        restore = _raw_terminal(engine, rec) if tty and stdin and os.isatty(0) else None
+        try:
+            detached = attach.relay(sock, stdin=stdin, detach_keys=keys)
+        finally:
+            sock.close()
+            if restore is not None:
+                restore()
+        if detached:
+            return 0
+        return _exit_code(engine, rec.id)
+
+
+def _raw_terminal(engine: Engine, rec: Record) -> Callable[[], None]:
+    """Our terminal in raw mode and its size (now and on SIGWINCH) sent to conmon; undone by the result."""
+    import signal
+    import termios
+    import tty
+
+    from hutch.engine import attach
+
+    userdata = engine.path(rec, "userdata")
+
+    def send_size(*_: object) -> None:
+        size = os.get_terminal_size(0)
+        attach.resize(userdata, size.lines, size.columns)
+
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+    send_size()
+    previous = signal.signal(signal.SIGWINCH, send_size)
+
+    def restore() -> None:
+        signal.signal(signal.SIGWINCH, previous)
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+    return restore
+
+
+def _exit_code(engine: Engine, container_id: str, timeout: float = 10.0) -> int:
+    """The exit code cleanup records once the attach socket closed (conmon closes it when init exits)."""
+    import time
+
+    from hutch.engine.db import NoSuchContainer
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rec = engine.refresh(engine.db.get(container_id))
+        except NoSuchContainer:
+            return 0
+        if rec.state == "exited":
+            return rec.exit_code if rec.exit_code is not None and rec.exit_code >= 0 else 0
+        time.sleep(0.05)
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """conmon's exit command: record the exit, release the container's resources, apply --restart."""
+    from hutch.engine import monitor
+
+    with _engine(args) as engine:
+        monitor.cleanup(engine, args.container)
+    return 0
+
+
+def create_flags(c: argparse.ArgumentParser) -> None:
+    """run/create: --runtime and --restart."""
+    c.add_argument("--runtime", default="", help="hutch (default, in-process), runc, crun, runsc or a PATH")
+    c.add_argument("--restart", default="", help="no, on-failure[:N], always or unless-stopped")
+
+
+def checked_options(args: argparse.Namespace) -> dict[str, object]:
+    """--runtime and --restart, checked before anything is created: the config JSON fields they set."""
+    from hutch.engine import restart, runtimes
+
+    runtime = runtimes.resolve(getattr(args, "runtime", "") or "")
+    policy = restart.parse(getattr(args, "restart", "") or "no")
+    if policy["Name"] and getattr(args, "rm", False):
+        raise HutchError(
+            'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
+        )
+    return {"OCIRuntime": runtime.name, "RestartPolicy": policy}
+
+
+def record_options(engine: Engine, rec: Record, fields: dict[str, object]) -> None:
+    """Add the checked --runtime/--restart fields to the container's config JSON."""
+    from hutch import jsonfast
+    from hutch.engine.monitor import config_of
+
+    cfg = config_of(rec)
+    cfg.update(fields)
+    rec.config = jsonfast.dumps(cfg)
+    engine.db.update(rec.id, config=rec.config)
+
+
+def add_commands(
+    sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], top: bool
+) -> None:
+    """logs and attach (at the top and under `container`); cleanup only under `container`."""
+    c = add(sub, "logs", cmd_logs, "show a detached container's output")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("-f", "--follow", action="store_true", help="follow until the container exits")
+    c.add_argument("--since", help="only lines since this time (RFC 3339, Unix time, or a duration: 10m)")
+    c.add_argument("--until", help="only lines until this time (RFC 3339, Unix time, or a duration: 10m)")
+    c.add_argument("--tail", type=int, default=-1, help="only the last N lines (-1: all)")
+    c.add_argument("-t", "--timestamps", action="store_true", help="each line's time first")
+
+    c = add(sub, "attach", cmd_attach, "attach to a running container's terminal or output")
+    c.add_argument("container", metavar="CONTAINER")
+    c.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    c.add_argument(
+        "--detach-keys", default="ctrl-p,ctrl-q", help="the keys that detach (default ctrl-p,ctrl-q)"
+    )
+    c.add_argument("--sig-proxy", default="true", help=argparse.SUPPRESS)
+
+    if not top:
+        c = add(sub, "cleanup", cmd_cleanup, argparse.SUPPRESS)
+        c.add_argument("container", metavar="CONTAINER")
