@@ -269,13 +269,24 @@ def _ns(pid: str, kind: str) -> str:
 
 
 def test_namespace_flags(root: Path) -> None:
-    script = "for n in pid ipc uts cgroup; do readlink /proc/self/ns/$n; done; hostname"
-    host = [_ns("self", k) for k in ("pid", "ipc", "uts", "cgroup")] + [os.uname().nodename]
+    script = "for n in pid ipc uts cgroup; do readlink /proc/self/ns/$n; done; hostname; cat /etc/hostname"
+    script += "; echo $HOSTNAME"
+    host = [_ns("self", k) for k in ("pid", "ipc", "uts", "cgroup")] + [os.uname().nodename] * 3
     out = run(root, "--pid", "host", "--ipc", "host", "--uts", "host", "--cgroupns", "host", IMAGE, "sh", "-c",
               script).split()  # fmt: skip
     assert out == host
     out = run(root, "--pid", "private", "--cgroupns", "private", IMAGE, "sh", "-c", script).split()
     assert out[0] != host[0] and out[3] != host[3] and out[1] != host[1]
+    # --ipc host shares the host's /dev/shm (its mount source); --ipc none has no /dev/shm at all.
+    shm = "grep ' /dev/shm ' /proc/self/mountinfo | cut -d' ' -f3"
+    host_shm = [
+        x for x in Path("/proc/self/mountinfo").read_text().splitlines() if x.split()[4] == "/dev/shm"
+    ]
+    # (the last mount on /dev/shm is the one seen there)
+    assert run(root, "--ipc", "host", IMAGE, "sh", "-c", shm).strip() == host_shm[-1].split()[2]
+    assert run(root, "--ipc", "none", IMAGE, "sh", "-c", "ls /dev/shm 2>&1 || true").endswith(
+        "No such file or directory\n"
+    )
     refused(root, "--uts", "host", "--hostname", "x", IMAGE, "true", flag="--hostname")
     refused(root, "--pid", "bogus", IMAGE, "true", flag="--pid")
     refused(root, "--ipc", "container:no-such-container", IMAGE, "true", flag="no-such-container")

@@ -193,7 +193,7 @@ def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
         doc["memory"]["swap"] = 2 * doc["memory"]["limit"]
     with engine.lock(rec.id):
         rec = engine.db.get(rec.id)
-        if rec.state == "running":
+        if rec.state in ("running", "paused"):
             from hutch.runtime import cgroups, container
 
             c = container.load(engine.runtime_root, rec.id)

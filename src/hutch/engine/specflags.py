@@ -67,6 +67,16 @@ def _mounts(doc: dict[str, Any], opts: Options, extra: list[dict[str, Any]]) -> 
             m["options"] = [o for o in m["options"] if not o.startswith("size=")] + [opts.shm_size]
         if opts.privileged and m["destination"] in ("/sys", "/sys/fs/cgroup"):
             m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    if opts.ipc == "none":  # podman: a private IPC namespace without /dev/shm
+        mounts = [m for m in mounts if m["destination"] != "/dev/shm"]
+    elif opts.ipc == "host":  # the host's IPC namespace and its /dev/shm
+        shm = {
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": "/dev/shm",
+            "options": ["rbind", "rprivate"],
+        }
+        mounts = [shm if m["destination"] == "/dev/shm" else m for m in mounts]
     if opts.init:
         mounts.append(
             {
@@ -106,6 +116,17 @@ def _namespaces(doc: dict[str, Any], opts: Options) -> None:
                 "--hostname: cannot set the hostname when the UTS namespace is not the container's own"
             )
         doc.pop("hostname", None)
+        if opts.uts == "host":  # the host's name, in HOSTNAME and /etc/hostname, as podman shows it
+            _host_name(doc, os.uname().nodename)
+
+
+def _host_name(doc: dict[str, Any], name: str) -> None:
+    env = doc["process"]["env"]
+    doc["process"]["env"] = [f"HOSTNAME={name}" if e.startswith("HOSTNAME=") else e for e in env]
+    for m in doc["mounts"]:
+        if m["destination"] == "/etc/hostname" and m["type"] == "bind":
+            with open(m["source"], "w") as f:
+                f.write(name + "\n")
 
 
 def _linux(doc: dict[str, Any], opts: Options) -> None:
