@@ -277,7 +277,8 @@ class Engine:
         from hutch.engine import monitor
         from hutch.engine.network.setup import before_launch
 
-        before_launch(self, rec, restore)  # the netns and networks the spec joins, before any runtime create
+        # The netns the spec joins, before any runtime create; its plugins run while the runtime creates.
+        before_launch(self, rec, restore, background=True)
         return monitor.run_foreground(self, rec, tty=tty, interactive=interactive, restore=restore)
 
     def run_detached(self, rec: Record, restore: str | None = None) -> None:
