@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from hutch.engine.containers import STOP_TIMEOUT
+from hutch.engine.network.manage import network_settings
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
@@ -82,6 +83,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "StopSignal": rec.stop_signal or "SIGTERM",
             "StopTimeout": cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else STOP_TIMEOUT,
         },
+        "NetworkSettings": network_settings(engine, rec),
         "HostConfig": {
             "Binds": [],
             "NetworkMode": cfg.get("NetworkMode", "none"),

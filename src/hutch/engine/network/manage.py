@@ -112,3 +112,35 @@ def settings(engine: Engine, rec: Record) -> dict[str, Any]:
             "NetworkID": entry["name"],
         }
     return out
+
+
+def network_settings(engine: Engine, rec: Record) -> dict[str, Any]:
+    """podman's NetworkSettings of a container: the first network's address at the top, every network
+    under Networks, published ports under Ports (while the container's networks are up)."""
+    from hutch.engine.network import netns
+
+    doc = plan.load(engine.path(rec, "userdata")) or {}
+    nets = settings(engine, rec) if doc.get("active") else {}
+    first: dict[str, Any] = next(iter(nets.values()), {})
+    ports: dict[str, Any] = {}
+    for m in doc.get("ports", []):
+        key = f"{m['containerPort']}/{m['protocol']}"
+        ports.setdefault(key, []).append({"HostIp": m["hostIP"], "HostPort": str(m["hostPort"])})
+    return {
+        "EndpointID": "",
+        "Gateway": first.get("Gateway", ""),
+        "IPAddress": first.get("IPAddress", ""),
+        "IPPrefixLen": first.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": first.get("MacAddress", ""),
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SandboxKey": netns.path(rec.id) if doc.get("active") else "",
+        "Networks": nets,
+    }
