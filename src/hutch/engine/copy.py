@@ -4,12 +4,13 @@ stream on stdin/stdout (`-`).
 Every path inside the container is resolved by openat2(RESOLVE_IN_ROOT) on the container's rootfs, and every
 entry is read or created relative to an fd of its parent, never following a symlink in its last component:
 a symlink the container planted (`/out -> /etc` or `../../..`) resolves inside the rootfs, so cp can never
-read or write the host through it. On the host side, entries land below the destination directory the same
-way (RESOLVE_IN_ROOT on it), so a tar stream cannot climb out of it either.
+read or write the host through it. Entries are written confined to the destination directory (RESOLVE_IN_ROOT
+on it), on either side, so a tar stream's own symlinks cannot carry a later entry out of it.
 
 Ownership, as the task has `-a/--archive`: without it, files copied in belong to the container's process
-user and files copied out to the caller; with it they keep the source's uid/gid. Mounts made inside the
-container (its /etc/hosts bind, /proc, /dev, volumes) are not seen: cp works on the rootfs overlay.
+user and files copied out to the caller; with it they keep the source's uid/gid. A path under a volume or
+directory bind mount goes to its source (see container_root); other mounts made inside the container (its
+/etc/hosts bind, /proc, /dev, tmpfs) are not seen.
 """
 
 from __future__ import annotations
@@ -253,6 +254,8 @@ def _renamed(entries: Iterable[Entry], old: str, new: str) -> Iterator[Entry]:
     for ti, f in entries:
         if ti.name == old or ti.name.startswith(old + "/"):
             ti.name = new + ti.name[len(old) :]
+        if ti.islnk() and (ti.linkname == old or ti.linkname.startswith(old + "/")):
+            ti.linkname = new + ti.linkname[len(old) :]
         yield ti, f
 
 
@@ -301,9 +304,7 @@ def copy(src: Side, dst: Side) -> None:
                 raise CopyError(f'"{dst.where}": the directory "{parent}" does not exist')
             new = posixpath.basename(clean(dst.path))
             into, entries = parent, _renamed(walk(pfd, name, base), base, new)
-        extract = Extractor(dst.rootfd, into, dst.owner)
-        for ti, f in entries:
-            extract.put(ti, f)
+        _extract(dst, into, entries)
     finally:
         os.close(pfd)
 
@@ -336,9 +337,24 @@ def copy_in_tar(stream: BinaryIO, dst: Side) -> None:
     found = dst.stat()
     if found is None or not stat.S_ISDIR(found.st_mode):
         raise CopyError(f'"{dst.where}": the destination "{dst.path}" must be a directory')
-    extract = Extractor(dst.rootfd, dst.path, dst.owner)
-    for ti, f in read_tar(stream):
-        extract.put(ti, f)
+    _extract(dst, dst.path, read_tar(stream))
+
+
+def _extract(dst: Side, into: str, entries: Iterable[Entry]) -> None:
+    """The entries below the directory `into` of `dst`, confined to it: whatever symlinks the entries (or a
+    process racing us) make there, nothing lands outside `into`."""
+    from hutch.runtime import inroot
+
+    try:
+        fd = inroot.open_path(dst.rootfd, into, os.O_PATH | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        raise CopyError(f'"{dst.where}": the directory "{into}" does not exist') from None
+    try:
+        extract = Extractor(fd, "/", dst.owner)
+        for ti, f in entries:
+            extract.put(ti, f)
+    finally:
+        os.close(fd)
 
 
 # --- the container's rootfs ------------------------------------------------------------------------------
