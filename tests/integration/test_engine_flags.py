@@ -401,3 +401,17 @@ def test_bad_values_on_create_leave_nothing(root: Path, args: list[str]) -> None
     assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and args[0] in proc.stderr, proc.stderr
     assert hutch(root, "inspect", "bad").returncode == 125
     assert mine(root) == []
+
+
+def test_update_through_another_runtime(root: Path) -> None:
+    """`update` of a container run by runc goes through `runc update`: its cgroups change too."""
+    cid = ok(root, "run", "-d", "--runtime", "runc", "-m", "64m", IMAGE, "sleep", "1000").strip()
+    try:
+        pid = ok(root, "inspect", "-f", "{{.State.Pid}}", cid).strip()
+        ok(root, "update", "--memory", "96m", "--pids-limit", "55", cid)
+        assert _cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+        assert _cgroup_file(pid, "pids", "pids.max") == "55"
+        assert ok(root, "inspect", "-f", "{{.HostConfig.Memory}}", cid) == f"{96 << 20}\n"
+    finally:
+        ok(root, "rm", "-f", cid)
+    assert mine(root) == []

@@ -182,8 +182,6 @@ def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
 
     from hutch import jsonfast
     from hutch.engine.containers import _write_json
-    from hutch.oci.config import Reader
-    from hutch.oci.resources import parse_resources
 
     rec = engine.find(name_or_id)
     doc = resources(flags, create=False)
@@ -194,12 +192,7 @@ def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
     with engine.lock(rec.id):
         rec = engine.db.get(rec.id)
         if rec.state in ("running", "paused"):
-            from hutch.runtime import cgroups, container
-
-            c = container.load(engine.runtime_root, rec.id)
-            if c.status() == "stopped":
-                raise StateError(f"container {rec.id} is not running: cannot update it")
-            cgroups.update(c.cgroup, parse_resources(Reader(doc, "linux.resources", "update flags")))
+            _apply_live(rec, doc)
         path = os.path.join(engine.path(rec, "userdata"), "config.json")
         with open(path) as f:
             spec = jsonfast.loads(f.read())
@@ -208,3 +201,33 @@ def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
             current.setdefault(section, {}).update(values)
         _write_json(path, spec)
     return rec
+
+
+def _apply_live(rec: Record, doc: dict[str, Any]) -> None:
+    """New limits on a live container: through the runtime library for hutch's own runtime, or `RUNTIME
+    update --resources -` for another one (runc, crun; runsc runs without cgroups here)."""
+    from hutch.engine import monitor, runtimes
+
+    runtime = monitor.runtime_of(rec)
+    if isinstance(runtime, runtimes.CliRuntime):
+        import subprocess
+
+        from hutch import jsonfast
+
+        proc = subprocess.run(
+            runtime.command("update", "--resources", "-", rec.id),
+            input=jsonfast.dumps(doc), capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise StateError(f"update: {runtime.name}: {last}")
+        return
+    from hutch.oci.config import Reader
+    from hutch.oci.resources import parse_resources
+    from hutch.runtime import cgroups, container
+
+    root = runtime.root if isinstance(runtime, runtimes.HutchRuntime) else runtimes.HUTCH_ROOT
+    c = container.load(root, rec.id)
+    if c.status() == "stopped":
+        raise StateError(f"container {rec.id} is not running: cannot update it")
+    cgroups.update(c.cgroup, parse_resources(Reader(doc, "linux.resources", "update flags")))
