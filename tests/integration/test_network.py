@@ -390,3 +390,45 @@ def test_failed_starts_leave_nothing(root: Path, track: Tracker) -> None:
     assert f"--dport {port}" not in _iptables()
     leases = [p.name for p in (IPAM_DIR / "failing").iterdir() if p.name[0].isdigit()]
     assert leases == ["10.89.220.9"]
+
+
+def test_publish_all_and_several_networks(root: Path, track: Tracker) -> None:
+    """-P publishes the image's EXPOSEd ports on free host ports; a container on two networks has an
+    interface and an address on each, and a name on the user network."""
+    proc = subprocess.run(
+        [
+            *run_suite.HUTCH,
+            "--root",
+            str(root),
+            "import",
+            "-q",
+            "-c",
+            "EXPOSE 8080/tcp",
+            "-",
+            "localhost/exposed:1",
+        ],
+        input=run_suite._tar_layer(),
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ok(root, "network", "create", "second")
+    running(
+        root, "--name", "multi", "-P", "--network", "bridge,second", "localhost/exposed:1", "sh", "-c", HTTPD
+    )
+    cid = track.started("multi")
+    (line,) = ok(root, "port", "multi").splitlines()
+    assert line.startswith("8080/tcp -> 0.0.0.0:")
+    port = int(line.rsplit(":", 1)[1])
+    assert (
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+        == f"hello from {cid[:12]}\n".encode()
+    )
+    links = ok(root, "exec", "multi", "ip", "-o", "-4", "addr")
+    assert " eth0 " in links and " eth1 " in links and "10.88." in links and "10.89." in links
+    assert sorted(json.loads(ok(root, "inspect", "multi"))[0]["NetworkSettings"]["Networks"]) == [
+        "hutch",
+        "second",
+    ]
+    out = ok(root, "run", "--rm", "--network", "second", IMAGE, "wget", "-qO-", "http://multi:8080/")
+    assert out == f"hello from {cid[:12]}\n"
