@@ -365,7 +365,7 @@ def test_inspect_shows_the_flags(root: Path, tmp_path: Path) -> None:
         root, "create", "-v", f"{tmp_path}:/host:ro", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN",
         "-m", "64m", "--cpus", "2", "--cpu-shares", "100", "--pids-limit", "99", "--device", "/dev/null:/dev/n",
         "--ulimit", "nproc=100:200", "--sysctl", "net.core.somaxconn=100", "--shm-size", "1m", "--init",
-        "--stop-timeout", "7", IMAGE, "true",
+        "--stop-timeout", "7", "--tmpfs", "/scratch:size=1m", IMAGE, "true",
     ).strip()  # fmt: skip
     try:
         host = inspect(root, cid)["HostConfig"]
@@ -382,6 +382,9 @@ def test_inspect_shows_the_flags(root: Path, tmp_path: Path) -> None:
         assert host["Sysctls"] == {"net.core.somaxconn": "100"}
         assert (host["ShmSize"], host["Init"], host["Privileged"]) == (1 << 20, True, False)
         assert ok(root, "inspect", "-f", "{{.Config.StopTimeout}}", cid) == "7\n"
+        # podman shows binds and volumes in Mounts, tmpfs mounts in HostConfig.Tmpfs.
+        assert [m["Destination"] for m in inspect(root, cid)["Mounts"]] == ["/host"]  # type: ignore[index]
+        assert host["Tmpfs"] == {"/scratch": "noexec,nosuid,nodev,tmpcopyup,size=1m"}
     finally:
         ok(root, "rm", cid)
 

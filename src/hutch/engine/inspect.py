@@ -61,7 +61,10 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "RestartCount": _restart_count(userdata),
         "Driver": "overlay",
         "OCIRuntime": cfg.get("OCIRuntime") or "hutch",
-        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.get("Mounts") or []],
+        # podman lists binds and volumes here; tmpfs mounts are in HostConfig.Tmpfs
+        "Mounts": [
+            {k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.get("Mounts") or [] if m["Type"] != "tmpfs"
+        ],
         "Config": {
             "Hostname": cfg.get("Hostname", rec.id[:12]),
             "Domainname": "",
