@@ -250,3 +250,40 @@ def test_version_and_info(root: Path) -> None:
     assert ok(root, "info", "-f", "{{.Host.Kernel}}") == os.uname().release + "\n"
     ok(root, "rm", "-f", "inf")
     assert gone(root, cid) == []
+
+
+def test_pause_top_stats_under_runc(root: Path) -> None:
+    """A container of another OCI runtime: its own pause/resume, ps and events --stats (as podman calls them)."""
+    cid = ok(
+        root,
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "onrunc",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1000 & exec sleep 1001",
+    )
+    cid = cid.strip()
+    until(lambda: len(host_pids(root, "onrunc")) == 2)
+    pids = host_pids(root, "onrunc")
+    assert ok(root, "pause", "onrunc") == "onrunc\n"
+    assert all(proc_state(p) in ("D", "T") for p in pids) and freezer_state(pids[0]) == "FROZEN"
+    state = subprocess.run(
+        ["runc", "--root", "/run/hutch/runc", "state", cid], capture_output=True, text=True
+    )
+    assert json.loads(state.stdout)["status"] == "paused"
+    assert ok(root, "inspect", "-f", "{{.State.Status}}", "onrunc") == "paused\n"
+    ok(root, "unpause", "onrunc")
+    assert freezer_state(pids[0]) == "THAWED"
+    rows = [line.split(None, 7) for line in ok(root, "top", "onrunc").splitlines()[1:]]
+    assert sorted(r[7] for r in rows) == ["sleep 1000", "sleep 1001"]
+    assert next(r for r in rows if r[7] == "sleep 1001")[1:3] == ["1", "0"]
+    assert stats(root, "onrunc")["pids"] == "2"
+    ok(root, "pause", "onrunc")
+    ok(root, "rm", "-f", "onrunc")
+    assert not any(Path(f"/proc/{p}").exists() for p in pids)
+    assert gone(root, cid) == []

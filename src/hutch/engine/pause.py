@@ -1,6 +1,7 @@
 """podman pause and unpause: the container's cgroup frozen and thawed through the runtime library's freezer
-(v1's freezer.state on hybrid hosts, cgroup.freeze on v2). The record says `paused` while it is frozen, so
-ps and inspect show it without asking the kernel; stop, kill -9 and rm -f thaw it (see Engine._thaw).
+(v1's freezer.state on hybrid hosts, cgroup.freeze on v2), or another runtime's `pause`/`resume`. The
+record says `paused` while it is frozen, so ps and inspect show it without asking the kernel; stop, kill -9
+and rm -f thaw it (see Engine._thaw).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def _runtime(engine: Engine, rec: Record) -> Container:
 
 
 def pause(engine: Engine, rec: Record) -> Record:
+    from hutch.engine import foreign_ops
     from hutch.runtime import cgroups
 
     with engine.lock(rec.id):
@@ -32,10 +34,14 @@ def pause(engine: Engine, rec: Record) -> Record:
             raise StateError(f'"{rec.id}" is already paused: container state improper')
         if rec.state != "running":
             raise StateError(f'"{rec.id}" is not running, can\'t pause: container state improper')
-        c = _runtime(engine, rec)
-        if c.status() != "running":
-            raise StateError(f'"{rec.id}" is not running, can\'t pause: container state improper')
-        cgroups.pause(c.cgroup)
+        other = foreign_ops.cli_runtime(rec)
+        if other is not None:
+            foreign_ops.pause(other, rec.id)
+        else:
+            c = _runtime(engine, rec)
+            if c.status() != "running":
+                raise StateError(f'"{rec.id}" is not running, can\'t pause: container state improper')
+            cgroups.pause(c.cgroup)
         engine.db.update(rec.id, state="paused")
     return engine.db.get(rec.id)
 
@@ -51,8 +57,15 @@ def unpause(engine: Engine, rec: Record) -> Record:
 
 def thaw(engine: Engine, rec: Record) -> None:
     """Thaw the container's cgroup (if it still has one) and record it `running` again."""
+    from hutch.engine import foreign_ops
     from hutch.runtime import cgroups, container
 
+    other = foreign_ops.cli_runtime(rec)
+    if other is not None:
+        engine.db.update(rec.id, state="running")  # first, as below
+        if other.status(rec.id) == "paused":
+            foreign_ops.resume(other, rec.id)
+        return
     try:
         c = container.load(engine.runtime_root, rec.id)
     except NotFoundError:

@@ -42,14 +42,11 @@ class Sample:
 
 def sample(engine: Engine, rec: Record, previous: Sample | None = None) -> Sample:
     """The usage of `rec` now; CPU % against `previous` (a sample of the same container), else its start."""
-    from hutch.runtime import cgroups, container
-
     out = Sample(rec.id, rec.name, False, at=time.time())
     if rec.state not in ("running", "paused"):
         return out
     try:
-        c = container.load(engine.runtime_root, rec.id)
-        data: dict[str, Any] = cgroups.read_stats(c.cgroup)
+        data, pid = _read(engine, rec)
     except (NotFoundError, HutchError, OSError):
         return out
     out.running = True
@@ -63,8 +60,20 @@ def sample(engine: Engine, rec: Record, previous: Sample | None = None) -> Sampl
     pids = data.get("pids") or {}
     out.pids = int(pids.get("current", 0))
     _blkio(out, data.get("blkio") or {})
-    out.net_rx, out.net_tx = _net(c.pid)
+    out.net_rx, out.net_tx = _net(pid)
     return out
+
+
+def _read(engine: Engine, rec: Record) -> tuple[dict[str, Any], int]:
+    """The container's stats (runc's events shape) and its init's host pid, from its runtime."""
+    from hutch.engine import foreign_ops
+    from hutch.runtime import cgroups, container
+
+    other = foreign_ops.cli_runtime(rec)
+    if other is not None:
+        return foreign_ops.stats(other, rec.id), other.pid(rec.id)
+    c = container.load(engine.runtime_root, rec.id)
+    return cgroups.read_stats(c.cgroup), c.pid
 
 
 def _memory(out: Sample, mem: dict[str, Any]) -> None:

@@ -55,22 +55,31 @@ class Proc:
 
 def processes(engine: Engine, rec: Record) -> list[Proc]:
     """The container's live processes, in pid order."""
-    from hutch.errors import NotFoundError
-    from hutch.runtime import container, lifecycle
-
     if rec.state not in ("running", "paused"):
         raise StateError(f"top can only be used on running containers: {rec.id} is {rec.state}")
-    try:
-        c = container.load(engine.runtime_root, rec.id)
-    except NotFoundError:
-        raise StateError(f"top can only be used on running containers: {rec.id} is not running") from None
     out = []
-    for hpid in sorted(lifecycle.container_pids(c)):
+    for hpid in sorted(_pids(engine, rec)):
         try:
             out.append(Proc(hpid))
         except (OSError, KeyError, IndexError, ValueError):
             continue  # exited meanwhile
     return out
+
+
+def _pids(engine: Engine, rec: Record) -> list[int]:
+    """The host pids of the container's processes (its cgroup's), from its runtime."""
+    from hutch.engine import foreign_ops
+    from hutch.errors import NotFoundError
+    from hutch.runtime import container, lifecycle
+
+    other = foreign_ops.cli_runtime(rec)
+    if other is not None:
+        return foreign_ops.pids(other, rec.id)
+    try:
+        c = container.load(engine.runtime_root, rec.id)
+    except NotFoundError:
+        raise StateError(f"top can only be used on running containers: {rec.id} is not running") from None
+    return lifecycle.container_pids(c)
 
 
 def descriptors(words: list[str]) -> list[str]:
