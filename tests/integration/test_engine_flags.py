@@ -143,6 +143,11 @@ def test_cap_add_and_drop(root: Path) -> None:
     assert int(got["CapBnd"], 16) == cap_mask(["CAP_KILL"])
     got = status(run(root, "--cap-drop", "all", IMAGE, "cat", "/proc/self/status"))
     assert int(got["CapEff"], 16) == 0 and int(got["CapBnd"], 16) == 0
+    # A non-root user gets only the added capabilities, ambient so that they survive its exec (as podman).
+    got = status(run(root, "-u", "app", "--cap-add", "NET_ADMIN", IMAGE, "cat", "/proc/self/status"))
+    assert int(got["CapEff"], 16) == int(got["CapAmb"], 16) == cap_mask(["CAP_NET_ADMIN"])
+    got = status(run(root, "-u", "app", IMAGE, "cat", "/proc/self/status"))
+    assert int(got["CapEff"], 16) == int(got["CapAmb"], 16) == 0
     refused(root, "--cap-add", "CAP_NOPE", IMAGE, "true", flag="--cap-add")
     refused(root, "--cap-drop", "nope", IMAGE, "true", flag="--cap-drop")
 

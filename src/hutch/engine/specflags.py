@@ -37,8 +37,15 @@ def _process(doc: dict[str, Any], opts: Options, rootfs: str, user: User) -> Non
 
     process = doc["process"]
     caps = security.capabilities(spec.DEFAULT_CAPS, opts.cap_add, opts.cap_drop, opts.privileged)
-    effective = caps if user.uid == 0 else []
-    process["capabilities"] = {"bounding": caps, "effective": effective, "permitted": effective}
+    if user.uid == 0:
+        process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
+    else:
+        # podman: a non-root user gets only what --cap-add names, in every set (ambient, so that it keeps
+        # them across exec).
+        added = [c for c in caps if c in {security.cap_name(a, "--cap-add") for a in opts.cap_add}]
+        process["capabilities"] = {"bounding": caps, "effective": added, "permitted": added}
+        if added:
+            process["capabilities"].update(inheritable=added, ambient=added)
     if set(caps) != set(spec.DEFAULT_CAPS) and "seccomp" in doc["linux"]:
         # podman's profile allows some syscalls only with a capability (mount with CAP_SYS_ADMIN, ...).
         doc["linux"]["seccomp"] = spec._seccomp(opts.seccomp, set(caps))
