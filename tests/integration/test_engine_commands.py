@@ -129,6 +129,9 @@ def test_top_lists_the_processes(root: Path) -> None:
     init = int(ok(root, "inspect", "-f", "{{.State.Pid}}", "topc"))
     assert next(line.split() for line in out if line.endswith("sleep 1002"))[:2] == ["1", str(init)]
 
+    # ps(1) options are no descriptors: ps runs in the container, as podman falls back to it.
+    out = ok(root, "top", "topc", "-o", "pid,comm").splitlines()
+    assert out[0].split() == ["PID", "COMMAND"] and ["1", "sleep"] in [line.split() for line in out]
     proc = hutch_cli(root, "top", "topc", "bogus")
     assert proc.returncode == 125 and proc.stderr.startswith("Error: unknown descriptor: bogus")
     ok(root, "rm", "-f", "topc")

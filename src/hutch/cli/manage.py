@@ -72,10 +72,34 @@ def cmd_top(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
     from hutch.engine import top
 
-    wanted = top.descriptors(list(args.descriptors))
+    words = list(args.descriptors)
+    if any(w.startswith("-") for w in words):
+        return _ps_inside(args, words)
+    wanted = top.descriptors(words)
     with _engine(args) as engine:
         rows = top.table(engine, engine.find(args.container), wanted)
     sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def _ps_inside(args: argparse.Namespace, words: list[str]) -> int:
+    """`top CONTAINER -ef`: ps options are no psgo descriptors; podman then runs ps(1) in the container."""
+    from hutch.engine.containers import InvokeError
+
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    with _engine(args) as engine:
+        rec = engine.find(args.container)
+        if rec.state not in ("running", "paused"):
+            raise HutchError(f"top can only be used on running containers: {rec.id} is {rec.state}")
+        sys.stdout.flush()
+        try:
+            code = engine.exec(rec.id, ["ps", *words])
+        except InvokeError as e:
+            raise HutchError(f"ps(1) failed in the container for the descriptors {words}: {e}") from None
+    if code != 0:
+        raise HutchError(f"ps(1) in the container exited {code} for {' '.join(words)}")
     return 0
 
 
@@ -359,7 +383,10 @@ def commands(
     c = add(sub, "top", cmd_top, "show a container's processes")
     c.add_argument("container", metavar="CONTAINER")
     c.add_argument(
-        "descriptors", nargs="*", metavar="DESCRIPTOR", help="user pid ppid pcpu etime tty time args ..."
+        "descriptors",
+        nargs=argparse.REMAINDER,
+        metavar="DESCRIPTOR",
+        help="user pid ppid pcpu etime tty time args ...; ps(1) options (-ef) run ps in the container",
     )
 
     c = add(sub, "stats", cmd_stats, "show containers' resource usage")
