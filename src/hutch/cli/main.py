@@ -521,6 +521,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     from hutch.cli import networks
 
     networks.register(sub, add)  # network create, ls, inspect, rm, prune, connect, disconnect, reload; port
+    from hutch.cli import pods
+
+    pods.register(sub, add)  # pod create, ps, inspect, start, stop, restart, kill, rm, prune, exists
 
     for name in ("login", "logout"):
         c = add(

@@ -50,6 +50,7 @@ def add_run_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
     c.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="a resolv.conf option")
     c.add_argument("--network-alias", action="append", default=[], help="another name on the network")
+    c.add_argument("--pod", default="", help="join this pod (its infra container's namespaces)")
 
 
 def net_options(args: argparse.Namespace) -> NetOptions:
@@ -65,6 +66,7 @@ def net_options(args: argparse.Namespace) -> NetOptions:
         dns_search=list(args.dns_search),
         dns_options=list(args.dns_option),
         aliases=list(args.network_alias),
+        pod=args.pod,
     )
 
 

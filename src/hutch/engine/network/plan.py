@@ -36,6 +36,7 @@ class NetOptions:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
+    pod: str = ""  # run --pod: the pod whose infra container's namespaces the container joins
 
 
 def mode_of(network: str) -> str:
@@ -79,6 +80,7 @@ def build(
         "dns": [_dns_server(d) for d in net.dns],
         "dns_search": list(net.dns_search),
         "dns_options": list(net.dns_options),
+        "pod": "",
         "active": False,
         "results": {},
         "confs": {},

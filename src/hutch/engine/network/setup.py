@@ -38,7 +38,13 @@ def prepare(
 ) -> None:
     """At create: check the network flags, keep the plan, write /etc/hosts and resolv.conf (no address yet)."""
     net = getattr(opts, "net", None) or plan.NetOptions()
+    pod = ""
+    if net.pod:
+        from hutch.engine import pods
+
+        pod = pods.join(engine, net.pod, opts)  # opts now names the infra container's namespaces
     doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, list(image.exposed_ports))
+    doc["pod"] = pod
     if doc["mode"] == "container":
         doc["path"] = _container_netns(engine, doc["path"])
     plan.save(userdata, doc)
@@ -94,6 +100,10 @@ def setup(engine: Engine, rec: Record, background: bool = False) -> None:
     collects them (before start)."""
     userdata = engine.path(rec, "userdata")
     doc = plan.load(userdata)
+    if doc is not None and doc.get("pod"):
+        from hutch.engine import pods
+
+        pods.before_start(engine, rec, doc["pod"])
     if doc is None or doc["mode"] != "bridge":
         return
     if doc.get("active"):

@@ -1,0 +1,275 @@
+"""`hutch pod`: create, ps, inspect, start, stop, restart, kill, rm, prune, exists, with podman's output.
+Registered into the main parser by `register`; `run --pod` is a flag of hutch.cli.networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from hutch.cli.main import DEFAULT_STORAGE, _json
+from hutch.errors import HutchError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from hutch.engine.containers import Engine
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    from hutch.engine.containers import Engine
+
+    return Engine(args.root or DEFAULT_STORAGE, args.db_path)
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from hutch.cli.networks import _labels
+    from hutch.engine import pods
+    from hutch.engine.network.plan import NetOptions
+
+    share = [s for s in ",".join(args.share).split(",") if s] if args.share else list(pods.DEFAULT_SHARE)
+    net = NetOptions(publish=list(args.publish), add_hosts=list(args.add_host), dns=list(args.dns))
+    with _engine(args) as engine:
+        pod = pods.create(
+            engine,
+            args.name or "",
+            share=share,
+            labels=_labels(args.label),
+            network=args.network or "bridge",
+            net=net,
+        )
+    print(pod["Id"])
+    return 0
+
+
+def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
+    """podman's pod inspect document."""
+    from hutch.engine import pods
+    from hutch.engine.inspect import _go_time
+
+    containers = []
+    for rec in [engine.find(pod["InfraContainerID"]), *pods.members(engine, pod)]:
+        containers.append({"Id": rec.id, "Name": rec.name, "State": rec.state})
+    return {
+        "Id": pod["Id"],
+        "Name": pod["Name"],
+        "Created": _go_time(pod["Created"]),
+        "State": pods.status(engine, pod),
+        "Hostname": pod["Name"],
+        "Labels": pod.get("Labels", {}),
+        "CreateInfra": True,
+        "InfraContainerID": pod["InfraContainerID"],
+        "SharedNamespaces": pod["SharedNamespaces"],
+        "NumContainers": len(containers),
+        "Containers": containers,
+    }
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.cli.containers import render
+    from hutch.engine import pods
+
+    with _engine(args) as engine:
+        docs = [_doc(engine, p) for p in reversed(pods.all_pods(engine))]
+    if args.quiet:
+        for d in docs:
+            print(d["Id"] if args.no_trunc else d["Id"][:12])
+        return 0
+    if args.format == "json":
+        print(_json(docs))
+        return 0
+    if args.format:
+        for d in docs:
+            print(render(args.format.removeprefix("table "), {**d, "ID": d["Id"][:12], "Status": d["State"]}))
+        return 0
+    now = time.time()
+    rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
+    for d, p in zip(docs, reversed(pods.all_pods(_engine(args))), strict=False):
+        rows.append(
+            [
+                d["Id"][:12],
+                d["Name"],
+                d["State"],
+                fmt.human_duration(now - p["Created"]) + " ago",
+                d["InfraContainerID"][:12],
+                str(d["NumContainers"]),
+            ]
+        )
+    sys.stdout.write(fmt.table(rows[1:] if args.noheading else rows))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from hutch.cli.containers import render
+    from hutch.engine import pods
+
+    with _engine(args) as engine:
+        docs = [_doc(engine, pods.find(engine, n)) for n in args.pods]
+    if args.format and args.format != "json":
+        for d in docs:
+            print(render(args.format, d))
+    else:
+        print(_json(docs[0] if len(docs) == 1 else docs))
+    return 0
+
+
+def _each(args: argparse.Namespace, action: Callable[[Engine, dict[str, Any]], None]) -> int:
+    from hutch.engine import pods
+
+    code = 0
+    with _engine(args) as engine:
+        chosen = pods.all_pods(engine) if getattr(args, "all", False) else None
+        if chosen is None:
+            if not args.pods:
+                raise HutchError("you must provide at least one pod name or id")
+            chosen = []
+            for name in args.pods:
+                try:
+                    chosen.append(pods.find(engine, name))
+                except NotFoundError as e:
+                    _fail(str(e))
+                    code = 125
+        for pod in chosen:
+            action(engine, pod)
+            print(pod["Id"], flush=True)
+    return code
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+    from hutch.engine.containers import prepare_launch
+
+    prepare_launch()
+    return _each(args, pods.start)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    return _each(args, lambda e, p: pods.stop(e, p, args.time))
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+    from hutch.engine.containers import prepare_launch
+
+    prepare_launch()
+
+    def restart(engine: Engine, pod: dict[str, Any]) -> None:
+        pods.stop(engine, pod)
+        pods.start(engine, pod)
+
+    return _each(args, restart)
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+    from hutch.runtime.lifecycle import parse_signal
+
+    sig = parse_signal(args.signal)
+    return _each(args, lambda e, p: pods.kill(e, p, sig))
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    return _each(args, lambda e, p: pods.remove(e, p, force=args.force))
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    with _engine(args) as engine:
+        for pod in pods.all_pods(engine):
+            if pods.status(engine, pod) in ("Exited", "Created"):
+                pods.remove(engine, pod, force=True)
+                print(pod["Id"])
+    return 0
+
+
+def cmd_exists(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    with _engine(args) as engine:
+        try:
+            pods.find(engine, args.pod)
+        except NotFoundError:
+            return 1
+    return 0
+
+
+def _pod_help(args: argparse.Namespace) -> int:
+    raise HutchError(
+        "pod: a subcommand is needed (create, ps, inspect, start, stop, restart, kill, rm, prune)"
+    )
+
+
+def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
+    c = add(sub, "create", cmd_create, "create a pod and its infra container")
+    c.add_argument("--name", help="the pod's name")
+    c.add_argument("-p", "--publish", action="append", default=[], help="a port of the pod, on its infra")
+    c.add_argument(
+        "--network", "--net", default="bridge", help="the pod's network (bridge, NAME, none, host)"
+    )
+    c.add_argument("--share", action="append", default=[], help="namespaces to share: net, ipc, uts")
+    c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label")
+    c.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="an /etc/hosts entry")
+    c.add_argument("--dns", action="append", default=[], help="a DNS server")
+
+    c = add(sub, "ps", cmd_ps, "list pods", ("ls", "list"))
+    c.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    c.add_argument("--no-trunc", action="store_true", help="full ids")
+    c.add_argument("--format", help="json or a Go template")
+    c.add_argument("--noheading", action="store_true", help="no header line")
+
+    c = add(sub, "inspect", cmd_inspect, "show pods' configuration and state")
+    c.add_argument("pods", nargs="+", metavar="POD")
+    c.add_argument("-f", "--format", help="json (default) or a Go template")
+
+    for name, handler, text in (
+        ("start", cmd_start, "start pods (the infra container first)"),
+        ("stop", cmd_stop, "stop pods (their containers, then the infra)"),
+        ("restart", cmd_restart, "stop and start pods"),
+        ("kill", cmd_kill, "signal every container of pods"),
+        ("rm", cmd_rm, "remove pods and their containers"),
+    ):
+        c = add(sub, name, handler, text)
+        c.add_argument("pods", nargs="*", metavar="POD")
+        c.add_argument("-a", "--all", action="store_true", help="every pod")
+        if name in ("stop", "restart"):
+            c.add_argument("-t", "--time", type=int, default=10, help="seconds before SIGKILL")
+        if name == "kill":
+            c.add_argument("-s", "--signal", default="KILL", help="the signal (default KILL)")
+        if name == "rm":
+            c.add_argument("-f", "--force", action="store_true", help="stop running containers first")
+
+    c = add(sub, "prune", cmd_prune, "remove every stopped pod")
+    c.add_argument("-f", "--force", action="store_true", help="do not ask")
+
+    c = add(sub, "exists", cmd_exists, "exit 0 when the pod exists, 1 when not")
+    c.add_argument("pod", metavar="POD")
+
+
+def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`hutch pod ...`, its parser built only when used."""
+    group = add(sub, "pod", _pod_help, "manage pods")
+    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    parser_class = type(group)
+
+    def pod(args: argparse.Namespace) -> int:
+        p = parser_class(prog="hutch pod")
+        _commands(p.add_subparsers(dest="pod_command", metavar="COMMAND"), add)
+        p.parse_args(args.rest, namespace=args)
+        if args.handler is pod:
+            return _pod_help(args)
+        return int(args.handler(args))
+
+    group.set_defaults(handler=pod)
