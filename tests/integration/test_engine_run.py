@@ -149,8 +149,29 @@ def leftovers(root: Path) -> list[str]:
     for base in ("/sys/fs/cgroup/hutch", "/sys/fs/cgroup/unified/hutch", "/sys/fs/cgroup/memory/hutch"):
         if os.path.isdir(base):
             # Engine containers' cgroups are named by their 64-hex ids (other suites leave their own).
-            found += [f"cgroup {base}/{d}" for d in os.listdir(base) if len(d) == 64 and d.isalnum()]
+            found += [
+                f"cgroup {base}/{d}"
+                for d in os.listdir(base)
+                if len(d) == 64 and d.isalnum() and _ours(os.path.join(base, d), root)
+            ]
     return found
+
+
+def _ours(cgroup: str, root: Path) -> bool:
+    """A cgroup left by a container of `root`: an empty one, or one whose processes have their root
+    directory in `root`'s containers (a live container of another store, run by a suite beside this one,
+    is not ours to count)."""
+    try:
+        pids = Path(cgroup, "cgroup.procs").read_text().split()
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            if os.readlink(f"/proc/{pid}/root").startswith(str(root)):
+                return True
+        except OSError:
+            continue
+    return not pids
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

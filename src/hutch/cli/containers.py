@@ -38,7 +38,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    from hutch.cli import networks, runflags
+    from hutch.cli import health, networks, runflags
     from hutch.engine.spec import Options
 
     opts = Options(
@@ -53,6 +53,7 @@ def _options(args: argparse.Namespace) -> Options:
         net=networks.net_options(args),
         tty=args.tty,
     )
+    opts.health = health.flags(args)
     return runflags.apply(opts, args)  # the flags of hutch.cli.runflags (mounts, security, resources, ...)
 
 
@@ -183,7 +184,13 @@ def status_text(rec: Record, now: float) -> str:
     from hutch.cli import format as fmt
 
     if rec.state == "running":
-        return "Up " + fmt.human_duration(now - (rec.started or rec.created))
+        up = "Up " + fmt.human_duration(now - (rec.started or rec.created))
+        if '"Healthcheck"' in rec.config:  # read the health state only of a container that has one
+            from hutch.engine import health
+
+            doc = health.state(rec)
+            return f"{up} ({doc['Status']})" if doc else up
+        return up
     if rec.state == "paused":
         return "Paused"
     if rec.state == "exited":
@@ -489,9 +496,10 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     networks.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
-    from hutch.cli import runflags
+    from hutch.cli import health, runflags
 
     runflags.add(c)
+    health.add_flags(c)
     from hutch.cli import monitor
 
     monitor.create_flags(c)

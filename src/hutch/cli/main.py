@@ -512,12 +512,15 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     from hutch.cli import containers  # run, ps, stop, rm, logs
 
     containers.register(sub, add)
-    from hutch.cli import volumes
-
-    volumes.register(sub, add)  # volume create, ls, inspect, rm, prune
     from hutch.cli import manage
 
     manage.register_system(sub, add)  # version, info, system info|df|prune|reset
+    from hutch.cli import volumes
+
+    volumes.register(sub, add)  # volume create, ls, inspect, rm, prune
+    from hutch.cli import health
+
+    health.register(sub, add)
     from hutch.cli import networks
 
     networks.register(sub, add)  # network create, ls, inspect, rm, prune, connect, disconnect, reload; port

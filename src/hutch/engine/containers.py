@@ -19,7 +19,7 @@ import os
 import time
 
 from hutch.engine.db import ContainerDB, NoSuchContainer, Record
-from hutch.errors import HutchError, NotFoundError, StateError
+from hutch.errors import ExistsError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,6 +135,18 @@ class Engine:
             if name not in taken:
                 return name
 
+    def _add(self, rec: Record, generated_name: bool) -> None:
+        """Insert `rec`; a generated name that another `hutch` took meanwhile is replaced by a new one."""
+        for _ in range(20):
+            try:
+                self.db.add(rec)
+                return
+            except ExistsError:
+                if not generated_name:
+                    raise
+                rec.name = self._name()
+        self.db.add(rec)
+
     def image(self, name: str, pull: str = "missing", tls_verify: bool = True) -> _db.Image:
         """The image `name` names, pulled as podman's --pull says (always, missing, never; newer is missing).
         A name no registry can resolve (a short name without search registries) is `image not known`."""
@@ -172,6 +184,7 @@ class Engine:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
         import secrets
 
+        from hutch.engine import health
         from hutch.engine import spec as _spec
         from hutch.image import snapshot
         from hutch.oci.image import parse_config
@@ -201,6 +214,9 @@ class Engine:
             "Seccomp": opts.seccomp,
             "Image": image_name,
         }
+        check = health.resolve(config.config.healthcheck, **opts.health)
+        if check is not None:
+            created["Healthcheck"] = check
         rec = Record(
             id=cid,
             name=name or self._name(),
@@ -221,7 +237,7 @@ class Engine:
 
         specflags.join_containers(self, opts)  # --pid/--ipc/--uts container:ID, before anything is made
         resolved = mounts.Resolved()
-        self.db.add(rec)
+        self._add(rec, generated_name=not name)
         try:
             os.mkdir(rec.dir, 0o700)
             for sub in SUBDIRS:
@@ -340,6 +356,7 @@ class Engine:
 
         rec = self.find(name_or_id)
         monitor.stopped_by_user(self, rec)  # no restart policy restarts it, even one on its way
+        rec = monitor.settled(self, rec)  # a restart under way has started the container, or given up
         if rec.state not in LIVE:
             return rec
         if timeout is None:  # the container's --stop-timeout (inspect's Config.StopTimeout)
@@ -392,6 +409,7 @@ class Engine:
                     "be removed without force: container state improper"
                 )
             monitor.stopped_by_user(self, rec)
+            rec = monitor.settled(self, rec)
             with contextlib.suppress(NotFoundError, StateError):
                 monitor.runtime_of(rec).kill(rec.id, 9, all_processes=True)
             self._thaw(rec)

@@ -83,6 +83,9 @@ def run_foreground(
         monitor.finish(engine, rec.id, None, remove=restore is None, restore=restore)
         raise
     engine.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
+    from hutch.engine import health
+
+    health.start_timer(engine, rec)
     code = foreground.wait(pid, master)
     monitor.finish(engine, rec.id, code)
     return code

@@ -49,6 +49,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "Error": "",
             "StartedAt": _go_time(rec.started),
             "FinishedAt": _go_time(rec.finished),
+            **_health(rec),
         },
         "Image": rec.image_id,
         "ImageName": rec.image_name,
@@ -83,6 +84,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "Entrypoint": entrypoint,
             "Labels": dict(cfg.get("Labels") or {}),
             "Annotations": _annotations(engine, rec),
+            **({"Healthcheck": cfg["Healthcheck"]} if cfg.get("Healthcheck") else {}),
             "StopSignal": rec.stop_signal or "SIGTERM",
             "StopTimeout": cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else STOP_TIMEOUT,
         },
@@ -114,6 +116,20 @@ def _go_time(t: float | None) -> str:
     nanos = round((t - whole) * 1e9)
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return f"{text}.{nanos:09d}".rstrip("0").rstrip(".") + "Z"
+
+
+def _health(rec: Record) -> dict[str, object]:
+    """State.Health (and podman's older name for it, State.Healthcheck) when the container has a check."""
+    from hutch.engine import health
+
+    doc = health.state(rec)
+    return {"Health": doc, "Healthcheck": doc} if doc is not None else {}
+
+
+def _restart_count(userdata: str) -> int:
+    from hutch.engine import restart
+
+    return restart.count(userdata)
 
 
 def _spec(engine: Engine, rec: Record) -> dict[str, Any]:
@@ -189,9 +205,3 @@ def _bytes(size: str) -> int:
     if size and size[-1].lower() in units:
         return int(size[:-1]) * units[size[-1].lower()]
     return int(size) if size.isdigit() else 0
-
-
-def _restart_count(userdata: str) -> int:
-    from hutch.engine import restart
-
-    return restart.count(userdata)

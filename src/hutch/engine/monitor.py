@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 
+from hutch.engine import health
 from hutch.engine.containers import invoke_error
 from hutch.engine.db import NoSuchContainer, Record
 from hutch.errors import HutchError
@@ -47,6 +48,7 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
         lifecycle.delete(c, force=True)
         raise
     engine.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
+    health.start_timer(engine, rec)
     return c
 
 
@@ -118,6 +120,7 @@ def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> Non
             raise invoke_error(e) from None
         raise
     engine.db.update(rec.id, state="running", started=time.time())
+    health.start_timer(engine, rec)
 
 
 def _undo(engine: Engine, rec: Record, runtime: Runtime, restore: str | None) -> None:
@@ -220,6 +223,7 @@ def finish(
             return
         if if_running and rec.state not in ("running", "paused"):
             return
+        health.stop_timer(engine, rec)
         runtime_delete(engine, rec)
         from hutch.engine.network.setup import teardown
 
@@ -240,6 +244,23 @@ def finish(
 def alive(runtime: Runtime, container_id: str) -> bool:
     """Whether the container's init lives (created, running or paused)."""
     return runtime.status(container_id) in ("created", "running", "paused")
+
+
+def settled(engine: Engine, rec: Record, timeout: float = 10.0) -> Record:
+    """`rec` once no start is under way: a record that says running while the runtime has no live init and
+    its claimer lives (a restart policy's cleanup, a `start`) is waited for."""
+    from hutch.engine.containers import LIVE, _alive
+
+    deadline = time.monotonic() + timeout
+    while rec.state in LIVE and time.monotonic() < deadline:
+        if alive(runtime_of(rec), rec.id) or not (rec.monitor_pid and _alive(rec.monitor_pid)):
+            break
+        time.sleep(0.02)
+        try:
+            rec = engine.db.get(rec.id)
+        except NoSuchContainer:
+            break
+    return rec
 
 
 def started_by_user(engine: Engine, rec: Record) -> None:

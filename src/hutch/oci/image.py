@@ -160,6 +160,7 @@ class ContainerConfig:
     working_dir: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str = ""
+    healthcheck: dict[str, object] | None = None  # Docker's Healthcheck (Test, Interval, ...), as written
 
 
 @dataclass(slots=True)
@@ -327,6 +328,7 @@ def _container_config(r: Reader) -> ContainerConfig:
         working_dir=r.string("WorkingDir"),
         labels=r.string_map("Labels"),
         stop_signal=r.string("StopSignal"),
+        healthcheck=r.get("Healthcheck", dict),
     )
 
 

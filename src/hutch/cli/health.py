@@ -1,0 +1,55 @@
+"""`hutch healthcheck run CONTAINER`: run the container's healthcheck once, as podman does: silent with exit 0
+when healthy; otherwise prints `unhealthy` (or `starting`, while failures fall in the start period) and exits
+1; 125 when the container has no healthcheck or does not run. Registered by main."""
+
+from __future__ import annotations
+
+import argparse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+def cmd_healthcheck_run(args: argparse.Namespace) -> int:
+    from hutch.cli.main import DEFAULT_STORAGE
+    from hutch.engine import health
+    from hutch.engine.containers import Engine
+
+    with Engine(args.root or DEFAULT_STORAGE, args.db_path) as engine:
+        status = health.run_check(engine, args.container, health.hutch_command(engine.root, args.db_path))
+    if status == "healthy":
+        return 0
+    print(status, flush=True)
+    return 1
+
+
+def add_flags(c: argparse.ArgumentParser) -> None:
+    """run's and create's healthcheck flags (each replaces that field of the image's healthcheck)."""
+    c.add_argument("--health-cmd", metavar="COMMAND", help="the check: a shell command, or a JSON array")
+    c.add_argument("--health-interval", metavar="DURATION", help="time between checks (default 30s)")
+    c.add_argument("--health-retries", type=int, metavar="N", help="failures before unhealthy (default 3)")
+    c.add_argument("--health-timeout", metavar="DURATION", help="time a check may take (default 30s)")
+    c.add_argument("--health-start-period", metavar="DURATION", help="failures within it do not count")
+    c.add_argument("--no-healthcheck", action="store_true", help="no healthcheck, not even the image's")
+
+
+def flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The healthcheck flags given, as hutch.engine.health.resolve takes them."""
+    names = ("cmd", "interval", "retries", "timeout", "start_period")
+    given = {name: getattr(args, f"health_{name}") for name in names}
+    return {**given, "disabled": bool(args.no_healthcheck)}
+
+
+def _help(args: argparse.Namespace) -> int:
+    from hutch.cli.main import UsageError
+
+    raise UsageError("healthcheck: a subcommand is needed (run)")
+
+
+def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
+    group = add(sub, "healthcheck", _help, "run containers' healthchecks")
+    hsub = group.add_subparsers(dest="healthcheck_command", metavar="COMMAND", parser_class=type(group))
+    c = add(hsub, "run", cmd_healthcheck_run, "run a container's healthcheck once")
+    c.add_argument("container", metavar="CONTAINER")
