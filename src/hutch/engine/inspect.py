@@ -64,7 +64,9 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "OCIRuntime": cfg.get("OCIRuntime") or "hutch",
         # podman lists binds and volumes here; tmpfs mounts are in HostConfig.Tmpfs
         "Mounts": [
-            {k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.get("Mounts") or [] if m["Type"] != "tmpfs"
+            {k: v for k, v in m.items() if k != "Anonymous"}
+            for m in cfg.get("Mounts") or []
+            if m["Type"] != "tmpfs"
         ],
         "Config": {
             "Hostname": cfg.get("Hostname", rec.id[:12]),
