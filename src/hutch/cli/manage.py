@@ -204,7 +204,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
 
 
-# --- pause, unpause, rename, port -------------------------------------------------------------------------
+# --- pause, unpause, rename -----------------------------------------------------------------------------------
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
