@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import sys
 
 from hutch.errors import HutchError
@@ -33,6 +31,8 @@ class CreateError(HutchError):
 
 
 def binary() -> str:
+    import shutil
+
     found = shutil.which(CONMON, path=os.environ.get("PATH", "") + ":/usr/bin:/usr/libexec/podman")
     if not found:
         raise HutchError("conmon: not found on PATH (Debian package conmon)")
@@ -97,6 +97,8 @@ def spawn(
     argv += ["--exit-command", cleanup[0]]
     for arg in cleanup[1:]:
         argv += ["--exit-command-arg", arg]
+    import subprocess
+
     sync_r, sync_w = os.pipe()
     start_r, start_w = os.pipe()
     env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import sys
 
 from hutch.errors import HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import subprocess
 
 HUTCH = "hutch"
 # The hutch runtime's state root (engine.containers.RUNTIME_ROOT says why it is shared by every --root).
@@ -120,6 +118,8 @@ class CliRuntime(Runtime):
         return [self.binary, *self.conmon_args(), *args]
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         return subprocess.run(self.command(*args), capture_output=True, text=True, check=False, timeout=60)
 
     def _state(self, container_id: str) -> dict[str, object] | None:
@@ -174,6 +174,8 @@ def resolve(name: str) -> Runtime:
         if not (os.path.isfile(name) and os.access(name, os.X_OK)):
             raise HutchError(f"--runtime {name!r}: no executable file at that path")
         return CliRuntime(name, os.path.abspath(name))
+    import shutil
+
     found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
     if not found:
         raise HutchError(
@@ -193,14 +195,11 @@ def _hutch_runtime_binary() -> str:
     here = os.path.join(os.path.dirname(sys.executable), "hutch-runtime")
     if os.access(here, os.X_OK):
         return here
+    import shutil
+
     return shutil.which("hutch-runtime") or here
 
 
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def run_cli(argv: Sequence[str]) -> int:
-    """Run a runtime command with our stdio; its exit status."""
-    return subprocess.run(list(argv), check=False).returncode
