@@ -54,6 +54,40 @@ def test_terminal_is_the_controlling_terminal(bundle: Any, runtime: Any, tmp_pat
     assert os.major(tty_nr) == 136 and os.minor(tty_nr) == 0, tty_nr
 
 
+def test_dev_console_is_the_terminal(bundle: Any, runtime: Any, tmp_path: Path) -> None:
+    # As runc makes it: /dev/console is the pty slave, bound there; writing to it reaches the master. The
+    # root is read-only, which must not stop it, and /dev/console was not in the rootfs before.
+    script = "stat -c '%t:%T' /dev/console /dev/pts/0; echo via-console > /dev/console; echo END; sleep 10"
+    b = _terminal_bundle(bundle, script)
+    spec = json.loads((b / "config.json").read_text())
+    spec["root"]["readonly"] = True
+    (b / "config.json").write_text(json.dumps(spec))
+    assert not (b / "rootfs" / "dev" / "console").exists()
+    with ConsoleSocket(tmp_path) as console:
+        runtime.run("run", "--detach", "--console-socket", console.path, "--bundle", b, "c1")
+        lines = _lines(read_until(console.master(), b"END"))
+    assert lines[0] == lines[1] == "88:0", lines  # major 136, minor 0, in hex: the same pty
+    assert "via-console" in lines
+
+
+def test_a_symlink_at_dev_console_is_refused(bundle: Any, runtime: Any, tmp_path: Path) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["process"]["terminal"] = True
+        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/dev"]  # /dev from the rootfs
+
+    b: Path = bundle(["true"], edit=edit)
+    target = tmp_path / "host-file"
+    target.write_text("host\n")
+    (b / "rootfs" / "dev" / "console").symlink_to(target)
+    (b / "rootfs" / "dev" / "pts").mkdir(exist_ok=True)
+    (b / "rootfs" / "dev" / "ptmx").symlink_to("pts/ptmx")
+    with ConsoleSocket(tmp_path) as console:
+        proc = runtime.run("create", "--console-socket", console.path, "--bundle", b, "c1", check=False)
+    assert proc.returncode != 0
+    assert "/dev/console: is a symlink" in proc.stderr
+    assert target.read_text() == "host\n"
+
+
 def test_input_through_the_pty(bundle: Any, runtime: Any, tmp_path: Path) -> None:
     b = _terminal_bundle(bundle, "read line; echo got:$line; exit 7")
     with ConsoleSocket(tmp_path) as console:

@@ -8,6 +8,7 @@ import array
 import fcntl
 import os
 import socket
+import stat
 import struct
 import termios
 
@@ -59,14 +60,54 @@ def take_terminal(slave: int) -> None:
         os.close(slave)
 
 
+def mount_console(slave: int) -> None:
+    """Make /dev/console the container's terminal, as runc does: a bind mount of the pty slave, made from the
+    slave's fd (open_tree), never through a path the image controls. An existing /dev/console (a device
+    node the image ships) is mounted over, not opened; a symlink there is refused."""
+    from hutch.linux import mount
+
+    try:
+        target = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        try:
+            os.close(
+                os.open(
+                    "/dev/console", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666
+                )
+            )
+            target = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise HutchError(f"/dev/console: cannot create it for the terminal: {e.strerror}") from None
+    try:
+        if stat.S_ISLNK(os.fstat(target).st_mode) or stat.S_ISDIR(os.fstat(target).st_mode):
+            raise HutchError(
+                "/dev/console: is a symlink or a directory in the container; refusing to mount the terminal there"
+            )
+        tree = mount.open_tree(
+            slave, "", mount.OPEN_TREE_CLONE | mount.OPEN_TREE_CLOEXEC | mount.AT_EMPTY_PATH
+        )
+        try:
+            mount.move_mount(
+                tree, "", target, "", mount.MOVE_MOUNT_F_EMPTY_PATH | mount.MOVE_MOUNT_T_EMPTY_PATH
+            )
+        finally:
+            os.close(tree)
+    except OSError as e:
+        raise HutchError(f"/dev/console: cannot bind the terminal there: {e.strerror}") from None
+    finally:
+        os.close(target)
+
+
 def setup_fd(sock_fd: int, height: int | None, width: int | None) -> None:
-    """Create the terminal, hand its master to the caller over `sock_fd`, and take the slave as stdio."""
+    """Create the terminal, make it /dev/console, hand its master to the caller over `sock_fd`, and take the
+    slave as stdio."""
     sock = socket.socket(fileno=sock_fd)
     try:
         master, slave = open_pty()
     except OSError as e:
         raise HutchError(f"process.terminal: cannot open a pty in the container: {e.strerror}") from None
     try:
+        mount_console(slave)
         if height is not None and width is not None:
             set_size(slave, height, width)
         send_fd(sock, master)

@@ -131,16 +131,16 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
             raise HutchError(f"cannot bring up the loopback interface: {e.strerror}") from None
     # Before finish(): /proc/sys is one of the default read-only paths.
     _set_sysctls(linux.sysctl, ctx.proc_fd)
-    rootfs.finish(spec, kernel_fs)
-    for fd in kernel_fs.values():
-        if fd != ctx.proc_fd:
-            os.close(fd)
-    if proc.terminal:
+    if proc.terminal:  # before finish(): /dev/console is made while the rootfs may still be written
         from hutch.runtime import console
 
         assert ctx.console_fd is not None
         size = proc.console_size
         console.setup_fd(ctx.console_fd, size.height if size else None, size.width if size else None)
+    rootfs.finish(spec, kernel_fs)
+    for fd in kernel_fs.values():
+        if fd != ctx.proc_fd:
+            os.close(fd)
     process.set_rlimits(proc)
     if linux.personality is not None:
         process.set_personality(linux.personality.domain)
