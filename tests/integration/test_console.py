@@ -135,10 +135,11 @@ def test_exec_tty_with_console_socket(bundle: Any, runtime: Any, tmp_path: Path)
             "c1",
             "sh",
             "-c",
-            "tty; echo END; sleep 10",
+            "tty; ls /dev/console || echo no-console; echo END; sleep 10",
         )
         lines = _lines(read_until(console.master(), b"END"))
     assert lines[0].startswith("/dev/pts/")
+    assert "no-console" in lines  # an exec's terminal is its own: /dev/console is init's affair
 
 
 def test_exec_process_file_with_terminal_and_console_size(bundle: Any, runtime: Any, tmp_path: Path) -> None:

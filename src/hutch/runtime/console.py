@@ -98,16 +98,17 @@ def mount_console(slave: int) -> None:
         os.close(target)
 
 
-def setup_fd(sock_fd: int, height: int | None, width: int | None) -> None:
-    """Create the terminal, make it /dev/console, hand its master to the caller over `sock_fd`, and take the
-    slave as stdio."""
+def setup_fd(sock_fd: int, height: int | None, width: int | None, dev_console: bool = False) -> None:
+    """Create the terminal, hand its master to the caller over `sock_fd`, and take the slave as stdio; for a
+    container's init (`dev_console`), make it /dev/console too (an exec'd process leaves that as it is)."""
     sock = socket.socket(fileno=sock_fd)
     try:
         master, slave = open_pty()
     except OSError as e:
         raise HutchError(f"process.terminal: cannot open a pty in the container: {e.strerror}") from None
     try:
-        mount_console(slave)
+        if dev_console:
+            mount_console(slave)
         if height is not None and width is not None:
             set_size(slave, height, width)
         send_fd(sock, master)

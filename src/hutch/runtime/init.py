@@ -136,7 +136,9 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
 
         assert ctx.console_fd is not None
         size = proc.console_size
-        console.setup_fd(ctx.console_fd, size.height if size else None, size.width if size else None)
+        console.setup_fd(
+            ctx.console_fd, size.height if size else None, size.width if size else None, dev_console=True
+        )
     rootfs.finish(spec, kernel_fs)
     for fd in kernel_fs.values():
         if fd != ctx.proc_fd:
