@@ -101,15 +101,19 @@ def build(
     if mode != "bridge":
         return plan
     names = _names(network)
-    if (net.ip or net.mac) and len(names) > 1:
-        raise ConfigError("--ip and --mac-address need exactly one network")
-    for i, n in enumerate(names):
+    resolved: list[config.Network] = []
+    for n in names:
         found = config.load(root, n)
+        if all(f.name != found.name for f in resolved):  # `bridge` and `hutch` are one network
+            resolved.append(found)
+    for i, found in enumerate(resolved):
         entry = {"name": found.name, "ifname": f"eth{i}", "aliases": list(net.aliases), "ip": "", "mac": ""}
         if i == 0:
             entry["ip"] = _static_ip(net.ip, found) if net.ip else ""
             entry["mac"] = _mac(net.mac) if net.mac else ""
         plan["networks"].append(entry)
+    if (net.ip or net.mac) and len(resolved) > 1:
+        raise ConfigError("--ip and --mac-address need exactly one network")
     plan["ports"] = ports.resolve(net.publish, net.publish_all, exposed)
     return plan
 
