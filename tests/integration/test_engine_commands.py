@@ -170,6 +170,10 @@ def test_stats_memory_and_pids(root: Path) -> None:
     ok(root, "exec", "-d", "st", "sleep", "999")
     until(lambda: stats(root, "st")["pids"] == "2")
     assert ok(root, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "st") == "st 2\n"
+    assert (
+        ok(root, "stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", "st")
+        == "NAME\tPIDS\nst\t2\n"
+    )
     table = ok(root, "stats", "--no-stream", "st").splitlines()
     assert table[0].split("  ")[0] == "ID" and "MEM USAGE / LIMIT" in table[0] and "BLOCK IO" in table[0]
     assert table[1].startswith(cid[:12]) and table[1].split()[-1] == "2"

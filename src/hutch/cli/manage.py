@@ -160,6 +160,14 @@ _STATS_JSON_KEYS = (
 )
 
 
+_STATS_TITLES = {
+    "ID": "ID", "ContainerID": "ID", "Name": "NAME", "CPUPerc": "CPU %", "CPU": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT", "MemUsageBytes": "MEM USAGE / LIMIT", "MemLimit": "LIMIT",
+    "MemPerc": "MEM %", "MemPercent": "MEM %", "NetIO": "NET IO", "BlockIO": "BLOCK IO", "PIDs": "PIDS",
+    "PIDS": "PIDS",
+}  # fmt: skip
+
+
 def _stats_records(engine: Engine, args: argparse.Namespace) -> list[Record]:
     if args.containers:
         return [engine.find(name) for name in args.containers]
@@ -173,7 +181,9 @@ def _stats_text(samples: list[Sample], fmt_: str | None, no_trunc: bool) -> str:
     if fmt_ == "json":
         return _json([{k: d[k] for k in _STATS_JSON_KEYS} for d in docs]) + "\n"
     if fmt_:
-        return "".join(_render(fmt_, d) + "\n" for d in docs)
+        # `table {{.ID}} ...` has podman's column titles first.
+        head = [_render(fmt_, _STATS_TITLES) + "\n"] if fmt_.startswith("table ") else []
+        return "".join(head + [_render(fmt_, d) + "\n" for d in docs])
     rows = [["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET IO", "BLOCK IO", "PIDS"]]
     for s, d in zip(samples, docs, strict=True):
         ident = s.id if no_trunc else s.id[:12]
