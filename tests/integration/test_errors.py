@@ -346,3 +346,25 @@ def test_error_goes_to_stderr_as_one_line(runtime: Any) -> None:
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("field", "module"),
+    [("apparmorProfile", "AppArmor is not enabled"), ("selinuxLabel", "SELinux is disabled")],
+)
+def test_a_label_the_host_cannot_apply(bundle: Any, runtime: Any, field: str, module: str) -> None:
+    # This host runs neither module: a container must not silently run unconfined when its spec asks for a
+    # label, so create refuses (as runc does), for the container and for an exec into one.
+    if (field == "apparmorProfile" and os.path.exists("/sys/kernel/security/apparmor")) or (
+        field == "selinuxLabel" and os.path.exists("/sys/fs/selinux/enforce")
+    ):
+        pytest.fail(f"this test expects a host without the module behind process.{field}")
+    b = bundle(["true"], **{field: "container_t" if field == "selinuxLabel" else "hutch-test"})
+    assert f"process.{field}" in _fail(runtime, b) and module in _fail(runtime, b)
+    assert_nothing_left(runtime, b, "c1")
+    runtime.run("run", "--detach", "--bundle", bundle(["sleep", "30"]), "c2")
+    process = {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, field: "x"}
+    path = b / "process.json"
+    path.write_text(json.dumps(process))
+    proc = runtime.run("exec", "--process", path, "c2", check=False)
+    assert proc.returncode != 0 and module in proc.stderr

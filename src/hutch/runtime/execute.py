@@ -10,7 +10,7 @@ from hutch import OCI_VERSION
 from hutch.errors import HutchError, StateError
 from hutch.linux import caps, prctl
 from hutch.oci.config import Process, Spec
-from hutch.runtime import cgroups, init, namespaces, process
+from hutch.runtime import cgroups, init, lsm, namespaces, process
 from hutch.runtime.container import Container
 from hutch.runtime.launch import close_inherited_fds, write_pid_file
 from hutch.runtime.sync import Channel, pair
@@ -35,6 +35,7 @@ def exec_process(
         raise StateError(f"cannot exec in container {c.id}: it is {status}")
     if proc.terminal and console_fd is None:
         raise HutchError("process.terminal is true: --console-socket is required")
+    lsm.check(proc, "exec process")
     filt = None
     if spec.linux is not None and spec.linux.seccomp is not None:
         from hutch.runtime import seccomp
@@ -174,6 +175,7 @@ def _grandchild(
         if proc.no_new_privileges:
             prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
         init.prepare_exec(preserve_fds)
+        lsm.apply_on_exec(proc)
         if filt is not None and proc.no_new_privileges:  # last, so that the fewest syscalls run under it
             _load_seccomp(filt, state, pid_fd)
         os.execve(exe, proc.args, env)

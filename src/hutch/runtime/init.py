@@ -20,7 +20,7 @@ from hutch.linux.fs import (
     openat2,
 )
 from hutch.oci.config import Spec
-from hutch.runtime import cgroupmount, namespaces, process, rootfs
+from hutch.runtime import cgroupmount, lsm, namespaces, process, rootfs
 from hutch.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -157,6 +157,7 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     if ctx.seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: in before the capabilities go.
         _load_seccomp(ctx)
+    lsm.apply_on_exec(proc, ctx.proc_fd)  # through our own proc mount: a decoy /proc cannot swallow it
     process.become_user(proc, setgroups)
     if proc.no_new_privileges:
         prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)

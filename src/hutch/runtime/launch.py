@@ -13,14 +13,14 @@ import time
 
 from hutch.errors import ConfigError, HutchError
 from hutch.oci.config import IDMapping, Spec
-from hutch.runtime import cgroup_warmup, cgroups, container, init, namespaces
+from hutch.runtime import cgroup_warmup, cgroups, container, init, lsm, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
 
 def check_spec(spec: Spec, bundle: str) -> str:
     """Validate what create needs beyond the schema; returns the absolute rootfs path."""
-    spec.require_process()
+    lsm.check(spec.require_process(), spec.source)
     if spec.root is None:
         raise ConfigError(f"{spec.source}: root: required")
     rootfs = spec.root.path
