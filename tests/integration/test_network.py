@@ -164,6 +164,10 @@ def test_published_tcp_port_on_localhost_and_host_address(root: Path, track: Tra
     running(root, "--name", "pub", "-p", f"{port}:8080", IMAGE, "sh", "-c", HTTPD)
     cid = track.started("pub")
     assert ok(root, "port", "pub") == f"8080/tcp -> 0.0.0.0:{port}\n"
+    assert (
+        ok(root, "ps", "--format", "{{.Names}} {{.Ports}}", "--filter", "name=^pub$")
+        == f"pub 0.0.0.0:{port}->8080/tcp\n"
+    )
     settings = json.loads(ok(root, "inspect", "pub"))[0]["NetworkSettings"]
     assert settings["Ports"] == {"8080/tcp": [{"HostIp": "", "HostPort": str(port)}]}
     assert settings["IPAddress"].startswith("10.88.") and settings["Gateway"] == "10.88.0.1"

@@ -13,6 +13,7 @@ import sys
 import time
 
 from hutch.cli.main import DEFAULT_STORAGE, _json, tls_flag
+from hutch.cli.networks import ports_column
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -126,7 +127,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
                 command,
                 fmt.human_duration(now - rec.created) + " ago",
                 status_text(rec, now),
-                "",
+                ports_column(rec),
                 rec.name,
             ]
         )
@@ -175,7 +176,7 @@ def _ps_fields(rec: Record, now: float, no_trunc: bool) -> dict[str, Any]:
         Status=status_text(rec, now),
         CreatedAt=time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
         RunningFor=fmt.human_duration(now - rec.created) + " ago",
-        Ports="",
+        Ports=ports_column(rec),
     )
     return doc
 

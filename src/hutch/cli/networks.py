@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
     from hutch.engine.network.plan import NetOptions
 
 
@@ -380,3 +381,16 @@ def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.A
     c.add_argument("container", nargs="?", metavar="CONTAINER")
     c.add_argument("port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
     c.add_argument("-a", "--all", action="store_true", help="every running container")
+
+
+def ports_column(rec: Record) -> str:
+    """ps's PORTS: `0.0.0.0:8080->80/tcp, ...` from the container's network plan (no plan: none)."""
+    import os
+
+    from hutch.engine.network import plan
+
+    doc = plan.load(os.path.join(rec.dir, "userdata")) or {}
+    return ", ".join(
+        f"{m['hostIP'] or '0.0.0.0'}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
+        for m in doc.get("ports", [])
+    )
