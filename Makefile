@@ -9,7 +9,7 @@ BENCH_ARGS ?=
 # Debian packages the tests, the demo and the benchmarks use (README.md says why each is there).
 DEB_PACKAGES := runc crun podman conmon runsc containerd skopeo busybox-static umoci docker-registry \
 	containernetworking-plugins catatonit uidmap libseccomp2 iproute2 python3-venv strace apache2-utils openssl \
-	aardvark-dns iptables
+	aardvark-dns iptables debootstrap
 
 .DEFAULT_GOAL := help
 .PHONY: help deps venv lint fmt test demo bench clean

@@ -30,6 +30,7 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 _CHUNK = 1 << 20
+_DEPTH = 8  # chunks decompressed ahead of the tar reader
 # tarfile's stream mode keeps what it read ahead in one bytes object and copies the rest of it on every
 # read: a modest read-ahead keeps the copy per header small (bench/unpack: 256 KiB is the fastest).
 _TAR_BUF = 1 << 18
@@ -63,6 +64,70 @@ class LayerStats:
     size: int
     diff_id: str
     files: int
+
+
+class _ReadAhead:
+    """Reads (decompresses and hashes) `src` in a thread, up to _DEPTH chunks ahead of the tar reader.
+
+    zlib, zstd and sha256 let go of the GIL on big buffers, so on two cores the decompression and the
+    diff_id hash overlap the tar parsing and file writes (bench/pull: the layer unpacks in about half the
+    time). An error in the thread is raised to the reader, in order; `close` stops the thread early.
+    """
+
+    def __init__(self, src: _Uncompressed) -> None:
+        import queue
+        import threading
+
+        self._src = src
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_DEPTH)
+        self._buf = b""
+        self._pos = 0
+        self._ended = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="hutch-layer-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                data = self._src.read(_CHUNK)
+                self._queue.put(data)
+                if not data:
+                    return
+        except BaseException as e:  # handed to the reader, who raises it
+            self._queue.put(e)
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        if self._pos >= len(self._buf):
+            if self._ended:
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            if not item:
+                self._ended = True
+                return b""
+            self._buf, self._pos = item, 0
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+    def close(self) -> None:
+        """Stop the thread (it may be blocked on a full queue) and wait for it."""
+        import queue
+
+        self._stop = True
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 class _Uncompressed:
@@ -429,15 +494,16 @@ def unpack(
                 raise LayerError(f"layer {label}: {e}") from None
             unpacker = _Unpacker(root, allow_devices)
             files = 0
+            ahead = _ReadAhead(src)
             try:
-                with tarfile.open(fileobj=src, mode="r|", bufsize=_TAR_BUF) as tf:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=ahead, mode="r|", bufsize=_TAR_BUF) as tf:  # type: ignore[call-overload]
                     for m in tf:
                         current = m.name
                         unpacker.entry(tf, m)
                         files += 1
                 current = ""
                 unpacker.finish_dirs()
-                src.drain()
+                ahead.drain()
             except _Refused as e:
                 raise LayerError(f"layer {label}: entry {current!r}: refused: {e}") from None
             except tarfile.TarError as e:
@@ -448,6 +514,8 @@ def unpack(
                 raise LayerError(f"layer {label}: entry {current!r}: {what}") from None
             except LayerError as e:
                 raise LayerError(f"layer {label}: entry {current!r}: {e}") from None
+            finally:
+                ahead.close()
         finally:
             os.close(root)
     except BaseException:

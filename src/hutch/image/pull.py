@@ -30,8 +30,10 @@ from hutch.oci.digest import Digest, MismatchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any, BinaryIO
 
+    from hutch.image.pipe import Pipe
     from hutch.image.progress import Progress
     from hutch.image.registries import Endpoint
     from hutch.image.registry import Registry, Resolved
@@ -204,17 +206,20 @@ def _fetch(
         # A stored blob is not downloaded again (ingest does not read the stream); its diff_id comes with the
         # config, which downloads beside the layers.
         existed = storage.blobs.has(desc.digest)
-        if not existed:
-            report.blob_start("blob", desc.digest, desc.size)
-        chunks = counting(reg.iter_blob(repo, desc.digest, desc.size), report, desc.digest)
-        storage.blobs.ingest(desc.digest, desc.size, chunks, label)
-        done = "skipped: already exists" if existed else "done"
-        config_ready.wait()
+        config_ready.wait()  # the config is small: its diff_ids come before the layers' bytes do
         config = state.get("config")
         if config is None or failed.is_set():
             raise PullError(f"{label}: abandoned")
-        ref = install_layer(storage, config.diff_ids[index], desc, label)
-        report.blob_done("blob", desc.digest, done)
+        diff_id = config.diff_ids[index]
+        if not existed:
+            report.blob_start("blob", desc.digest, desc.size)
+        chunks = counting(reg.iter_blob(repo, desc.digest, desc.size), report, desc.digest)
+        if existed or _unpacked(storage, diff_id):
+            storage.blobs.ingest(desc.digest, desc.size, chunks, label)
+            ref = install_layer(storage, diff_id, desc, label)
+        else:
+            ref = _download_and_unpack(storage, diff_id, desc, label, chunks)
+        report.blob_done("blob", desc.digest, "skipped: already exists" if existed else "done")
         return ref
 
     workers = min(MAX_WORKERS, len(manifest.layers) + 1)
@@ -247,10 +252,74 @@ def _fetch(
     )
 
 
-def install_layer(storage: Storage, diff_id: Digest, desc: _image.Descriptor, label: str) -> _db.LayerRef:
-    """Unpack the stored blob of `desc` as the layer `diff_id`, under its lock, once: a layer already unpacked
-    is kept, one left `pulling` by a killed process is unpacked again. The unpacked tar must hash to `diff_id`.
-    Safe from several threads (each uses its own database connection). Shared by pull, load and import."""
+def _unpacked(storage: Storage, diff_id: Digest) -> bool:
+    db = storage.open_db()  # called from a download thread: its own connection
+    try:
+        layer = db.layer(diff_id)
+    finally:
+        db.close()
+    return layer is not None and layer.state == "unpacked"
+
+
+def _download_and_unpack(
+    storage: Storage, diff_id: Digest, desc: _image.Descriptor, label: str, chunks: Iterator[bytes]
+) -> _db.LayerRef:
+    """Store the layer's blob and unpack it at once: each chunk goes to the blob store and, through a pipe,
+    to the unpacker in a second thread, so the unpacking does not wait for the download.
+
+    The unpacker sees the end of the stream only once the blob is verified and stored (the registry client
+    yields its last chunk after verifying it, and the pipe is closed after ingest returns), so a layer is
+    never finished from bytes that did not verify; on a download error the unpacker fails and clears its
+    directory. When ingest finds the blob stored by another pull, it does not read the stream: then the
+    layer is unpacked from the stored blob."""
+    from hutch.image.pipe import Pipe
+
+    pipe = Pipe()
+    outcome: dict[str, Any] = {}
+
+    def unpack() -> None:
+        try:
+            outcome["ref"] = install_layer(storage, diff_id, desc, label, stream=pipe)
+        except BaseException as e:
+            outcome["error"] = e
+        finally:
+            pipe.abandon()
+
+    thread = threading.Thread(target=unpack, name="hutch-unpack", daemon=True)
+    thread.start()
+    try:
+        storage.blobs.ingest(desc.digest, desc.size, _tee(chunks, pipe), label)
+        pipe.close()
+    except BaseException as e:
+        pipe.fail(e)
+        raise
+    finally:
+        thread.join()
+    if "error" in outcome:
+        if pipe.fed < desc.size and storage.blobs.has(desc.digest):
+            return install_layer(storage, diff_id, desc, label)
+        raise outcome["error"]
+    ref: _db.LayerRef = outcome["ref"]
+    return ref
+
+
+def _tee(chunks: Iterator[bytes], pipe: Pipe) -> Iterator[bytes]:
+    for chunk in chunks:
+        pipe.write(chunk)
+        yield chunk
+
+
+def install_layer(
+    storage: Storage,
+    diff_id: Digest,
+    desc: _image.Descriptor,
+    label: str,
+    stream: BinaryIO | Pipe | None = None,
+) -> _db.LayerRef:
+    """Unpack the stored blob of `desc` (or what `stream` gives) as the layer `diff_id`, under its lock,
+    once: a layer already unpacked is kept, one left `pulling` by a killed process is unpacked again. The
+    unpacked tar must hash to `diff_id`. Safe from several threads (each uses its own database connection).
+    Shared by pull, load and import."""
     path = storage.layer_path(diff_id)
     layer_db = storage.open_db()
     try:
@@ -260,8 +329,11 @@ def install_layer(storage: Storage, diff_id: Digest, desc: _image.Descriptor, la
                 return _db.LayerRef(diff_id, desc.digest)
             # Left `pulling` by a killed pull, or never unpacked: start from an empty directory.
             shutil.rmtree(path, ignore_errors=True)
-            with storage.blobs.open(desc.digest) as f:
-                stats = _layers.unpack(f, desc.media_type, path, layer=str(desc.digest))
+            if stream is not None:
+                stats = _layers.unpack(stream, desc.media_type, path, layer=str(desc.digest))  # type: ignore[arg-type]
+            else:
+                with storage.blobs.open(desc.digest) as f:
+                    stats = _layers.unpack(f, desc.media_type, path, layer=str(desc.digest))
             if stats.diff_id != str(diff_id):
                 shutil.rmtree(path, ignore_errors=True)
                 raise MismatchError(
