@@ -120,6 +120,12 @@ def test_anonymous_volumes_and_rm_v(root: Path) -> None:
     ok(root, "rm", "-v", cid)
     assert anon not in volumes(root) and "named-stays" in volumes(root)
     assert not (root / "volumes" / anon).exists()
+    # run --rm takes its anonymous volumes with it (podman's behaviour), never a named one
+    out = run(
+        root, "-v", "/scratch", "-v", "named-stays:/n", IMAGE, "sh", "-c", "echo x > /scratch/f; echo ok"
+    )
+    assert out == "ok\n"
+    assert set(volumes(root)) - before == {"named-stays"}
     ok(root, "volume", "rm", "named-stays")
 
 

@@ -234,6 +234,10 @@ def finish(
             remove_files(engine, rec)
             engine.db.remove(rec.id)
             _unlink(os.path.join(engine.containers_dir, f"{rec.id}.lock"))
+            if rec.remove:  # --rm takes the container's anonymous volumes with it, as podman's does
+                from hutch.engine import volumes
+
+                volumes.remove_anonymous(engine, config_of(rec).get("Mounts") or [])
             return
         if restore is not None:
             engine.db.update(rec.id, state=restore, monitor_pid=None)
