@@ -255,6 +255,23 @@ def test_version_and_info(root: Path) -> None:
         f"  kernel: {os.uname().release}\n" in yaml and f"  cgroupVersion: {host['cgroupVersion']}\n" in yaml
     )
     assert ok(root, "info", "-f", "{{.Host.Kernel}}") == os.uname().release + "\n"
+    conf = root.parent / "registries-info.conf"
+    conf.write_text(
+        'unqualified-search-registries = ["one.example", "two.example"]\n'
+        '[[registry]]\nlocation = "one.example"\ninsecure = true\n'
+    )
+    proc = subprocess.run(
+        [*HUTCH, "--root", str(root), "info", "--format", "json"],
+        env={**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    registries = json.loads(proc.stdout)["registries"]
+    assert (
+        registries["search"] == ["one.example", "two.example"]
+        and registries["one.example"]["Insecure"] is True
+    )
     ok(root, "rm", "-f", "inf")
     assert gone(root, cid) == []
 

@@ -93,7 +93,29 @@ def info(engine: Engine) -> dict[str, Any]:
         "volumePath": os.path.join(engine.root, "volumes"),
         "databasePath": engine.image_db_path,
     }
-    return {"host": host, "store": store, "registries": {}, "version": version()}
+    return {"host": host, "store": store, "registries": _registries(), "version": version()}
+
+
+def _registries() -> dict[str, Any]:
+    """registries.conf as podman info shows it: the search registries, and each [[registry]]'s settings."""
+    from hutch.image import registries
+
+    try:
+        conf = registries.load()
+    except HutchError:
+        return {}
+    out: dict[str, Any] = {}
+    for entry in conf.registries:
+        out[entry.prefix] = {
+            "Prefix": entry.prefix,
+            "Location": entry.location,
+            "Insecure": entry.insecure,
+            "Blocked": entry.blocked,
+            "Mirrors": [m.location for m in entry.mirrors],
+        }
+    if conf.search:
+        out["search"] = list(conf.search)
+    return out
 
 
 def _meminfo() -> dict[str, int]:
