@@ -125,7 +125,13 @@ def test_networks_round_trip(tmp_path: Path) -> None:
         config.create(root, "n3", subnets=["10.89.78.0/24"], gateways=["10.1.1.1"], ip_ranges=[])
     with pytest.raises(ConfigError, match="invalid argument"):
         config.create(root, "bad/name", subnets=[], gateways=[], ip_ranges=[])
-    second = config.create(root, "n4", subnets=[], gateways=[], ip_ranges=[])
+    with pytest.raises(ConfigError, match="mtu"):
+        config.create(root, "n5", subnets=[], gateways=[], ip_ranges=[], options=["mtu=10"])
+    with pytest.raises(ConfigError, match="unsupported"):
+        config.create(root, "n5", subnets=[], gateways=[], ip_ranges=[], options=["vlan=3"])
+    second = config.create(root, "n4", subnets=[], gateways=[], ip_ranges=[], dns=False, options=["mtu=1400"])
+    assert config.load(root, "n4").mtu == 1400 and config.conflist(second)["plugins"][0]["mtu"] == 1400
+    assert not config.load(root, "n4").dns
     assert second.subnets[0].subnet.startswith("10.89.") and second.bridge != net.bridge
 
 

@@ -106,8 +106,6 @@ def cmd_create(args: argparse.Namespace) -> int:
     if not name:
         taken = {n.name for n in config.all_networks(_root(args))}
         name = next(f"hutch{i}" for i in range(1, 1 << 16) if f"hutch{i}" not in taken)
-    for opt in args.opt:
-        raise HutchError(f"-o {opt!r}: no driver options are supported yet")
     config.create(
         _root(args),
         name,
@@ -118,6 +116,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         ipv6=args.ipv6,
         labels=_labels(args.label),
         driver=args.driver,
+        dns=not args.disable_dns,
+        options=list(args.opt),
     )
     print(name)
     return 0
@@ -323,7 +323,8 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
     c.add_argument("--internal", action="store_true", help="no route out of the network")
     c.add_argument("--ipv6", action="store_true", help="an IPv6 subnet too")
     c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label")
-    c.add_argument("-o", "--opt", action="append", default=[], help="driver options (none supported)")
+    c.add_argument("-o", "--opt", action="append", default=[], help="driver options: mtu=N")
+    c.add_argument("--disable-dns", action="store_true", help="no name resolution on the network")
 
     c = add(sub, "ls", cmd_ls, "list networks", ("list",))
     c.add_argument("-q", "--quiet", action="store_true", help="only the names")

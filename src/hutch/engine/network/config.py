@@ -47,6 +47,7 @@ class Network:
     dns: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
+    mtu: int = 0  # -o mtu=N; 0: the kernel's default
 
     @property
     def id(self) -> str:
@@ -143,6 +144,8 @@ def conflist(net: Network) -> dict[str, Any]:
         "capabilities": {"ips": True},
         "ipam": {"type": "host-local", "dataDir": IPAM_DIR, "routes": routes, "ranges": ranges},
     }
+    if net.mtu:
+        bridge["mtu"] = net.mtu
     plugins: list[dict[str, Any]] = [bridge]
     if not net.internal:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
@@ -181,6 +184,7 @@ def parse(doc: dict[str, Any], where: str) -> Network:
             dns=bool(opts.get("dns", False)),
             labels=dict(args.get("hutch_labels", {})),
             created=float(args.get("hutch_created", 0.0)),
+            mtu=int(bridge.get("mtu", 0)),
         )
     except (KeyError, IndexError, TypeError, StopIteration, AttributeError) as e:
         raise ConfigError(
@@ -259,6 +263,19 @@ def free_bridge(root: str) -> str:
     raise ConfigError("no free bridge name")
 
 
+def _mtu(options: list[str]) -> int:
+    """-o KEY=VALUE driver options: mtu is the one the bridge plugin takes."""
+    mtu = 0
+    for opt in options:
+        key, _, value = opt.partition("=")
+        if key != "mtu":
+            raise ConfigError(f"-o {opt!r}: unsupported bridge option (mtu=N is)")
+        if not value.isdigit() or not 68 <= int(value) <= 65535:
+            raise ConfigError(f"-o {opt!r}: the MTU must be a number from 68 to 65535")
+        mtu = int(value)
+    return mtu
+
+
 def make_subnet(text: str, gateway: str, ip_range: str, where: str) -> Subnet:
     """--subnet with its --gateway and --ip-range checked against it."""
     try:
@@ -303,6 +320,8 @@ def create(
     ipv6: bool = False,
     labels: dict[str, str] | None = None,
     driver: str = "bridge",
+    dns: bool = True,
+    options: list[str] | None = None,
 ) -> Network:
     """`hutch network create`: a new bridge network, its subnet given or the first free one."""
     check_name(name)
@@ -335,9 +354,10 @@ def create(
         subnets=subs,
         internal=internal,
         ipv6=ipv6,
-        dns=True,
+        dns=dns,
         labels=dict(labels or {}),
         created=time.time(),
+        mtu=_mtu(options or []),
     )
     save(root, network)
     return network

@@ -90,6 +90,8 @@ def inspect(net: config.Network) -> dict[str, Any]:
     }
     if net.labels:
         doc["labels"] = dict(net.labels)
+    if net.mtu:
+        doc["options"] = {"mtu": str(net.mtu)}
     return doc
 
 
