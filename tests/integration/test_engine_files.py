@@ -224,9 +224,13 @@ def test_diff_commit_export(root: Path, tmp_path: Path) -> None:
         "passwd",
         "resolv.conf",
     ]
-    # Without a name: an untagged image, its id printed.
-    bare = ok(root, "commit", "-q", "chg").strip()
+    assert doc["ManifestType"] == "application/vnd.oci.image.manifest.v1+json"
+    # Without a name: an untagged image, its id printed; -f docker: a Docker schema 2 manifest.
+    bare = ok(root, "commit", "-q", "-f", "docker", "chg").strip()
     assert ok(root, "run", "--rm", bare, "cat", "/data/f") == "hi\n"
+    docker = json.loads(ok(root, "image", "inspect", bare))[0]
+    assert docker["ManifestType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert docker["RepoTags"] == []
 
     exported = tmp_path / "rootfs.tar"
     ok(root, "export", "-o", str(exported), "chg")

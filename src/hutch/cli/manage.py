@@ -335,6 +335,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
             message=args.message or "",
             author=args.author or "",
             pause=args.pause,
+            docker=args.format == "docker",
             say=say,
         )
     print(image.id.hex, flush=True)
@@ -435,7 +436,9 @@ def commands(
     c.add_argument("-a", "--author", help="the image's author")
     c.add_argument("-p", "--pause", action="store_true", help="pause the container while committing")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    c.add_argument("-f", "--format", default="oci", help="oci (docker is written as oci)")
+    c.add_argument(
+        "-f", "--format", default="oci", help="the image's manifest format: oci (default) or docker"
+    )
 
     c = add(sub, "export", cmd_export, "write a container's filesystem as a tar")
     c.add_argument("container", metavar="CONTAINER")

@@ -30,9 +30,11 @@ def commit(
     message: str = "",
     author: str = "",
     pause: bool = False,
+    docker: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> Image:
-    """The new image, tagged `image_name` (podman's `localhost/NAME:latest` for a bare name) if given."""
+    """The new image, tagged `image_name` (podman's `localhost/NAME:latest` for a bare name) if given; an OCI
+    image, or with `docker` one with a Docker schema 2 manifest."""
     from hutch.engine.changes import image_layers, layer_entries, mountpoints
     from hutch.engine.copy import write_tar
     from hutch.image.commit import commit_image, local_tag
@@ -63,6 +65,7 @@ def commit(
             tag=tag,
             history=history,
             author=author,
+            docker=docker,
             say=say,
         )
 

@@ -24,8 +24,20 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
 _CHUNK = 1 << 20
-# An OCI manifest names its layers with OCI media types; Docker's gzip layer is the same bytes.
-_OCI_TYPES = {_image.DOCKER_LAYER: _image.OCI_LAYER_GZIP}
+# A manifest names its layers with its own format's media types (the bytes are the same).
+_DOCKER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+_TO_OCI = {_image.DOCKER_LAYER: _image.OCI_LAYER_GZIP, _DOCKER_TAR: _image.OCI_LAYER}
+_TO_DOCKER = {_image.OCI_LAYER_GZIP: _image.DOCKER_LAYER, _image.OCI_LAYER: _DOCKER_TAR}
+
+
+class _Kinds:
+    """The media types of one manifest format."""
+
+    def __init__(self, docker: bool) -> None:
+        self.manifest = _image.DOCKER_MANIFEST if docker else _image.OCI_MANIFEST
+        self.config = _image.DOCKER_CONFIG if docker else _image.OCI_CONFIG
+        self.layer = _DOCKER_TAR if docker else _image.OCI_LAYER
+        self.rename = _TO_DOCKER if docker else _TO_OCI
 
 
 def local_tag(name: str) -> str:
@@ -47,13 +59,18 @@ def commit_image(
     tag: str = "",
     history: dict[str, Any] | None = None,
     author: str = "",
+    docker: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> _db.Image:
     """Record `base` + the layer tar in `layer` (a seekable file at 0) as an image whose container config is
-    `config`, tagged `tag`. Nothing is left behind on failure."""
+    `config`, tagged `tag`; an OCI manifest, or with `docker` a Docker schema 2 one. Nothing is left behind
+    on failure."""
+    kinds = _Kinds(docker)
     try:
         with storage.pull_lock():
-            return _commit(storage, base, layer, config, tag, history or {}, author, say or (lambda _l: None))
+            return _commit(
+                storage, base, layer, config, tag, history or {}, author, kinds, say or (lambda _l: None)
+            )
     except BaseException:
         clean_up(storage)
         raise
@@ -67,6 +84,7 @@ def _commit(
     tag: str,
     history: dict[str, Any],
     author: str,
+    kinds: _Kinds,
     say: Callable[[str], None],
 ) -> _db.Image:
     say("Getting image source signatures")
@@ -81,7 +99,7 @@ def _commit(
     layer.seek(0)
     storage.blobs.ingest(diff_id, size, iter(lambda: layer.read(_CHUNK), b""), "commit: layer")
     say(f"Copying blob {diff_id.short} done")
-    desc = _image.Descriptor(_image.OCI_LAYER, diff_id, size)
+    desc = _image.Descriptor(kinds.layer, diff_id, size)
     new_ref = install_layer(storage, diff_id, desc, "commit: layer")
     base_manifest = storage.manifest(base)
     doc = storage.config_document(base)
@@ -99,14 +117,14 @@ def _commit(
     db.claim_blob(config_digest, len(config_data))
     storage.blobs.ingest_bytes(config_data, config_digest, "commit: config")
     say(f"Copying config {config_digest.short} done")
-    config_desc = _image.Descriptor(_image.OCI_CONFIG, config_digest, len(config_data))
+    config_desc = _image.Descriptor(kinds.config, config_digest, len(config_data))
     layers = [
-        _image.Descriptor(_OCI_TYPES.get(d.media_type, d.media_type), d.digest, d.size)
+        _image.Descriptor(kinds.rename.get(d.media_type, d.media_type), d.digest, d.size)
         for d in base_manifest.layers
     ] + [desc]
     manifest_doc = {
         "schemaVersion": 2,
-        "mediaType": _image.OCI_MANIFEST,
+        "mediaType": kinds.manifest,
         "config": config_desc.to_json(),
         "layers": [d.to_json() for d in layers],
     }
@@ -117,12 +135,12 @@ def _commit(
     storage.blobs.ingest_bytes(manifest_data, manifest_digest, "commit: manifest")
     refs = [_db.LayerRef(layer.diff_id, layer.digest) for layer in db.image_layers(base.id)] + [new_ref]
     parsed = _image.parse_config(config_data, "commit: config")
-    manifest = _image.Manifest(_image.OCI_MANIFEST, config_desc, layers)
+    manifest = _image.Manifest(kinds.manifest, config_desc, layers)
     return record_image(
         storage,
         manifest_digest,
         len(manifest_data),
-        _image.OCI_MANIFEST,
+        kinds.manifest,
         manifest,
         parsed,
         refs,
