@@ -235,7 +235,9 @@ def test_version_and_info(root: Path) -> None:
     doc = json.loads(ok(root, "version", "--format", "json"))
     assert doc["Client"]["Version"] == hutch.__version__
     assert ok(root, "version", "--format", "{{.Client.Version}}") == hutch.__version__ + "\n"
-    assert ok(root, "version").startswith(f"Version:        {hutch.__version__}\n")
+    assert ok(root, "version").startswith(
+        f"Client:          hutch Engine\nVersion:         {hutch.__version__}\n"
+    )
 
     cid = ok(root, "run", "-d", "--name", "inf", IMAGE, "sleep", "1000").strip()
     ok(root, "pause", "inf")

@@ -33,13 +33,15 @@ def cmd_version(args: argparse.Namespace) -> int:
         return 0
     c = doc["Client"]
     rows = [
+        ("Client:", "hutch Engine"),
         ("Version:", c["Version"]),
         ("API Version:", c["APIVersion"]),
         ("Python Version:", c["PythonVersion"]),
         ("Built:", c["BuiltTime"]),
         ("OS/Arch:", c["OsArch"]),
     ]
-    sys.stdout.write("".join(f"{k:<16}{v}\n" for k, v in rows))
+    width = max(len(k) for k, _ in rows) + 2  # as Go's tabwriter pads podman's
+    sys.stdout.write("".join(f"{k:<{width}}{v}\n" for k, v in rows))
     return 0
 
 

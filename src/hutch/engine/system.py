@@ -22,14 +22,12 @@ if TYPE_CHECKING:
 def version() -> dict[str, Any]:
     """podman version's Client fields."""
     import datetime
-    import importlib.metadata
 
+    import hutch
     from hutch import OCI_VERSION, __version__
 
-    built = 0
-    with contextlib.suppress(Exception):
-        dist = importlib.metadata.distribution("hutch")
-        built = int(os.stat(str(dist.locate_file(""))).st_mtime)
+    # Built: when the package's version file was written (an install, or the checkout's last change to it).
+    built = int(os.stat(hutch.__file__).st_mtime) if hutch.__file__ else 0
     return {
         "APIVersion": __version__,
         "Version": __version__,
