@@ -289,6 +289,12 @@ def test_system_df_prune_reset(fresh: Path, remote: str) -> None:
     assert ok(fresh, "images", "-q") != ""
 
     commit = ok(fresh, "commit", "-q", "live", "mine").strip()
+    # The committed image shares the base image's layer: SHARED SIZE is that layer's, on both rows.
+    table = ok(fresh, "system", "df", "-v").split("Containers space usage:")[0].splitlines()
+    header = next(line for line in table if line.startswith("REPOSITORY"))
+    start, end = header.index("SHARED SIZE"), header.index("CONTAINERS")
+    shared = {line.split()[0]: line[start:end].split("  ")[0].strip() for line in table if "/" in line[:30]}
+    assert shared["localhost/mine"] == shared[remote.rsplit(":", 1)[0]] != "0 B"
     assert ok(fresh, "inspect", "-f", "{{.State.Status}}", "live") == "running\n"
     pid = int(ok(fresh, "inspect", "-f", "{{.State.Pid}}", "live"))
     assert ok(fresh, "system", "reset", "-f") == ""

@@ -88,15 +88,16 @@ def cmd_system_df(args: argparse.Namespace) -> int:
         sizes = {r.id: system.container_size(engine, r) for r in records}
         used = {r.image_id for r in records}
         images = list(engine.storage().iter_images())
+        shared, twice = system.image_sharing(engine, images)
         vols = _volume_usage(engine, records)
     if args.verbose:
-        return _df_verbose(records, sizes, images, vols)
+        return _df_verbose(records, sizes, images, shared, vols)
 
     def pct(part: int, total: int) -> str:
         return f"{fmt.human_size(part)} ({100 * part // total if total else 0}%)"
 
-    img_total = sum(i.size for i in images)
-    img_free = sum(i.size for i in images if i.id.hex not in used)
+    img_total = sum(i.size for i in images) - twice  # shared layers once
+    img_free = sum(i.size - shared[i.id.hex] for i in images if i.id.hex not in used)
     ctr_total = sum(sizes.values())
     ctr_free = sum(sizes[r.id] for r in records if r.state not in ("running", "paused"))
     vol_total = sum(s for _, _, s in vols)
@@ -142,7 +143,11 @@ def _volume_usage(engine: Engine, records: list[Record]) -> list[tuple[str, int,
 
 
 def _df_verbose(
-    records: list[Record], sizes: dict[str, int], images: list[Any], vols: list[tuple[str, int, int]]
+    records: list[Record],
+    sizes: dict[str, int],
+    images: list[Any],
+    shared: dict[str, int],
+    vols: list[tuple[str, int, int]],
 ) -> int:
     from hutch.cli import format as fmt
     from hutch.image.storage import repository_and_tag
@@ -161,8 +166,8 @@ def _df_verbose(
                 img.id.short,
                 fmt.ago(img.created),
                 size,
-                fmt.human_size(0),
-                size,
+                fmt.human_size(shared[img.id.hex]),
+                fmt.human_size(img.size - shared[img.id.hex]),
                 str(users.get(img.id.hex, 0)),
             ]
         )

@@ -159,6 +159,25 @@ def du(path: str) -> int:
     return total
 
 
+def image_sharing(engine: Engine, images: list[Any]) -> tuple[dict[str, int], int]:
+    """Per image (by id hex) the bytes of its layers that other images have too, and the bytes counted twice
+    or more in the sum of the images' sizes (what their shared layers take once)."""
+    db = engine.storage().db
+    layers = {img.id.hex: db.image_layers(img.id) for img in images}
+    users: dict[str, int] = {}
+    size: dict[str, int] = {}
+    for found in layers.values():
+        for layer in found:
+            key = str(layer.diff_id)
+            users[key] = users.get(key, 0) + 1
+            size[key] = layer.size or 0
+    shared = {
+        image: sum(layer.size or 0 for layer in found if users[str(layer.diff_id)] > 1)
+        for image, found in layers.items()
+    }
+    return shared, sum(size[k] * (n - 1) for k, n in users.items() if n > 1)
+
+
 def container_size(engine: Engine, rec: Record) -> int:
     """What the container wrote (its upper dir)."""
     return du(engine.path(rec, "upper"))
