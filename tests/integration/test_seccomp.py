@@ -14,6 +14,7 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -734,3 +735,66 @@ def test_features_report_what_works(runtime, runc) -> None:
     assert ours["annotations"]["io.github.seccomp.libseccomp.version"] == ".".join(
         map(str, libseccomp.version())
     )
+
+
+# --- the cache of built programs -------------------------------------------------------------------------
+
+CACHE = Path("/run/hutch/seccomp-cache")
+
+
+def _unique_profile() -> dict[str, Any]:
+    # errnoRet picked per test run: a profile no earlier run has put in the cache
+    errno = 100 + int.from_bytes(os.urandom(2), "little") % 900
+    return seccomp("SCMP_ACT_ALLOW", rule("mkdir", "SCMP_ACT_ERRNO", errnoRet=errno))
+
+
+def _cached() -> set[str]:
+    return {p.name for p in CACHE.iterdir()} if CACHE.is_dir() else set()
+
+
+def test_a_built_program_is_cached_and_used_again(bundle, runtime, tmp_path: Path) -> None:
+    profile = _unique_profile()
+    b = sh(bundle, "mkdir /tmp/d; echo rc=$?", root=RW_ROOT, edit=with_seccomp(profile))
+    before = _cached()
+    first = run(runtime, b, "c1")
+    assert "rc=1" in first.stdout, first.stderr
+    (key,) = _cached() - before
+    entry = CACHE / key
+    st = entry.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o600)
+    assert (CACHE.stat().st_mode & 0o777) == 0o700
+    # The second run takes the program from the cache: no builder process is forked for it (seen in
+    # strace as the runtime's clones: stage 1, and no builder).
+    trace = tmp_path / "trace"
+    second = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(trace),
+         *runtime.command("run", "--bundle", b, "c2")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "rc=1" in second.stdout, second.stderr
+    runtime_pid = int(trace.read_text().split()[0])
+    forks = [
+        line
+        for line in trace.read_text().splitlines()
+        if line.startswith(f"{runtime_pid} ") and "= " in line and "CLONE_THREAD" not in line
+    ]
+    assert len(forks) == 1, forks  # stage 1 only
+    assert _cached() - before == {key}
+
+
+def test_a_cache_entry_others_could_write_is_not_trusted(bundle, runtime) -> None:
+    profile = _unique_profile()
+    b = sh(bundle, "mkdir /tmp/d; echo rc=$?", root=RW_ROOT, edit=with_seccomp(profile))
+    before = _cached()
+    assert "rc=1" in run(runtime, b, "c1").stdout
+    (key,) = _cached() - before
+    entry = CACHE / key
+    # An allow-everything program in its place, writable by anyone: it must be ignored (rebuilt), so mkdir
+    # stays denied. (Only root can write there; this stands for a file that went wrong.)
+    allow_all = b"K" + (0).to_bytes(4, "little") + bytes.fromhex("060000000000ff7f")
+    entry.write_bytes(allow_all)
+    entry.chmod(0o666)
+    assert "rc=1" in run(runtime, b, "c2").stdout
+    entry.write_bytes(b"Kgarbage")
+    entry.chmod(0o600)
+    assert "rc=1" in run(runtime, b, "c3").stdout

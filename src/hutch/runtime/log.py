@@ -50,6 +50,10 @@ def warning(msg: str) -> None:
     _write("warning", msg)
 
 
+def debug_enabled() -> bool:
+    return bool(_state["debug"])
+
+
 def debug(msg: str) -> None:
     if _state["debug"]:
         _write("debug", msg)

@@ -8,6 +8,9 @@ The work is split between the runtime and the process that gets the filter (init
   connects to `listenerPath`, with the runtime's credentials and view of the host, as runc does. The forked
   container process inherits the builder's pipe and the connection; the runtime then `detach()`es its copies
   and `reap()`s the builder.
+- A program once built is kept in a cache (CACHE_DIR, root's own tmpfs dir, a file per profile named by the
+  sha256 of the plan, the libseccomp version and the kernel): the next container with the same profile
+  (every default podman or hutch container) loads it without a builder, as crun keeps its own.
 - `Prepared.receive()`, in the container process before it reports ready: reads the program, or the error of
   a bad profile, which thus fails `create` (or `exec`) with nothing started.
 - `Prepared.load(state)`, in the container process: one seccomp(2) call and, with NOTIFY, one sendmsg(2) that
@@ -27,6 +30,7 @@ Importing this module loads libseccomp: init imports it before pivot_root (init.
 """
 
 import os
+import stat
 import sys
 
 from hutch import OCI_VERSION
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 EPERM = 1
 NOTIFY = "SCMP_ACT_NOTIFY"
+CACHE_DIR = "/run/hutch/seccomp-cache"
 _WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 _BPF_MAXINSNS = 4096
 # The syscall that hands the listener fd over: a NOTIFY rule on it would wait for an agent that has no fd yet.
@@ -277,10 +282,18 @@ class Prepared:
     def start(self) -> None:
         if libseccomp.lib is None:
             raise HostError(f"{self.source}: linux.seccomp: {libseccomp.load_error}")
-        plan(self.cfg, self.source)  # the config errors now, in the runtime, not from the builder
+        planned = plan(self.cfg, self.source)  # the config errors now, in the runtime, not from the builder
         check_flags(self.cfg, self.source)
         if self.notify:
             self.listener = _connect(self.cfg.listener_path, self.source)
+        key = cache_key(self.cfg, planned)
+        self.compiled = cache_get(key)
+        if self.compiled is not None:
+            if log.debug_enabled():  # what the build would have said
+                for name in sorted({rule.name for rule in planned[1]}):
+                    if libseccomp.syscall_resolve(name) == libseccomp.NR_SCMP_ERROR:
+                        log.debug(f"seccomp: syscall {name!r} is unknown on this architecture: ignored")
+            return
         try:
             rfd, wfd = os.pipe()
         except OSError:
@@ -306,6 +319,9 @@ class Prepared:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(wfd, view) :]
+                os.close(wfd)
+                if data[:1] == b"K":
+                    cache_put(key, data)  # after the program is on its way: nobody waits for this
                 code = 0
             finally:
                 os._exit(code)
@@ -397,6 +413,72 @@ class Prepared:
                 os.close(fd)
                 listener.close()
                 self.listener = None
+
+
+# --- the cache of built programs ------------------------------------------------------------------------
+
+
+def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]]) -> str:
+    """What the program depends on: the rules as planned, the architectures, the flags, the libseccomp that
+    builds it and the kernel it is built for."""
+    try:
+        from _sha256 import sha256  # the builtin: hashlib's import costs milliseconds on the create path
+    except ImportError:
+        from hashlib import sha256
+    default, rules = planned
+    text = repr(
+        (
+            default,
+            [(r.name, r.action, r.conditions) for r in rules],
+            list(cfg.architectures),
+            flag_bits(cfg, quiet=True),
+            libseccomp_version(),
+            os.uname().release,
+            os.uname().machine,
+        )
+    )
+    digest: str = sha256(text.encode()).hexdigest()
+    return digest
+
+
+def cache_get(key: str) -> Compiled | None:
+    """The program built before for `key`, if the cache has it and it is root's and sound."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        fd = os.open(os.path.join(CACHE_DIR, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != 0 or st.st_mode & 0o022 or st.st_size > 8 * _BPF_MAXINSNS + 5:
+            return None
+        data = os.read(fd, st.st_size + 1)
+    finally:
+        os.close(fd)
+    if data[:1] != b"K" or len(data) < 13 or (len(data) - 5) % 8:
+        return None
+    return Compiled.decode(data)
+
+
+def cache_put(key: str, data: bytes) -> None:
+    """Keep a built program (written whole, then renamed, so a reader sees all of it or nothing)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
+        st = os.lstat(CACHE_DIR)
+        if st.st_uid != 0 or st.st_mode & 0o077 or not stat.S_ISDIR(st.st_mode):
+            return  # not a directory only root can write: no cache rather than one others could fill
+        tmp = os.path.join(CACHE_DIR, f".{key}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(CACHE_DIR, key))
+    except OSError:
+        pass  # a cache: building again next time is the worst that can happen
 
 
 def prepare(cfg: Seccomp, source: str = "config.json") -> Prepared:
