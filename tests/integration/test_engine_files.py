@@ -165,6 +165,12 @@ def test_cp_on_a_stopped_container(root: Path, tmp_path: Path) -> None:
     assert not mounted(cid)  # mounted for the copy only
     assert cp(root, "cps:/srv/in", str(tmp_path / "back")).returncode == 0
     assert (tmp_path / "back").read_text() == "copied while stopped\n"
+    ok(root, "export", "-o", str(tmp_path / "stopped.tar"), "cps")
+    with tarfile.open(tmp_path / "stopped.tar") as tf:
+        f = tf.extractfile("srv/in")
+        assert f is not None and f.read() == b"copied while stopped\n"
+    assert ok(root, "diff", "cps").splitlines() == ["C /srv", "A /srv/in"]
+    assert not mounted(cid)
     assert ok(root, "start", "-a", "cps") == "copied while stopped\n"
     ok(root, "rm", "cps")
     assert gone(root, cid) == []
