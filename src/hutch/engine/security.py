@@ -54,25 +54,27 @@ def capabilities(default: tuple[str, ...], add: list[str], drop: list[str], priv
 
     adds = [cap_name(c, "--cap-add") for c in add]
     drops = [cap_name(c, "--cap-drop") for c in drop]
-    everything = [c for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__) if _host_has(c)]
-    caps = list(everything) if privileged or "ALL" in adds else list(default)
+    if privileged or "ALL" in adds:
+        bounding = _host_bounding()
+        caps = [
+            c for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__) if bounding >> CAPABILITIES[c] & 1
+        ]
+    else:
+        caps = list(default)
     caps = [] if "ALL" in drops else [c for c in caps if c not in drops]
     caps += [c for c in dict.fromkeys(adds) if c != "ALL" and c not in caps]
     return caps
 
 
-def _host_has(cap: str) -> bool:
-    """Whether the engine's own bounding set has `cap`: --privileged gives what podman has, which on some
-    hosts (a sandbox without CAP_SYS_RESOURCE) is not every capability the kernel knows."""
-    from hutch.oci.config import CAPABILITIES
-
+def _host_bounding() -> int:
+    """The engine's own bounding set: --privileged gives what podman has, which on some hosts (a sandbox
+    without CAP_SYS_RESOURCE) is not every capability the kernel knows."""
     try:
         with open("/proc/self/status") as f:
             line = next(x for x in f if x.startswith("CapBnd:"))
-        bounding = int(line.split()[1], 16)
+        return int(line.split()[1], 16)
     except (OSError, StopIteration, ValueError):
-        return True
-    return bool(bounding >> CAPABILITIES[cap] & 1)
+        return (1 << 64) - 1
 
 
 def security_opts(texts: list[str]) -> SecurityOpts:
