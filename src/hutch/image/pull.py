@@ -215,7 +215,7 @@ def _fetch(
             report.blob_start("blob", desc.digest, desc.size)
         chunks = counting(reg.iter_blob(repo, desc.digest, desc.size), report, desc.digest)
         if existed or _unpacked(storage, diff_id):
-            storage.blobs.ingest(desc.digest, desc.size, chunks, label)
+            storage.blobs.ingest(desc.digest, desc.size, chunks, label, verified=True)
             ref = install_layer(storage, diff_id, desc, label)
         else:
             ref = _download_and_unpack(storage, diff_id, desc, label, chunks)
@@ -288,7 +288,7 @@ def _download_and_unpack(
     thread = threading.Thread(target=unpack, name="hutch-unpack", daemon=True)
     thread.start()
     try:
-        storage.blobs.ingest(desc.digest, desc.size, _tee(chunks, pipe), label)
+        storage.blobs.ingest(desc.digest, desc.size, _tee(chunks, pipe), label, verified=True)
         pipe.close()
     except BaseException as e:
         pipe.fail(e)

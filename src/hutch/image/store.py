@@ -96,11 +96,21 @@ class BlobStore:
                 if len(name) == length and all(c in "0123456789abcdef" for c in name):
                     yield Digest(algorithm, name)  # type: ignore[arg-type]  # a key of HEX_LENGTH
 
-    def ingest(self, expected: Digest, size: int | None, chunks: Iterable[bytes], where: str = "") -> str:
+    def ingest(
+        self,
+        expected: Digest,
+        size: int | None,
+        chunks: Iterable[bytes],
+        where: str = "",
+        *,
+        verified: bool = False,
+    ) -> str:
         """Store the blob streamed by `chunks`, verified against `expected` and `size`; return its path.
 
         If the blob is already stored, `chunks` is not read. On a mismatch (MismatchError, naming `where`) or
-        any other error, nothing is left behind.
+        any other error, nothing is left behind. `verified` says the stream checks its own digest and raises
+        before its last chunk on a mismatch (Registry.iter_blob does): then only the size is checked here,
+        and a big layer is not hashed twice.
         """
         final = self.path(expected)
         if os.path.isfile(final):
@@ -109,13 +119,22 @@ class BlobStore:
         fd, tmp = self._create_temp(expected)
         try:
             verifier = Verifier(expected, size, where or str(expected))
+            received = 0
             with os.fdopen(os.dup(fd), "wb") as out:
                 for chunk in chunks:
-                    verifier.update(chunk)
+                    if verified:
+                        received += len(chunk)
+                    else:
+                        verifier.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            verifier.finish()
+            if not verified:
+                verifier.finish()
+            elif size is not None and received != size:
+                raise MismatchError(
+                    f"{where or expected}: content is {received} bytes, its descriptor says {size}"
+                )
             os.fchmod(fd, 0o644)
             os.rename(tmp, final)
         except BaseException:
