@@ -156,6 +156,34 @@ def test_truncated_gzip_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
     assert not dest.exists()
 
 
+@pytest.mark.parametrize("inflate", ["isal", "zlib"])
+def test_both_gunzips_unpack_alike_and_refuse_corrupt_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inflate: str
+) -> None:
+    """ISA-L (python-isal) when installed, zlib without it: the same layer, diff_id, and a corrupt stream is
+    a LayerError that leaves nothing behind."""
+    import zlib
+
+    from hutch.image import layers
+
+    if inflate == "zlib":
+        monkeypatch.setattr(layers, "_gunzip", lambda: zlib.decompressobj(wbits=31))
+    else:
+        from isal import isal_zlib
+
+        monkeypatch.setattr(layers, "_gunzip", lambda: isal_zlib.decompressobj(wbits=31))
+    raw = build(rich_layer)
+    blob = gzip.compress(raw, mtime=0)
+    stats = unpack(io.BytesIO(blob), TGZ, str(tmp_path / "layer"))
+    assert stats.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert (tmp_path / "layer/etc/conf").read_bytes() == b"hello\n"
+    corrupt = blob[:20] + bytes(b ^ 0xFF for b in blob[20:60]) + blob[60:]
+    dest = tmp_path / "bad"
+    with pytest.raises(LayerError, match="layer sha256:bad"):
+        unpack(io.BytesIO(corrupt), TGZ, str(dest), layer="sha256:bad")
+    assert not dest.exists()
+
+
 def test_zstd_layer(tmp_path: Path) -> None:
     import zstandard
 
