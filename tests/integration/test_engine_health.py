@@ -74,6 +74,19 @@ def test_the_loop_runs_checks_and_ends_with_the_container(root: Path) -> None:
         while health(root, "hc-loop")["Status"] != "healthy" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert health(root, "hc-loop")["Status"] == "healthy"
+        # A paused container is not checked, and its loop waits for it
+        ok(root, "pause", "hc-loop")
+        proc = hutch(root, "healthcheck", "run", "hc-loop")
+        assert (proc.returncode, proc.stderr) == (125, f"Error: container {cid} is paused\n")
+        last = health(root, "hc-loop")["Log"][-1]["Start"]  # type: ignore[index]
+        time.sleep(1.5)
+        assert len(loops(cid)) == 1
+        assert health(root, "hc-loop")["Log"][-1]["Start"] == last  # type: ignore[index]
+        ok(root, "unpause", "hc-loop")
+        deadline = time.monotonic() + 20
+        while health(root, "hc-loop")["Log"][-1]["Start"] == last and time.monotonic() < deadline:  # type: ignore[index]
+            time.sleep(0.2)
+        assert health(root, "hc-loop")["Log"][-1]["Start"] != last  # type: ignore[index]
     finally:
         ok(root, "rm", "-f", cid)
     assert loops(cid) == []

@@ -4,8 +4,9 @@ period do not count. The state lives in userdata/healthcheck.json (podman's Stat
 
 podman schedules checks with systemd timers; hutch has no daemon and no systemd, so a container with a
 healthcheck gets a small shell loop (`/bin/sh`, about 1 MiB) that sleeps the interval and calls
-`hutch healthcheck run ID`; the loop ends by itself once the check reports the container gone or stopped
-(any exit code but 0 and 1), and `stop_timer` ends it when the container finishes.
+`hutch healthcheck run --from-timer ID`; the loop ends by itself once the check reports the container gone
+or stopped (any exit code but 0 and 1; a paused container is skipped with 0), and `stop_timer` ends it when
+the container finishes.
 """
 
 from __future__ import annotations
@@ -155,6 +156,10 @@ def _save(engine: Engine, rec: Record, doc: dict[str, object]) -> None:
     os.rename(tmp, path)
 
 
+class Paused(HutchError):
+    """A paused container is not checked; the check loop waits for it to go on."""
+
+
 def run_check(engine: Engine, name_or_id: str, hutch: list[str]) -> str:
     """Run the container's check once (through `hutch exec`, so that the timeout can end it) and record the
     result; returns the status: healthy, unhealthy or starting. `hutch` is the command that runs hutch."""
@@ -162,6 +167,8 @@ def run_check(engine: Engine, name_or_id: str, hutch: list[str]) -> str:
     check = of(rec)
     if check is None:
         raise HutchError(f"container {rec.id} has no defined healthcheck")
+    if rec.state == "paused":
+        raise Paused(f"container {rec.id} is paused")
     if rec.state != "running":
         raise HutchError(f"container {rec.id} is not running")
     import signal
@@ -256,7 +263,7 @@ def start_timer(engine: Engine, rec: Record) -> None:
     try:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", script, f"hutch-healthcheck-{rec.id[:12]}", f"{interval:g}",
-             *hutch, "healthcheck", "run", rec.id],
+             *hutch, "healthcheck", "run", "--from-timer", rec.id],
             stdin=null,
             stdout=null,
             stderr=null,
