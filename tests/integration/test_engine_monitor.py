@@ -169,8 +169,13 @@ def test_logs_follow_a_running_container(root: Path) -> None:
 class Terminal:
     """A command on a new pty: what it writes, and keys to send it."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], rows: int = 30, cols: int = 101) -> None:
+        import fcntl
+        import struct
+        import termios
+
         self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self.out = b""
@@ -207,6 +212,7 @@ def test_attach_to_a_detached_terminal(root: Path) -> None:
     term.send(b"echo hi-$((40+2)); tty; stty size\r")
     out = term.read_until(b"/dev/pts/0")
     assert b"hi-42" in out
+    assert term.read_until(b"30 101")  # our terminal's size reached the container's pty (conmon's ctl fifo)
     term.send(b"\x10\x11")  # ctrl-p ctrl-q: detach, the container runs on
     assert term.close() == 0
     assert inspect(root, "term", "{{.State.Status}}") == "running"
@@ -303,7 +309,7 @@ def test_runtime_crun_refuses_cleanly(root: Path) -> None:
     # fails with one error and leaves nothing.
     for detach in (["-d"], []):
         proc = hutch(root, "run", *detach, "--rm", "--runtime", "crun", "--name", "bycrun", IMAGE, "true")
-        assert proc.returncode == 125 and "Error: " in proc.stderr
+        assert proc.returncode == 125 and "Error: " in proc.stderr, proc.stderr
         assert "bycrun" not in ok(root, "ps", "-a")
     assert not_cgroups(run_suite.leftovers(root)) == []
 

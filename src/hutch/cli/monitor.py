@@ -137,7 +137,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from hutch.engine import monitor
 
     with _engine(args) as engine:
-        monitor.cleanup(engine, args.container)
+        rec = engine.db.find(args.container)  # no such container: 125, as podman
+        monitor.cleanup(engine, rec.id)
     return 0
 
 

@@ -151,9 +151,13 @@ def cleanup(engine: Engine, container_id: str) -> None:
     userdata = engine.path(rec, "userdata")
     if runtime_of(rec).status(rec.id) in ("running", "paused"):
         return  # not this container's exit (conmon was asked to clean up early)
+    policy = config_of(rec).get("RestartPolicy")
+    if isinstance(policy, dict) and policy.get("Name"):
+        from hutch.engine.containers import prepare_launch
+
+        prepare_launch()  # before anything is changed: it may re-exec us
     code = recorded_exit(engine, rec)
     finish(engine, rec.id, code, if_running=True)
-    policy = config_of(rec).get("RestartPolicy")
     if rec.remove or not isinstance(policy, dict) or not restart.wanted(policy, code, userdata):
         return
     try:
@@ -163,9 +167,6 @@ def cleanup(engine: Engine, container_id: str) -> None:
     if now.state != "exited":
         return
     restart.save(userdata, RestartCount=restart.count(userdata) + 1)
-    from hutch.engine.containers import prepare_launch
-
-    prepare_launch()
     claimed, previous = engine.claim_start(rec.id)
     if previous is None:
         return
