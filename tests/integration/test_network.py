@@ -349,6 +349,12 @@ def test_none_host_and_container_modes(root: Path, track: Tracker) -> None:
         root, "run", "--rm", "--network", "container:owner", IMAGE, "ip", "-o", "-4", "addr", "show", "eth0"
     )
     assert joined.split()[3] == mine
+    # It sees the owner's /etc/hosts (its address under the owner's name), after its own --add-host.
+    hosts = ok(root, "run", "--rm", "--network", "container:owner", "--add-host", "x.test:10.2.3.4", IMAGE,
+               "cat", "/etc/hosts")  # fmt: skip
+    assert (
+        hosts.startswith("10.2.3.4\tx.test\n") and f"{mine.split('/')[0]}\t" in hosts and " owner\n" in hosts
+    )
     proc = hutch(root, "run", "--rm", "--network", "none", "-p", "8080:80", IMAGE, "true")
     assert proc.returncode == 125 and "-p" in proc.stderr
 

@@ -60,6 +60,7 @@ def test_pod_shares_localhost_ports_and_hostname(root: Path) -> None:
         )
         assert out == "pod says hi\nduo\n"
         # The pod's port, published on its infra container.
+        assert ok(root, "port", "duo-web") == f"8080/tcp -> 0.0.0.0:{port}\n"
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() == b"pod says hi\n"
         doc = json.loads(ok(root, "pod", "inspect", "duo"))
         assert doc["State"] == "Running" and doc["NumContainers"] == 2

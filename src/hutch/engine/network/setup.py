@@ -46,13 +46,15 @@ def prepare(
     doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, list(image.exposed_ports))
     doc["pod"] = pod
     if doc["mode"] == "container":
-        doc["path"] = _container_netns(engine, doc["path"])
+        doc["target"], doc["path"] = _container_netns(engine, doc["path"])
     plan.save(userdata, doc)
     _etc(userdata, doc, [], "", [])
+    if doc.get("target"):
+        _share_etc(engine, doc["target"], userdata, doc)
 
 
-def _container_netns(engine: Engine, name: str) -> str:
-    """--network container:NAME: that container's named netns, or its init's while it runs."""
+def _container_netns(engine: Engine, name: str) -> tuple[str, str]:
+    """--network container:NAME: (its id, its named netns or its init's while it runs)."""
     from hutch.engine.db import NoSuchContainer
 
     try:
@@ -61,9 +63,9 @@ def _container_netns(engine: Engine, name: str) -> str:
         raise NotFoundError(f"--network container:{name}: no such container") from None
     other_plan = plan.load(engine.path(other, "userdata")) or {}
     if other_plan.get("mode") == "bridge":
-        return netns.path(other.id)
+        return other.id, netns.path(other.id)
     if other_plan.get("mode") == "container":
-        return str(other_plan["path"])
+        return str(other_plan.get("target") or other.id), str(other_plan["path"])
     from hutch.runtime import container
 
     try:
@@ -72,7 +74,27 @@ def _container_netns(engine: Engine, name: str) -> str:
         pid = 0
     if other.state != "running" or not pid:
         raise StateError(f"--network container:{name}: the container must be running")
-    return f"/proc/{pid}/ns/net"
+    return other.id, f"/proc/{pid}/ns/net"
+
+
+def _share_etc(engine: Engine, target: str, userdata: str, doc: dict[str, Any]) -> None:
+    """A container in another's netns sees that one's /etc/hosts (after its own --add-host entries) and
+    resolv.conf, as podman gives it."""
+    from hutch.engine.db import NoSuchContainer
+
+    try:
+        other = engine.db.get(target)
+    except NoSuchContainer:
+        return
+    for name in ("hosts", "resolv.conf"):
+        try:
+            with open(engine.path(other, f"userdata/{name}")) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if name == "hosts":
+            text = "".join(f"{ip}\t{host}\n" for host, ip in doc["add_hosts"] if ip != "host-gateway") + text
+        etcfiles.write(userdata, name, text)
 
 
 def _etc(
@@ -104,6 +126,8 @@ def setup(engine: Engine, rec: Record, background: bool = False) -> None:
         from hutch.engine import pods
 
         pods.before_start(engine, rec, doc["pod"])
+    if doc is not None and doc.get("target"):
+        _share_etc(engine, doc["target"], userdata, doc)  # as the other container's files are now
     if doc is None or doc["mode"] != "bridge":
         return
     if doc.get("active"):
@@ -424,7 +448,13 @@ def reload(engine: Engine, rec: Record) -> None:
 
 
 def ports(engine: Engine, rec: Record) -> list[dict[str, Any]]:
+    """The ports published for the container: its own, or those of the container whose netns it joined."""
+    from hutch.engine.db import NoSuchContainer
+
     doc = plan.load(engine.path(rec, "userdata")) or {}
+    if doc.get("target"):
+        with contextlib.suppress(NoSuchContainer):
+            doc = plan.load(engine.path(engine.db.get(doc["target"]), "userdata")) or {}
     return list(doc.get("ports", []))
 
 
