@@ -236,12 +236,10 @@ def _rfc3339(t: float) -> str:
 
 
 def hutch_command(root: str, db_path: str | None) -> list[str]:
-    """How to run this same hutch (its launcher beside the interpreter, or the module) on the same root."""
-    import sys
+    """How to run this same hutch on the same root (as conmon's exit command does)."""
+    from hutch.engine import conmon
 
-    launcher = os.path.join(os.path.dirname(sys.executable), "hutch")
-    base = [launcher] if os.access(launcher, os.X_OK) else [sys.executable, "-m", "hutch.cli.main"]
-    return [*base, "--root", root, *(["--db-path", db_path] if db_path else [])]
+    return [*conmon.exit_command(), "--root", root, *(["--db-path", db_path] if db_path else [])]
 
 
 def start_timer(engine: Engine, rec: Record) -> None:
