@@ -44,7 +44,15 @@ def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
     for rec in using:
         engine.remove(rec.id, force=True)
     config.delete(engine.root, net.name)
+    _drop_bridge(net)
     return net.name
+
+
+def _drop_bridge(net: config.Network) -> None:
+    """The network's bridge, if a crash left it idle (no lease on it)."""
+    from hutch.engine.network.setup import remove_idle_bridge
+
+    remove_idle_bridge(net.name, net.bridge)
 
 
 def prune(engine: Engine) -> list[str]:
@@ -57,6 +65,7 @@ def prune(engine: Engine) -> list[str]:
     for net in config.all_networks(engine.root):
         if net.name != config.DEFAULT_NETWORK and net.name not in used:
             config.delete(engine.root, net.name)
+            _drop_bridge(net)
             out.append(net.name)
     return out
 

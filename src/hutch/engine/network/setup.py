@@ -314,11 +314,11 @@ def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path:
             ifname=entry["ifname"],
             runtime=saved["runtime"],
         )
-        _remove_idle_bridge(saved["conf"]["name"], saved["bridge"])
+        remove_idle_bridge(saved["conf"]["name"], saved["bridge"])
     return errors
 
 
-def _remove_idle_bridge(name: str, bridge: str) -> None:
+def remove_idle_bridge(name: str, bridge: str) -> None:
     """A user network's bridge with no lease left goes (podman's netavark does the same), so no interface
     outlives the last container; its chains went with each container's DEL. The default network's stays, as
     podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms) on every `run --rm`."""
