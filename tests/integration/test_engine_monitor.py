@@ -299,6 +299,12 @@ def test_runtime_runc(root: Path) -> None:
     # Foreground, through runc's own create/start with our stdio.
     proc = hutch(root, "run", "--rm", "--runtime", "runc", IMAGE, "sh", "-c", "echo fg; exit 5")
     assert (proc.returncode, proc.stdout) == (5, "fg\n")
+    # and with a terminal: runc sends the pty through our console socket, we relay it.
+    term = Terminal([*HUTCH, "--root", str(root), "run", "--rm", "-it", "--runtime", "runc", IMAGE, "sh"])
+    time.sleep(1)
+    term.send(b"tty; echo x-$((2+3)); exit 4\r")
+    assert b"/dev/pts/0" in term.read_until(b"x-5")
+    assert term.close() == 4
     proc = hutch(root, "run", "--rm", "--runtime", "/no/such/runtime", IMAGE, "true")
     assert proc.returncode == 125 and proc.stderr.startswith("Error: --runtime '/no/such/runtime'")
     assert not_cgroups(run_suite.leftovers(root)) == []
