@@ -90,6 +90,9 @@ def test_detached_run_is_watched_by_conmon_and_its_exit_recorded(root: Path) -> 
     assert "Exited (3)" in ok(root, "ps", "-a", "--filter", "name=mon1")
     assert inspect(root, cid, "{{.State.ExitCode}} {{.State.Running}}") == "3 false"
     assert (userdata(root, cid) / "exits" / cid).read_text().strip() == "3"
+    assert inspect(root, cid, "{{.LogPath}} {{.ConmonPidFile}} {{.HostConfig.LogConfig.Type}}") == (
+        f"{userdata(root, cid) / 'ctr.log'} {userdata(root, cid) / 'conmon.pid'} k8s-file"
+    )
     until(lambda: not Path(f"/proc/{monitor}").exists())
     # cleanup released the runtime state, the rootfs mount and the socket link, and conmon is gone
     assert not Path(f"/run/hutch/runtime/{cid}").exists()

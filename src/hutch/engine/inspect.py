@@ -62,6 +62,8 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "RestartCount": _restart_count(userdata),
         "Driver": "overlay",
         "OCIRuntime": cfg.get("OCIRuntime") or "hutch",
+        "ConmonPidFile": os.path.join(userdata, "conmon.pid"),
+        "LogPath": os.path.join(userdata, "ctr.log"),
         # podman lists binds and volumes here; tmpfs mounts are in HostConfig.Tmpfs
         "Mounts": [
             {k: v for k, v in m.items() if k != "Anonymous"}
@@ -96,6 +98,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
             "NetworkMode": cfg.get("NetworkMode", "none"),
             "PortBindings": {},
             "RestartPolicy": cfg.get("RestartPolicy") or {"Name": "", "MaximumRetryCount": 0},
+            "LogConfig": {"Type": "k8s-file", "Path": os.path.join(userdata, "ctr.log")},
             "AutoRemove": rec.remove,
             "CapAdd": [],
             "CapDrop": [],
