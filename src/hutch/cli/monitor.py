@@ -150,19 +150,27 @@ def create_flags(c: argparse.ArgumentParser) -> None:
 
 def checked_options(args: argparse.Namespace) -> dict[str, object]:
     """--runtime and --restart, checked before anything is created: the config JSON fields they set."""
-    from hutch.engine import restart, runtimes
+    fields: dict[str, object] = {}
+    if getattr(args, "runtime", ""):  # none given: hutch's own (nothing recorded, nothing imported)
+        from hutch.engine import runtimes
 
-    runtime = runtimes.resolve(getattr(args, "runtime", "") or "")
-    policy = restart.parse(getattr(args, "restart", "") or "no")
-    if policy["Name"] and getattr(args, "rm", False):
-        raise HutchError(
-            'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
-        )
-    return {"OCIRuntime": runtime.name, "RestartPolicy": policy}
+        fields["OCIRuntime"] = runtimes.resolve(args.runtime).name
+    if getattr(args, "restart", ""):
+        from hutch.engine import restart
+
+        policy = restart.parse(args.restart)
+        if policy["Name"] and getattr(args, "rm", False):
+            raise HutchError(
+                'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
+            )
+        fields["RestartPolicy"] = policy
+    return fields
 
 
 def record_options(engine: Engine, rec: Record, fields: dict[str, object]) -> None:
     """Add the checked --runtime/--restart fields to the container's config JSON."""
+    if not fields:
+        return
     from hutch import jsonfast
     from hutch.engine.monitor import config_of
 

@@ -17,7 +17,7 @@ import time
 from hutch.engine import health
 from hutch.engine.containers import invoke_error
 from hutch.engine.db import NoSuchContainer, Record
-from hutch.errors import HutchError
+from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,10 +59,10 @@ def run_foreground(
     container, or with `restore` (a `start`) puts it back in that state."""
     from hutch.runtime import foreground
 
-    runtime = runtime_of(rec)
-    if runtime.name != "hutch":
+    if _foreign(rec):
         from hutch.engine import foreign
 
+        runtime = runtime_of(rec)
         return foreign.run_foreground(engine, rec, runtime, tty=tty, interactive=interactive, restore=restore)
     foreground.become_subreaper()
     if not interactive:
@@ -196,6 +196,11 @@ def config_of(rec: Record) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _foreign(rec: Record) -> bool:
+    """Whether `rec` runs under another runtime's CLI (its config JSON names one)."""
+    return '"OCIRuntime"' in rec.config and config_of(rec).get("OCIRuntime", "hutch") != "hutch"
+
+
 def runtime_of(rec: Record) -> Runtime:
     from hutch.engine import runtimes
 
@@ -215,8 +220,6 @@ def finish(
     code; with `remove` (or --rm) remove it altogether. With `restore` (a failed start) the container
     goes back to that state and keeps its exit code. With `if_running`, only a container still recorded
     as running (cleanup and `ps` may both come to finish one)."""
-    from hutch.engine import conmon
-
     with engine.lock(container_id):
         try:
             rec = engine.db.get(container_id)
@@ -230,7 +233,10 @@ def finish(
 
         teardown(engine, rec)  # CNI DEL, the netns: nothing of the network outlives init
         unmount(engine, rec)
-        conmon.forget(engine.path(rec, "userdata"), rec.id)  # conmon, if alive, is on its way out
+        if os.path.exists(engine.path(rec, "userdata/conmon.pid")):  # it ran under conmon
+            from hutch.engine import conmon
+
+            conmon.forget(engine.path(rec, "userdata"), rec.id)  # conmon, if alive, is on its way out
         if remove or rec.remove:
             remove_files(engine, rec)
             engine.db.remove(rec.id)
@@ -284,10 +290,18 @@ def stopped_by_user(engine: Engine, rec: Record) -> None:
 
 def runtime_delete(engine: Engine, rec: Record) -> None:
     """The runtime's state of `rec`; another runtime's failure is reported, and the rest of finish goes on."""
-    runtime = runtime_of(rec)
-    if runtime.name == "hutch":
-        runtime.delete(rec.id)
+    if not _foreign(rec):  # the library in this process, without the interface (the hot path of run --rm)
+        from hutch.runtime import container, lifecycle
+
+        try:
+            c = container.load(engine.runtime_root, rec.id)
+        except NotFoundError:
+            with contextlib.suppress(NotFoundError):
+                lifecycle.delete_leftover(engine.runtime_root, rec.id)
+            return
+        lifecycle.delete(c, force=True)
         return
+    runtime = runtime_of(rec)
     try:
         runtime.delete(rec.id)
     except HutchError as e:
