@@ -110,10 +110,24 @@ def _stop(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-        time.sleep(0.01)
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.005)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(PID_FILE)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` has not exited. The daemon is re-parented to the nearest subreaper, which may be this
+    process (a foreground run): then it is reaped here, else its zombie counts as gone."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
 
 
 def _reload(gateways: list[str]) -> None:
@@ -151,3 +165,42 @@ def _wait_listening(gateways: list[str], timeout: float = 2.0) -> None:
 
 def _hex_addr(ip: str) -> str:
     return "".join(f"{int(x):02X}" for x in reversed(ip.split(".")))
+
+
+def wait_answering(netns_path: str, server: str, name: str, timeout: float = 2.0) -> bool:
+    """Until the server answers `name` to a query from inside the container's netns (aardvark-dns answers a
+    container only once its reload has read that container's entry; SIGHUP has no acknowledgement)."""
+    import struct
+
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            import socket
+
+            from hutch.linux import ns
+
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            ns.setns(fd, ns.CLONE_NEWNET)
+            labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+            query = struct.pack("!HHHHHH", 0x6875, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", 1, 1)
+            deadline = time.monotonic() + timeout
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.05)
+                while time.monotonic() < deadline and code:
+                    try:
+                        s.sendto(query, (server, 53))
+                        reply = s.recv(512)
+                    except OSError:
+                        time.sleep(0.01)
+                        continue
+                    rcode, answers = reply[3] & 0xF, struct.unpack("!H", reply[6:8])[0]
+                    if len(reply) >= 12 and rcode == 0 and answers:
+                        code = 0
+                    else:
+                        time.sleep(0.01)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0

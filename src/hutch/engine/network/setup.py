@@ -105,8 +105,13 @@ def _etc(
 
 
 @contextlib.contextmanager
-def _bridge_lock(bridge: str) -> Iterator[None]:
-    """Host-wide, per bridge: an ADD never races the removal of the idle bridge it attaches to."""
+def _bridge_lock(saved: dict[str, Any]) -> Iterator[None]:
+    """Host-wide, per bridge: an ADD never races the removal of the idle bridge it attaches to. The default
+    network's bridge is never removed, so its containers do not queue behind each other's plugins."""
+    if saved["conf"]["name"] == config.DEFAULT_NETWORK:
+        yield
+        return
+    bridge = saved["bridge"]
     os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
     fd = os.open(os.path.join(LOCK_DIR, bridge), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -220,7 +225,7 @@ def _record(engine: Engine, doc: dict[str, Any], entry: dict[str, Any], first: b
 
 def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> dict[str, Any]:
     saved = doc["confs"][entry["name"]]
-    with _bridge_lock(saved["bridge"]):
+    with _bridge_lock(saved):
         return cni.add(
             saved["conf"],
             container_id=container_id,
@@ -239,9 +244,11 @@ def _added(
         from hutch.engine.network import dns
 
         names = [doc["name"], container_id[:12], *entry.get("aliases", [])]
-        dns.add(
-            doc["confs"][entry["name"]]["bridge"], _gateways(result), container_id, _addresses(result), names
-        )
+        gateways = _gateways(result)
+        dns.add(doc["confs"][entry["name"]]["bridge"], gateways, container_id, _addresses(result), names)
+        v4 = [g for g in gateways if ":" not in g]
+        if v4 and not dns.wait_answering(netns.path(container_id), v4[0], doc["name"]):
+            sys.stderr.write(f"WARN: aardvark-dns on {v4[0]} does not answer {doc['name']} yet\n")
 
 
 def _addresses(result: dict[str, Any]) -> list[str]:
@@ -305,7 +312,7 @@ def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path:
     saved = doc["confs"].get(entry["name"])
     if saved is None:
         return []
-    with _bridge_lock(saved["bridge"]):
+    with _bridge_lock(saved):
         errors = cni.delete(
             saved["conf"],
             doc["results"].get(entry["name"]),
@@ -427,7 +434,7 @@ def reload(engine: Engine, rec: Record) -> None:
         saved, result = doc["confs"].get(entry["name"]), doc["results"].get(entry["name"])
         if not saved or not result:
             continue
-        with _bridge_lock(saved["bridge"]):
+        with _bridge_lock(saved):
             cni.delete(
                 saved["conf"],
                 result,
