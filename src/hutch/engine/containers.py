@@ -127,11 +127,10 @@ class Engine:
     # --- create ---------------------------------------------------------------------------------------------
 
     def _name(self) -> str:
-        import secrets
-
         taken = {r.name for r in self.db.all()}
         while True:
-            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+            a, n = os.urandom(2)  # `secrets` would import random and hashlib on the run path
+            name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}"
             if name not in taken:
                 return name
 
@@ -182,8 +181,6 @@ class Engine:
         interactive: bool = False,
     ) -> Record:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
-        import secrets
-
         from hutch.engine import health
         from hutch.engine import spec as _spec
         from hutch.image import snapshot
@@ -197,7 +194,7 @@ class Engine:
         layers = storage.db.image_layers(image.id)
         if not layers:
             raise HutchError(f"{image_name}: the image has no layers")
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()  # as secrets.token_hex(32), without its imports
         args = _spec.process_args(config.config, opts)
         entrypoint, cmd = _spec.entrypoint_and_cmd(config.config, opts)
         hostname = opts.hostname or cid[:12]

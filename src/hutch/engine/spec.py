@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import Any
 
 from hutch import OCI_VERSION
 from hutch.errors import ConfigError, NotFoundError
@@ -18,6 +17,7 @@ from hutch.oci.image import ContainerConfig
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+    from typing import Any
 
     from hutch.engine.mounts import MountSpec
     from hutch.engine.network.plan import NetOptions

@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import secrets
 
 from hutch.errors import HutchError, NotFoundError
 from hutch.oci.digest import HEX_LENGTH, Digest, MismatchError, Verifier
@@ -184,7 +183,7 @@ class BlobStore:
         check the name still leads to our file, and start over if it does not.
         """
         for _ in range(100):
-            tmp = os.path.join(self.ingest_dir, f"{expected.hex}.{secrets.token_hex(8)}")
+            tmp = os.path.join(self.ingest_dir, f"{expected.hex}.{os.urandom(8).hex()}")
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except OSError as e:
@@ -203,7 +202,7 @@ def replace_file(path: str, write: Callable[[BinaryIO], object], mode: int = 0o6
     renamed over `path`. On any error the temp file is removed and `path` is left as it was."""
     directory, base = os.path.split(os.path.abspath(path))
     while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}")
+        tmp = os.path.join(directory, f".{base}.{os.urandom(8).hex()}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
             break

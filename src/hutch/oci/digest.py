@@ -8,16 +8,17 @@ error names `where` the digest came from: a manifest path, an image reference, a
 arrive than the descriptor's size, and `finish()` fails on a short read or a digest mismatch.
 
 stdlib only (hashlib), no dataclasses: the store and the registry client import this on every pull.
+hashlib is imported when something is hashed: `hutch run` only parses digests, and hashlib's OpenSSL costs
+milliseconds to load.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from hutch.errors import ConfigError, HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import hashlib
     from typing import Literal
 
     Algorithm = Literal["sha256", "sha512"]
@@ -79,6 +80,8 @@ class Digest:
         return self.hex[:12]
 
     def hasher(self) -> hashlib._Hash:
+        import hashlib
+
         return hashlib.new(self.algorithm)
 
 
@@ -117,6 +120,8 @@ def of_bytes(data: bytes, algorithm: Algorithm = "sha256") -> Digest:
     """The digest of `data`."""
     if algorithm not in HEX_LENGTH:
         raise DigestError(f"unsupported digest algorithm {algorithm!r} (supported: sha256, sha512)")
+    import hashlib
+
     return Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
 
 
@@ -136,6 +141,8 @@ class Verifier:
         self.size = size
         self.where = where or str(expected)
         self.received = 0
+        import hashlib
+
         self._hash = hashlib.new(expected.algorithm)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
