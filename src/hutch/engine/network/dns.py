@@ -144,6 +144,7 @@ def _reload(gateways: list[str]) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # the daemon would hold a pipe open
             start_new_session=True,
+            cwd="/",  # the daemon outlives this command: keep none of its directories busy
             check=False,
         )
         if proc.returncode != 0:
