@@ -299,7 +299,7 @@ class Engine:
         from hutch.engine import monitor
         from hutch.engine.network.setup import before_launch
 
-        before_launch(self, rec, restore)
+        before_launch(self, rec, restore, background=True, any_runtime=True)
         monitor.run_detached(self, rec, restore)
 
     # --- finish, stop, remove -------------------------------------------------------------------------------

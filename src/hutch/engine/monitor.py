@@ -112,6 +112,9 @@ def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> Non
     # From here conmon is the monitor: a `ps` that finds the container's init gone leaves it to conmon.
     engine.db.update(rec.id, monitor_pid=conmon_pid)
     try:
+        from hutch.engine.network.setup import ready
+
+        ready(engine, rec)  # the networks' plugins ran while conmon had the runtime create the container
         runtime.start(rec.id)
     except BaseException as e:
         # conmon sees init die and calls cleanup, which leaves a container that no longer runs alone.

@@ -470,12 +470,15 @@ def networks_of(engine: Engine, rec: Record) -> list[str]:
     return [e["name"] for e in doc.get("networks", [])]
 
 
-def before_launch(engine: Engine, rec: Record, restore: str | None, background: bool = False) -> None:
+def before_launch(
+    engine: Engine, rec: Record, restore: str | None, background: bool = False, any_runtime: bool = False
+) -> None:
     """setup, and on failure what a failed launch does: the container finished (removed, or with `restore`
     put back in that state), which tears down whatever setup had done. `background`: the caller calls
-    `ready` before the runtime starts the container."""
+    `ready` before the runtime starts the container (a foreground run does only with the in-process
+    runtime; a detached one, under conmon, with any: `any_runtime`)."""
     try:
-        setup(engine, rec, background and _in_process(rec))
+        setup(engine, rec, background and (any_runtime or _in_process(rec)))
     except BaseException:
         from hutch.engine import monitor
 
