@@ -67,7 +67,7 @@ def test_fifty_detached_runs_at_once(root: Path) -> None:
     assert leftovers(root) == []
 
 
-@pytest.mark.parametrize("delay", [0.02, 0.08, 0.15, 0.3, 0.6])
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.08, 0.11, 0.15, 0.2, 0.3, 0.6])
 def test_sigkill_of_hutch_during_run_then_rm_cleans_up(root: Path, delay: float) -> None:
     name = f"killed-{int(delay * 1000)}"
     proc = subprocess.Popen(

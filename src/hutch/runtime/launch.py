@@ -177,13 +177,18 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
             kind, payload = chan.recv()
         if kind == "pid":
             init_pid = int(payload)
+
             # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
             # and its cgroup namespace: the move's RCU grace period overlaps with that work.
+            def remember(record: cgroups.Record) -> None:
+                c.cgroup = record
+                c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
+
             try:
-                c.cgroup = cgroups.setup(c.id, spec.linux, init_pid)
+                c.cgroup = cgroups.setup(c.id, spec.linux, init_pid, remember=remember)
             finally:
                 cgroup_warmup.stop()
-            c.save()  # so a runtime killed from here on leaves a cgroup that `delete --force` can find
+            c.save()
             try:
                 chan.send("cgroup-done")
             except BrokenPipeError:

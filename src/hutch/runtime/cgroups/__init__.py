@@ -26,6 +26,10 @@ from hutch.oci.resources import Resources
 from hutch.runtime.cgroups import files, layout, v1, v2
 from hutch.runtime.cgroups.files import field_error
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 Record = dict[str, object]
 
 DEFAULT_PARENT = "hutch"
@@ -77,12 +81,21 @@ def where(record: Record, controller: str) -> tuple[str, str] | None:
 # --- setup and teardown ---
 
 
-def setup(container_id: str, linux: Linux, pid: int, *, host: layout.Layout | None = None) -> Record:
+def setup(
+    container_id: str,
+    linux: Linux,
+    pid: int,
+    *,
+    host: layout.Layout | None = None,
+    remember: Callable[[Record], None] | None = None,
+) -> Record:
     """Create the container's cgroup(s), apply linux.resources, move `pid` in; returns what to remember.
 
     Limits are in place before `pid` joins, so nothing of the container ever runs unlimited. Without a
     cgroupsPath the container gets hutch/<id> below our own cgroup (runc's relative default, in a parent of
     our own); should that name be taken (the same id under another --root), hutch/<id>-1 and so on.
+    `remember` gets the record as soon as the directories exist, before the limits and the move (whose RCU
+    grace period is the long part): a runtime killed from then on leaves cgroups `delete --force` finds.
     """
     resources = linux.resources or Resources()
     privileged = os.geteuid() == 0
@@ -140,6 +153,8 @@ def setup(container_id: str, linux: Linux, pid: int, *, host: layout.Layout | No
             "a container needs a cgroup of its own"
         )
     try:
+        if remember is not None:
+            remember(record)
         apply(record, resources, update=False, devices=privileged, spec_devices=linux.devices)
         add(record, pid)
     except BaseException:
