@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any
 
 from hutch.engine.containers import STOP_TIMEOUT
 from hutch.engine.network.manage import network_settings
@@ -13,6 +12,8 @@ from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
 

@@ -5,13 +5,13 @@ host dirs and of volumes' _data, tmpfs), volumes made and filled from the image 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+    from typing import Any
 
     from hutch.engine.containers import Engine
     from hutch.engine.spec import Options, User

@@ -14,12 +14,13 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from hutch.errors import ConfigError, ExistsError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
     from hutch.engine.network.plan import NetOptions

@@ -4,13 +4,13 @@ rlimits (--ulimit), /dev/shm's size; and `update` of a running container, throug
 from __future__ import annotations
 
 import resource
-from typing import Any
 
 from hutch.errors import ConfigError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass
+    from typing import Any
 
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record

@@ -4,10 +4,13 @@ into an OCI linux.seccomp for this host's architecture and a capability set, as 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from hutch import jsonfast
 from hutch.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+    from typing import Any
 else:
     from hutch.record import dataclass, field
 

@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from hutch.errors import ConfigError, HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hutch.engine.containers import Engine
     from hutch.engine.mounts import Resolved
     from hutch.engine.spec import Options, User

@@ -13,9 +13,12 @@ no device cgroup rules.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from hutch import OCI_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HOSTNAME = "hutch"
 

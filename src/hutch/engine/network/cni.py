@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Any
 
 from hutch.errors import HostError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CNI_PATH = "/usr/lib/cni"
 CNI_VERSION = "1.0.0"

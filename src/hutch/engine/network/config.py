@@ -10,13 +10,13 @@ import hashlib
 import ipaddress
 import os
 import time
-from typing import Any
 
 from hutch.errors import ConfigError, ExistsError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+    from typing import Any
 else:
     from hutch.record import dataclass, field
 

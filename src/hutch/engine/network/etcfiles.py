@@ -7,7 +7,10 @@ the flags or the host. Written in place: the runtime binds these files, and a bi
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SEARCH_DOMAIN = "dns.podman"  # aardvark-dns strips it from queries (its --filter-search-domain default)
 

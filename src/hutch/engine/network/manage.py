@@ -5,13 +5,14 @@ and pruning networks, podman's inspect document, and the container side of conne
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from hutch.engine.network import config, plan
 from hutch.errors import HutchError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
 

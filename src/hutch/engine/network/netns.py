@@ -28,11 +28,11 @@ def create(container_id: str) -> str:
         os.close(r)
         message = b""
         try:
-            from hutch.linux import mount, ns
+            from hutch.linux import mount, net, ns
 
             ns.unshare(ns.CLONE_NEWNET)
             mount.mount("/proc/self/ns/net", target, None, mount.MS_BIND)
-            _loopback_up()
+            net.link_up("lo")
         except BaseException as e:
             message = str(e).encode() or b"error"
         os.write(w, message)
@@ -47,17 +47,6 @@ def create(container_id: str) -> str:
 
         raise HostError(f"network namespace {target}: {error}")
     return target
-
-
-def _loopback_up() -> None:
-    import fcntl
-    import socket
-    import struct
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1))  # SIOCSIFFLAGS, IFF_UP
 
 
 def remove(container_id: str) -> None:

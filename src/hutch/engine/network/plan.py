@@ -6,15 +6,14 @@ teardown needs nothing else, even after the network was removed.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from typing import Any
 
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
+    from typing import Any
 else:
     from hutch.record import dataclass, field
 
@@ -64,9 +63,8 @@ def _names(network: str) -> list[str]:
 def build(
     root: str, container_id: str, name: str, hostname: str, network: str, net: NetOptions, exposed: list[str]
 ) -> dict[str, Any]:
-    """The plan of a new container, every flag checked; raises ConfigError naming the flag."""
-    from hutch.engine.network import config, ports
-
+    """The plan of a new container, every flag checked; raises ConfigError naming the flag. Only a bridge
+    plan imports the networks' modules (--network none stays off ipaddress, hashlib and socket)."""
     mode = mode_of(network)
     plan: dict[str, Any] = {
         "mode": mode,
@@ -100,6 +98,8 @@ def build(
         plan["path"] = network.partition(":")[2]  # resolved by the engine, which knows containers
     if mode != "bridge":
         return plan
+    from hutch.engine.network import config, ports
+
     names = _names(network)
     resolved: list[config.Network] = []
     for n in names:
@@ -119,6 +119,8 @@ def build(
 
 
 def _static_ip(text: str, net: Any) -> str:
+    import ipaddress
+
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -148,6 +150,8 @@ def _add_host(text: str) -> list[str]:
     if not sep or not host:
         raise ConfigError(f"--add-host {text!r}: expected HOST:IP")
     if ip != "host-gateway":
+        import ipaddress
+
         try:
             ipaddress.ip_address(ip)
         except ValueError:
@@ -158,6 +162,8 @@ def _add_host(text: str) -> list[str]:
 def _dns_server(text: str) -> str:
     if text == "none":
         return text
+    import ipaddress
+
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 
 from hutch.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
 

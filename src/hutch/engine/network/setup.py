@@ -11,14 +11,15 @@ import contextlib
 import fcntl
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
 
-from hutch.engine.network import cni, config, etcfiles, netns, plan
+from hutch.engine.network import etcfiles, netns, plan
 from hutch.errors import ConfigError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
     from hutch.engine.spec import Options
@@ -108,6 +109,8 @@ def _etc(
 def _bridge_lock(saved: dict[str, Any]) -> Iterator[None]:
     """Host-wide, per bridge: an ADD never races the removal of the idle bridge it attaches to. The default
     network's bridge is never removed, so its containers do not queue behind each other's plugins."""
+    from hutch.engine.network import config
+
     if saved["conf"]["name"] == config.DEFAULT_NETWORK:
         yield
         return
@@ -159,6 +162,7 @@ def _fork_adds(container_id: str, doc: dict[str, Any], path: str) -> tuple[int, 
     import subprocess  # noqa: F401  (imported before fork: the helper execs the plugins through it)
 
     from hutch import jsonfast
+    from hutch.engine.network import cni  # noqa: F401  (likewise)
 
     r, w = os.pipe()
     pid = os.fork()
@@ -183,6 +187,7 @@ def ready(engine: Engine, rec: Record) -> None:
     if pending is None:
         return
     from hutch import jsonfast
+    from hutch.engine.network import cni
 
     pid, r = pending
     with os.fdopen(r, "rb") as f:
@@ -214,6 +219,8 @@ def _runtime(doc: dict[str, Any], entry: dict[str, Any], first: bool) -> dict[st
 
 def _record(engine: Engine, doc: dict[str, Any], entry: dict[str, Any], first: bool) -> None:
     """The conflist and runtime config the network's ADD (and later its DEL) get, into the plan."""
+    from hutch.engine.network import config
+
     net = config.load(engine.root, entry["name"])
     runtime = _runtime(doc, entry, first)
     conf = config.conflist(net)
@@ -224,6 +231,8 @@ def _record(engine: Engine, doc: dict[str, Any], entry: dict[str, Any], first: b
 
 
 def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> dict[str, Any]:
+    from hutch.engine.network import cni
+
     saved = doc["confs"][entry["name"]]
     with _bridge_lock(saved):
         return cni.add(
@@ -309,6 +318,8 @@ def teardown_plan(container_id: str, userdata: str, doc: dict[str, Any]) -> None
 
 
 def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> list[str]:
+    from hutch.engine.network import cni
+
     saved = doc["confs"].get(entry["name"])
     if saved is None:
         return []
@@ -329,6 +340,8 @@ def remove_idle_bridge(name: str, bridge: str) -> None:
     """A user network's bridge with no lease left goes (podman's netavark does the same), so no interface
     outlives the last container; its chains went with each container's DEL. The default network's stays, as
     podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms) on every `run --rm`."""
+    from hutch.engine.network import config
+
     if name == config.DEFAULT_NETWORK:
         return
     import ipaddress
@@ -361,6 +374,8 @@ def _running_plan(engine: Engine, rec: Record) -> tuple[str, dict[str, Any], boo
 
 def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: str, mac: str) -> None:
     """`network connect`: into the plan; attached at once when the container runs."""
+    from hutch.engine.network import config
+
     net = config.find(engine.root, network)
     userdata, doc, running = _running_plan(engine, rec)
     if any(e["name"] == net.name for e in doc["networks"]):
@@ -391,6 +406,8 @@ def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: s
 
 def disconnect(engine: Engine, rec: Record, network: str) -> None:
     """`network disconnect`: detached at once when the container runs, and out of the plan."""
+    from hutch.engine.network import config
+
     net = config.find(engine.root, network)
     userdata, doc, running = _running_plan(engine, rec)
     entry = next((e for e in doc["networks"] if e["name"] == net.name), None)
@@ -426,6 +443,8 @@ def _re_register_dns(container_id: str, doc: dict[str, Any]) -> None:
 
 def reload(engine: Engine, rec: Record) -> None:
     """`network reload`: each network's rules made again (DEL, ADD) with the addresses the container had."""
+    from hutch.engine.network import cni
+
     userdata, doc, running = _running_plan(engine, rec)
     if not running:
         raise StateError(f"container {rec.id} is not running")
