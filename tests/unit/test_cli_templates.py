@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hutch.cli.containers import _ps_filters, render
+from hutch.cli.containers import _ps_filters
+from hutch.cli.format import render
 from hutch.engine.inspect import _go_time
 from hutch.errors import HutchError
 

@@ -115,7 +115,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.format:
         template = args.format.removeprefix("table ")
         for rec in records:
-            print(render(template, _ps_fields(rec, now, args.no_trunc)))
+            print(fmt.render(template, _ps_fields(rec, now, args.no_trunc)))
         return 0
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     for rec in records:
@@ -420,56 +420,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not args.format or args.format == "json":
         print(_json(docs))
     else:
+        from hutch.cli.format import render
+
         for doc in docs:
             print(render(args.format, doc))
     return _fail(missing, 125) if missing else 0
-
-
-def render(template: str, doc: Any) -> str:
-    """A Go template of simple dotted paths, as podman users script them: `{{.State.Status}}`,
-    `{{ .Config.Cmd }}`, `{{json .Config}}`, text around them; fields match exactly, else ignoring case."""
-    import re
-
-    def value(path: str) -> Any:
-        node = doc
-        if path == ".":
-            return node
-        for part in path.lstrip(".").split("."):
-            if not isinstance(node, dict):
-                raise HutchError(f"template: {template}: can't evaluate field {part}")
-            if part in node:
-                node = node[part]
-                continue
-            found = [k for k in node if k.lower() == part.lower()]
-            if not found:
-                raise HutchError(f"template: {template}: can't evaluate field {part}")
-            node = node[found[0]]
-        return node
-
-    def sub(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            import json
-
-            return json.dumps(value(expr[5:].strip()))
-        if not expr.startswith("."):
-            raise HutchError(f"template: {template}: only .Field paths and json are supported")
-        return _go_text(value(expr))
-
-    return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\n", "\n").replace("\\t", "\t"))
-
-
-def _go_text(v: Any) -> str:
-    """A value as Go's text/template prints it."""
-    if v is None:
-        return "<nil>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list):
-        return "[" + " ".join(_go_text(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_go_text(v[k])}" for k in sorted(v)) + "]"
-    return str(v)
 
 
 def _container_help(args: argparse.Namespace) -> int:

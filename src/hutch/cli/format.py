@@ -1,8 +1,15 @@
-"""Output as podman prints it: tables padded like Go's tabwriter, human sizes and durations (go-units)."""
+"""Output as podman prints it: tables padded like Go's tabwriter, human sizes and durations (go-units), and
+the Go templates of --format (`render`)."""
 
 from __future__ import annotations
 
 import datetime
+
+from hutch.errors import HutchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
@@ -83,3 +90,50 @@ def table(rows: list[list[str]]) -> str:
         cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)] + [r[-1]]
         lines.append("".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def render(template: str, doc: Any) -> str:
+    """A Go template of simple dotted paths, as podman users script them: `{{.State.Status}}`,
+    `{{ .Config.Cmd }}`, `{{json .Config}}`, text around them; fields match exactly, else ignoring case."""
+    import re
+
+    def value(path: str) -> Any:
+        node = doc
+        if path == ".":
+            return node
+        for part in path.lstrip(".").split("."):
+            if not isinstance(node, dict):
+                raise HutchError(f"template: {template}: can't evaluate field {part}")
+            if part in node:
+                node = node[part]
+                continue
+            found = [k for k in node if k.lower() == part.lower()]
+            if not found:
+                raise HutchError(f"template: {template}: can't evaluate field {part}")
+            node = node[found[0]]
+        return node
+
+    def sub(m: re.Match[str]) -> str:
+        expr = m.group(1).strip()
+        if expr.startswith("json "):
+            import json
+
+            return json.dumps(value(expr[5:].strip()))
+        if not expr.startswith("."):
+            raise HutchError(f"template: {template}: only .Field paths and json are supported")
+        return _go_text(value(expr))
+
+    return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\n", "\n").replace("\\t", "\t"))
+
+
+def _go_text(v: Any) -> str:
+    """A value as Go's text/template prints it."""
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + " ".join(_go_text(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{_go_text(v[k])}" for k in sorted(v)) + "]"
+    return str(v)

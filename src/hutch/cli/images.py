@@ -190,7 +190,7 @@ def render_template(template: str, rows: list[dict[str, Any]], heading: bool) ->
     """podman's --format: `table ...` prints a header (unless `heading` is false) and pads the tab-separated
     columns; a plain template prints each row as it renders."""
     from hutch.cli import format as fmt
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
 
     table = template.startswith("table")
     body = template[len("table") :].lstrip() if table else template

@@ -45,7 +45,7 @@ def _json(doc: object) -> str:
 
 
 def _render(template: str, doc: Any) -> str:
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
 
     return render(template.removeprefix("table "), doc)
 

@@ -144,7 +144,7 @@ def _fields(net: Any) -> dict[str, Any]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
     from hutch.engine.network import config, manage
 
     nets = config.all_networks(_root(args))
@@ -178,7 +178,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
     from hutch.engine.network import config, manage
 
     docs = []

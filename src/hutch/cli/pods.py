@@ -74,7 +74,7 @@ def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
     from hutch.engine import pods
 
     with _engine(args) as engine:
@@ -108,7 +108,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.containers import render
+    from hutch.cli.format import render
     from hutch.engine import pods
 
     with _engine(args) as engine:
