@@ -265,7 +265,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
     with _engine(args) as engine:
         if args.all:
-            recs = [r for r in engine.list() if r.state == "running"]
+            from hutch.engine.containers import LIVE
+
+            recs = [r for r in engine.list() if r.state in LIVE]
         elif args.containers:
             recs = [engine.find(n) for n in args.containers]
         else:

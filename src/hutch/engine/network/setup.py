@@ -73,7 +73,9 @@ def _container_netns(engine: Engine, name: str) -> tuple[str, str]:
         pid = container.load(engine.runtime_root, other.id).pid
     except NotFoundError:
         pid = 0
-    if other.state != "running" or not pid:
+    from hutch.engine.containers import LIVE
+
+    if other.state not in LIVE or not pid:
         raise StateError(f"--network container:{name}: the container must be running")
     return other.id, f"/proc/{pid}/ns/net"
 
