@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_BUNDLE ?= /tmp/hutch-demo
+BENCH ?= runtime
 BENCH_ARGS ?=
 
 # Debian packages the tests, the demo and the benchmarks use (README.md says why each is there).
@@ -23,7 +24,8 @@ help:
 	@echo "  make venv    create $(VENV) with hutch (editable) and the dev tools; then $(BIN)/hutch-runtime works"
 	@echo "  make lint    ruff format --check, ruff check, mypy over src/"
 	@echo "  make fmt     ruff format and ruff check --fix"
-	@echo "  make bench   time hutch-runtime against runc (BENCH_ARGS='--rounds 50')"
+	@echo "  make bench   time hutch against the reference tool: BENCH=runtime|seccomp|engine|network|pull"
+	@echo "               (default runtime; BENCH_ARGS='--rounds 50')"
 	@echo "  make clean   remove $(VENV) and caches"
 
 deps:
@@ -69,8 +71,11 @@ demo: deps venv
 	$(BIN)/hutch --root $(DEMO_BUNDLE)-storage run --rm localhost/busybox:demo \
 		sh -c 'echo hello from hutch run; id; grep -E "^(Seccomp|CapEff):" /proc/self/status; ip addr 2>/dev/null | grep -c UP'
 
+# One of bench/: runtime (against runc), seccomp (against runc, podman's profile), engine (run --rm, ps -a and
+# a detached container's monitor against podman), network (run --rm on the bridge against podman), pull
+# (a Debian minbase image from a local registry against podman; debootstrap needs a Debian mirror once).
 bench: deps venv
-	$(BIN)/python bench/runtime --runtime-bin $(BIN)/hutch-runtime $(BENCH_ARGS)
+	$(BIN)/python bench/$(BENCH) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
