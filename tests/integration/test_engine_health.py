@@ -134,5 +134,5 @@ def test_no_healthcheck_and_bad_flags(root: Path) -> None:
         ok(root, "rm", "-f", cid)
     proc = hutch(root, "run", "--rm", "--health-cmd", "true", "--health-interval", "5x", IMAGE, "true")
     assert proc.returncode == 125
-    assert proc.stderr == "Error: --health-interval '5x': not a duration (such as 30s, 1m30s or 500ms)\n"
+    assert proc.stderr == "Error: --health-interval '5x': not a duration (such as 300ms, 1.5s or 1h30m)\n"
     assert leftovers(root) == []

@@ -32,35 +32,13 @@ TIMER_FILE = "healthcheck.pid"
 
 
 def parse_duration(text: str, flag: str) -> int:
-    """`30s`, `1m30s`, `500ms`, `1h` (Go's time.ParseDuration units) in nanoseconds; a bare number is
-    seconds."""
-    units = {
-        "ns": 1,
-        "us": 1_000,
-        "µs": 1_000,
-        "ms": 1_000_000,
-        "s": SECOND,
-        "m": 60 * SECOND,
-        "h": 3600 * SECOND,
-    }
-    rest, total = text.strip(), 0
-    if rest.replace(".", "", 1).isdigit():
-        return int(float(rest) * SECOND)
-    while rest:
-        i = 0
-        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
-            i += 1
-        j = i
-        while j < len(rest) and not (rest[j].isdigit() or rest[j] == "."):
-            j += 1
-        number, unit = rest[:i], rest[i:j]
-        if not number or unit not in units:
-            raise HutchError(f"{flag} {text!r}: not a duration (such as 30s, 1m30s or 500ms)")
-        total += int(float(number) * units[unit])
-        rest = rest[j:]
-    if not text.strip():
-        raise HutchError(f"{flag}: an empty duration")
-    return total
+    """A --health-* duration (Go's syntax: 30s, 1m30s, 500ms) in nanoseconds."""
+    from hutch import duration
+
+    try:
+        return duration.parse_ns(text)
+    except ValueError as e:
+        raise HutchError(f"{flag} {text!r}: {e}") from None
 
 
 def resolve(

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 @dataclass(slots=True)
 class Line:
@@ -60,23 +58,12 @@ def parse_timestamp(text: str) -> int:
 
 def parse_duration(text: str) -> float:
     """A Go duration (`10m`, `1h30m`, `1.5s`, `300ms`) -> seconds."""
-    rest = text.strip()
-    if not rest:
-        raise HutchError("empty duration")
-    total = 0.0
-    while rest:
-        digits = 0
-        while digits < len(rest) and (rest[digits].isdigit() or rest[digits] == "."):
-            digits += 1
-        unit = digits
-        while unit < len(rest) and not (rest[unit].isdigit() or rest[unit] == "."):
-            unit += 1
-        number, name = rest[:digits], rest[digits:unit]
-        if not number or name not in _UNITS:
-            raise HutchError(f"{text!r}: not a duration (such as 10m, 1h30m, 1.5s)")
-        total += float(number) * _UNITS[name]
-        rest = rest[unit:]
-    return total
+    from hutch import duration
+
+    try:
+        return duration.parse_seconds(text)
+    except ValueError as e:
+        raise HutchError(f"{text!r}: {e}") from None
 
 
 def parse_time(text: str, flag: str, now: float | None = None) -> int:

@@ -217,22 +217,12 @@ def _ps(args: SimpleNamespace) -> int:
 
 def parse_duration(text: str) -> float:
     """A Go duration as runc's --interval takes it: 5s, 500ms, 1m30s, 1.5s; seconds."""
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total, i, s = 0.0, 0, text.strip()
-    if not s:
-        raise HutchError("events: --interval: empty duration")
-    while i < len(s):
-        j = i
-        while j < len(s) and (s[j].isdigit() or s[j] == "."):
-            j += 1
-        k = j
-        while k < len(s) and not (s[k].isdigit() or s[k] == "."):
-            k += 1
-        number, unit = s[i:j], s[j:k]
-        if not number or unit not in units:
-            raise HutchError(f"events: --interval {text!r}: expected a duration such as 5s or 500ms")
-        total += float(number) * units[unit]
-        i = k
+    from hutch import duration
+
+    try:
+        total = duration.parse_seconds(text)
+    except ValueError as e:
+        raise HutchError(f"events: --interval {text!r}: {e}") from None
     if total <= 0:
         raise HutchError(f"events: --interval {text!r}: must be positive")
     return total
