@@ -83,7 +83,8 @@ _gunzip, _GZIP_ERRORS = _load_gunzip()
 
 
 class _ReadAhead:
-    """Reads (decompresses and hashes) `src` in a thread, up to _DEPTH chunks ahead of the tar reader.
+    """Reads (decompresses and hashes) `src` in a thread, up to _DEPTH chunks ahead of the tar reader,
+    through a Pipe (hutch.image.pipe).
 
     zlib, zstd and sha256 let go of the GIL on big buffers, so on two cores the decompression and the
     diff_id hash overlap the tar parsing and file writes (bench/pull: the layer unpacks in about half the
@@ -91,58 +92,36 @@ class _ReadAhead:
     """
 
     def __init__(self, src: _Uncompressed) -> None:
-        import queue
         import threading
 
+        from hutch.image.pipe import Pipe
+
         self._src = src
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_DEPTH)
-        self._buf = b""
-        self._pos = 0
-        self._ended = False
-        self._stop = False
+        self._pipe = Pipe(_DEPTH)
         self._thread = threading.Thread(target=self._run, name="hutch-layer-read", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            while not self._stop:
+            while not self._pipe.abandoned:
                 data = self._src.read(_CHUNK)
-                self._queue.put(data)
                 if not data:
-                    return
+                    break
+                self._pipe.write(data)
+            self._pipe.close()
         except BaseException as e:  # handed to the reader, who raises it
-            self._queue.put(e)
+            self._pipe.fail(e, wrap=False)
 
     def read(self, n: int = _CHUNK) -> bytes:
-        if self._pos >= len(self._buf):
-            if self._ended:
-                return b""
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            if not item:
-                self._ended = True
-                return b""
-            self._buf, self._pos = item, 0
-        out = self._buf[self._pos : self._pos + n]
-        self._pos += len(out)
-        return out
+        return self._pipe.read(n)
 
     def drain(self) -> None:
         while self.read(_CHUNK):
             pass
 
     def close(self) -> None:
-        """Stop the thread (it may be blocked on a full queue) and wait for it."""
-        import queue
-
-        self._stop = True
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
+        """Stop the thread (it may be blocked on a full pipe) and wait for it."""
+        self._pipe.abandon()
         self._thread.join()
 
 

@@ -40,8 +40,9 @@ class Pipe:
     def close(self) -> None:
         self._put(_EOF)
 
-    def fail(self, error: BaseException) -> None:
-        self._put(PipeError(f"the stream failed: {error}"))
+    def fail(self, error: BaseException, wrap: bool = True) -> None:
+        """The reader gets `error` (as a PipeError, or as it is without `wrap`) instead of the rest."""
+        self._put(PipeError(f"the stream failed: {error}") if wrap else error)
 
     def _put(self, item: bytes | BaseException) -> None:
         while not self._abandoned:
@@ -70,6 +71,10 @@ class Pipe:
         out = self._buf[self._pos : self._pos + n]
         self._pos += len(out)
         return out
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
 
     def abandon(self) -> None:
         """The reader stops reading: writes from now on are dropped."""
