@@ -597,12 +597,10 @@ def _display_name(name: str, tags: list[str]) -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
+    """Whether `pid` runs (a zombie does not)."""
+    from hutch.runtime.container import process_start_time
+
+    return process_start_time(pid) is not None
 
 
 def _write_json(path: str, doc: object) -> None:

@@ -119,15 +119,12 @@ def _stop(pid: int) -> None:
 def _running(pid: int) -> bool:
     """Whether `pid` has not exited. The daemon is re-parented to the nearest subreaper, which may be this
     process (a foreground run): then it is reaped here, else its zombie counts as gone."""
+    from hutch.runtime.container import process_start_time
+
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
+    return process_start_time(pid) is not None
 
 
 def _reload(gateways: list[str]) -> None:
