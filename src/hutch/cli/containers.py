@@ -251,6 +251,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
         names = _names(engine, args, stopped=True)
         for name in names:
             try:
+                if args.force and args.time is not None:  # rm -f -t N: stop (signal, N s, kill) first
+                    engine.stop(name, args.time)
                 engine.remove(name, force=args.force, volumes=args.volumes)
             except NoSuchContainer as e:
                 if args.ignore:
@@ -529,6 +531,7 @@ def _commands(
     c.add_argument("-a", "--all", action="store_true", help="remove every container")
     c.add_argument("-i", "--ignore", action="store_true", help="no error for a missing container")
     c.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes")
+    c.add_argument("-t", "--time", type=int, help="with -f: seconds to wait for stop before killing")
 
     c = add(sub, "update", cmd_update, "change the resource limits of a container")
     c.add_argument("container", metavar="CONTAINER")

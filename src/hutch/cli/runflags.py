@@ -103,6 +103,32 @@ def add(c: argparse.ArgumentParser) -> None:
     c.add_argument("--ipc", default="", help="host, private, shareable, none or container:ID")
     c.add_argument("--uts", default="", help="host, private or container:ID")
     c.add_argument("--pid", default="", help="host, private or container:ID")
+    _cgroup_flags(c)
+    c.add_argument("--personality", help="the execution domain: LINUX or LINUX32")
+    c.add_argument("--umask", help="the umask of the container's process (octal, default 0022)")
+    c.add_argument("--no-hosts", action="store_true", help="keep the image's /etc/hosts")
+    c.add_argument("--env-host", action="store_true", help="the host's environment in the container")
+
+
+def _cgroup_flags(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--device-cgroup-rule", action="append", default=[], metavar="'TYPE MAJ:MIN ACCESS'",
+        help="allow devices in the device cgroup (c 10:229 rw)",
+    )  # fmt: skip
+    c.add_argument("--blkio-weight", help="block I/O weight (10 to 1000)")
+    for name, metavar, text in (
+        ("blkio-weight-device", "DEVICE:WEIGHT", "a device's block I/O weight"),
+        ("device-read-bps", "DEVICE:RATE", "limit reads from a device (bytes per second)"),
+        ("device-write-bps", "DEVICE:RATE", "limit writes to a device (bytes per second)"),
+        ("device-read-iops", "DEVICE:RATE", "limit reads from a device (I/Os per second)"),
+        ("device-write-iops", "DEVICE:RATE", "limit writes to a device (I/Os per second)"),
+    ):
+        c.add_argument(f"--{name}", action="append", default=[], metavar=metavar, help=text)
+    c.add_argument("--memory-swappiness", type=int, help="the memory's swappiness (0 to 100)")
+    c.add_argument("--cpu-rt-runtime", type=int, help="real-time runtime in microseconds per period")
+    c.add_argument("--cpu-rt-period", type=int, help="real-time period in microseconds")
+    c.add_argument("--cgroup-parent", default="", help="the cgroup under which the container's is made")
+    c.add_argument("--cgroups", default="enabled", help="enabled (default) or disabled")
 
 
 def resource_flags(args: argparse.Namespace) -> ResourceFlags:
@@ -133,7 +159,36 @@ def apply(opts: Options, args: argparse.Namespace) -> Options:
     _mounts(opts, args)
     _limits(opts, args)
     _namespaces(opts, args)
+    _more(opts, args)
     return opts
+
+
+def _more(opts: Options, args: argparse.Namespace) -> None:
+    """The cgroup flags of hutch.engine.cgroupflags, --personality, --umask, --no-hosts, --env-host."""
+    from hutch.engine import cgroupflags as cf
+
+    flags = cf.CgroupFlags(**{n: getattr(args, n) for n in cf.FLAGS})
+    cf.merge(opts.resources, cf.resources(flags))
+    opts.device_rules += [cf.device_rule(t) for t in args.device_cgroup_rule]
+    if cf.cgroups_mode(args.cgroups) == "disabled":
+        raise HutchError("--cgroups 'disabled': hutch's runtime always gives a container its own cgroups")
+    if args.cgroup_parent:
+        opts.cgroup_parent = cf.cgroup_parent(args.cgroup_parent)
+    if args.personality:
+        domain = args.personality.upper()
+        if domain not in ("LINUX", "LINUX32"):
+            raise HutchError(f"--personality {args.personality!r}: expected LINUX or LINUX32")
+        opts.personality = domain
+    if args.umask is not None:
+        try:
+            opts.umask = int(args.umask, 8)
+        except ValueError:
+            opts.umask = -1
+        if not 0 <= opts.umask <= 0o777:
+            raise HutchError(f"--umask {args.umask!r}: expected an octal mask such as 0022")
+    opts.no_hosts, opts.env_host = args.no_hosts, args.env_host
+    if args.no_hosts and getattr(args, "add_host", None):
+        raise HutchError("--no-hosts and --add-host cannot be set together")
 
 
 def _env_files(paths: list[str]) -> list[str]:

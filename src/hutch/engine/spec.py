@@ -112,6 +112,11 @@ class Options:
     uts: str = ""  # "", private, host, ns:PATH
     pid: str = ""  # "", private, host, ns:PATH
     health: dict[str, Any] = field(default_factory=dict)  # --health-* flags as given (hutch.engine.health)
+    cgroup_parent: str = ""  # --cgroup-parent (hutch.engine.cgroupflags); the cgroup is PARENT/ID
+    personality: str = ""  # --personality: LINUX or LINUX32
+    umask: int | None = None
+    no_hosts: bool = False
+    env_host: bool = False
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ def apply(
     _mounts(doc, opts, extra_mounts)
     _namespaces(doc, opts)
     _linux(doc, opts)
+    _more(doc, opts)
     doc["annotations"].update(opts.annotations)
 
 
@@ -151,15 +152,32 @@ def _linux(doc: dict[str, Any], opts: Options) -> None:
         linux.pop("seccomp", None)
         linux["devices"] = security.host_devices()
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
-    elif opts.devices:
-        linux["devices"] = list(opts.devices)
-        linux["resources"]["devices"] += opts.device_rules
+    else:
+        if opts.devices:
+            linux["devices"] = list(opts.devices)
+        linux["resources"]["devices"] += opts.device_rules  # --device's and --device-cgroup-rule's
     linux["resources"].update(opts.resources)
     network = "host" if not any(n["type"] == "network" for n in linux["namespaces"]) else "private"
     ipc = "host" if not any(n["type"] == "ipc" for n in linux["namespaces"]) else "private"
     sysctls = security.sysctls(opts.sysctls, network, ipc)
     if sysctls:
         linux["sysctl"] = sysctls
+
+
+def _more(doc: dict[str, Any], opts: Options) -> None:
+    """--cgroup-parent, --personality, --umask, --no-hosts, --env-host."""
+    if opts.cgroup_parent:
+        doc["linux"]["cgroupsPath"] = f"{opts.cgroup_parent}/{doc['annotations']['io.hutch.container.id']}"
+    if opts.personality:
+        doc["linux"]["personality"] = {"domain": opts.personality}
+    if opts.umask is not None:
+        doc["process"]["user"]["umask"] = opts.umask
+    if opts.no_hosts:  # the image's own /etc/hosts
+        doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/etc/hosts"]
+    if opts.env_host:  # the host's environment under the image's and the flags'
+        env: list[str] = doc["process"]["env"]
+        have = {e.partition("=")[0] for e in env}
+        doc["process"]["env"] = [f"{k}={v}" for k, v in os.environ.items() if k not in have] + env
 
 
 def join_containers(engine: Engine, opts: Options) -> None:
