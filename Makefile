@@ -63,7 +63,7 @@ test: deps venv lint
 	$(BIN)/pytest tests
 
 # The runtime on its own (a bundle), then the engine (an image imported from the same rootfs, run with podman's
-# defaults: capabilities, masked paths, seccomp, a private network with lo up).
+# defaults: capabilities, masked paths, seccomp, the default bridge network, hutch0).
 demo: deps venv
 	$(BIN)/python scripts/make-bundle --runtime-bin $(BIN)/hutch-runtime $(DEMO_BUNDLE)
 	$(BIN)/hutch-runtime run -b $(DEMO_BUNDLE) demo-$$$$
