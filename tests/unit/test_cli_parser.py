@@ -37,3 +37,17 @@ def test_an_unknown_command_gets_the_full_list() -> None:
 def test_image_subcommands_parse_through_the_group() -> None:
     args = main._parser("image").parse_args(["image", "ls", "-q"])
     assert args.handler is main.cmd_images and args.quiet
+
+
+def test_an_unexpected_error_is_one_line_and_125(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: object) -> int:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(main, "cmd_images", broken)
+    assert main.main(["images"]) == main.EXIT_ENGINE
+    err = capsys.readouterr().err
+    assert err == "Error: internal error: KeyError: 'oops' (--log-level debug shows where)\n"
+    assert main.main(["--log-level", "debug", "images"]) == main.EXIT_ENGINE
+    assert "Traceback" in capsys.readouterr().err

@@ -598,6 +598,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _err(f"Error: {_message(e)}")
         return EXIT_ENGINE
+    except Exception as e:  # a bug: still one line (the trace with --log-level debug), as podman reports
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _err(f"Error: internal error: {type(e).__name__}: {_message(e)} (--log-level debug shows where)")
+        return EXIT_ENGINE
 
 
 def _message(e: BaseException) -> str:
