@@ -106,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: still one error line (in the --log too, where containerd reads it)
+        log.error(f"{args.command}: internal error: {type(e).__name__}: {e}")
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        return 1
 
 
 def _load(args: SimpleNamespace) -> container.Container:
