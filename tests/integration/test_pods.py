@@ -64,7 +64,7 @@ def test_pod_shares_localhost_ports_and_hostname(root: Path) -> None:
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() == b"pod says hi\n"
         doc = json.loads(ok(root, "pod", "inspect", "duo"))
         assert doc["State"] == "Running" and doc["NumContainers"] == 2
-        assert doc["SharedNamespaces"] == ["net", "ipc", "uts"]
+        assert doc["SharedNamespaces"] == ["cgroup", "ipc", "net", "uts"]
         web = ok(root, "inspect", "-f", "{{.State.Pid}}", "duo-web").strip()
         infra_pid = ok(root, "inspect", "-f", "{{.State.Pid}}", infra).strip()
         for ns in ("net", "ipc", "uts"):
@@ -95,3 +95,123 @@ def test_pod_shares_localhost_ports_and_hostname(root: Path) -> None:
     assert f"--dport {port}" not in _iptables()
     proc = hutch(root, "pod", "rm", "duo")
     assert proc.returncode == 125 and "no such pod" in proc.stderr
+
+
+def _cgroup_of(pid: str, controller: str) -> str:
+    """The host's path of a process's cgroup in one v1 hierarchy (or "" for v2), from /proc/PID/cgroup."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    raise AssertionError(f"no {controller} cgroup for {pid}")
+
+
+def _pid(root: Path, name: str) -> str:
+    return ok(root, "inspect", "-f", "{{.State.Pid}}", name).strip()
+
+
+def test_pod_shares_pid_and_cgroup_under_the_pods_cgroup_with_its_limits(root: Path) -> None:
+    pod_id = ok(
+        root, "pod", "create", "--name", "trio", "--share", "+pid", "--hostname", "podhost",
+        "--label", "team=blue", "--memory", "64m", "--cpus", "0.5",
+    ).strip()  # fmt: skip
+    doc = json.loads(ok(root, "pod", "inspect", "trio"))
+    assert doc["SharedNamespaces"] == ["cgroup", "ipc", "net", "pid", "uts"]
+    assert doc["Labels"] == {"team": "blue"} and doc["Hostname"] == "podhost"
+    assert doc["CgroupPath"] == f"hutch/pods/{pod_id}"
+    infra = doc["InfraContainerID"]
+    pod_dirs: list[Path] = []
+    try:
+        ok(root, "run", "-d", "--pod", "trio", "--name", "trio-sleep", IMAGE, "sleep", "1000")
+        _until_running(root, "trio-sleep")
+        # The shared PID namespace: catatonit is PID 1 and the other member's sleep is visible.
+        out = ok(root, "run", "--rm", "--pod", "trio", IMAGE, "sh", "-c", "ps -o pid,args; hostname")
+        assert "1 /catatonit -P" in out and "sleep 1000" in out and out.endswith("podhost\n")
+        # The pod's memory limit bounds the member (its cgroup is below the pod's), seen from inside.
+        stat = ok(root, "exec", "trio-sleep", "cat", "/sys/fs/cgroup/memory/memory.stat")
+        assert f"hierarchical_memory_limit {64 << 20}\n" in stat
+        member, infra_pid = _pid(root, "trio-sleep"), _pid(root, infra)
+        cid = ok(root, "inspect", "-f", "{{.Id}}", "trio-sleep").strip()
+        for ns in ("pid", "cgroup", "ipc", "uts", "net"):
+            assert os.readlink(f"/proc/{member}/ns/{ns}") == os.readlink(f"/proc/{infra_pid}/ns/{ns}")
+        for controller in ("memory", "cpu", "pids"):
+            path = _cgroup_of(member, controller)
+            assert path.endswith(f"/hutch/pods/{pod_id}/{cid}"), path
+            assert _cgroup_of(infra_pid, controller).endswith(f"/hutch/pods/{pod_id}/{infra}")
+            pod_dirs.append(Path(f"/sys/fs/cgroup/{controller}{os.path.dirname(path)}"))
+        assert (pod_dirs[0] / "memory.limit_in_bytes").read_text() == f"{64 << 20}\n"
+        assert (pod_dirs[1] / "cpu.cfs_quota_us").read_text() == "50000\n"
+        # The shared cgroup namespace's root is the infra's cgroup: the member is beside it.
+        inside = ok(root, "exec", "trio-sleep", "cat", "/proc/self/cgroup")
+        assert f":/../{cid}\n" in inside
+    finally:
+        ok(root, "pod", "rm", "-f", "trio")
+    assert pod_dirs and not any(d.exists() for d in pod_dirs)
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/**/{pod_id}"))
+    assert net_leftovers([infra], [], []) == []
+
+
+def test_pod_new_infra_false_and_exists(root: Path) -> None:
+    port = _free_port()
+    ok(
+        root,
+        "run",
+        "-d",
+        "--pod",
+        "new:fresh",
+        "--name",
+        "fresh-web",
+        "-p",
+        f"{port}:8080",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD,
+    )
+    infras: list[str] = []
+    try:
+        _until_running(root, "fresh-web")
+        assert hutch(root, "pod", "exists", "fresh").returncode == 0
+        assert hutch(root, "pod", "exists", "nosuchpod").returncode == 1
+        doc = json.loads(ok(root, "pod", "inspect", "fresh"))
+        infras.append(doc["InfraContainerID"])
+        assert doc["State"] == "Running" and doc["NumContainers"] == 2
+        # The container's -p went to the pod's infra container.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert body == b"pod says hi\n"
+        # Without an infra container: no shared namespace, but the pod's cgroup.
+        ok(root, "pod", "create", "--infra=false", "--name", "bare")
+        doc = json.loads(ok(root, "pod", "inspect", "bare"))
+        assert doc["InfraContainerID"] == "" and doc["CreateInfra"] is False and doc["SharedNamespaces"] == []
+        ok(root, "run", "-d", "--pod", "bare", "--name", "bare-sleep", IMAGE, "sleep", "1000")
+        _until_running(root, "bare-sleep")
+        pid = _pid(root, "bare-sleep")
+        assert _cgroup_of(pid, "memory").endswith(
+            f"/hutch/pods/{doc['Id']}/" + ok(root, "inspect", "-f", "{{.Id}}", "bare-sleep").strip()
+        )
+        assert os.readlink(f"/proc/{pid}/ns/uts") != os.readlink("/proc/self/ns/uts")
+        assert json.loads(ok(root, "pod", "inspect", "bare"))["State"] == "Running"
+        # Bad input: one line, exit 125, no pod left.
+        for args in (
+            ("--infra=false", "-p", "8080:80"),
+            ("--infra=false", "--share", "net"),
+            ("--share", "bogus"),
+            ("--memory", "lots"),
+        ):
+            proc = hutch(root, "pod", "create", "--name", "bad", *args)
+            assert (
+                proc.returncode == 125 and proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1
+            ), proc.stderr
+            assert hutch(root, "pod", "exists", "bad").returncode == 1
+    finally:
+        ok(root, "pod", "rm", "-f", "fresh", "bare")
+    assert ok(root, "pod", "ps", "-q") == "" and ok(root, "ps", "-aq") == ""
+    assert net_leftovers(infras, [], []) == []
+    assert f"--dport {port}" not in _iptables()

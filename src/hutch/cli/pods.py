@@ -1,4 +1,5 @@
-"""`hutch pod`: create, ps, inspect, start, stop, restart, kill, rm, prune, exists, with podman's output.
+"""`hutch pod`: create, ps, inspect, start, stop, restart, kill, pause, unpause, top, stats, logs, rm, prune,
+exists, with podman's output.
 Registered into the main parser by `register`; `run --pod` is a flag of hutch.cli.networks.
 """
 
@@ -34,19 +35,54 @@ def cmd_create(args: argparse.Namespace) -> int:
     from hutch.engine import pods
     from hutch.engine.network.plan import NetOptions
 
-    share = [s for s in ",".join(args.share).split(",") if s] if args.share else list(pods.DEFAULT_SHARE)
+    infra = _bool(args.infra, "--infra")
+    share = pods.parse_share(args.share, infra)
+    if args.name and args.pod_name and args.name != args.pod_name:
+        raise HutchError(f"pod create: the name is given twice ({args.pod_name!r} and --name {args.name!r})")
     net = NetOptions(publish=list(args.publish), add_hosts=list(args.add_host), dns=list(args.dns))
     with _engine(args) as engine:
         pod = pods.create(
             engine,
-            args.name or "",
+            args.name or args.pod_name or "",
             share=share,
             labels=_labels(args.label),
             network=args.network or "bridge",
             net=net,
+            infra=infra,
+            hostname=args.hostname or "",
+            cgroup_parent=args.cgroup_parent or "",
+            share_parent=_bool(args.share_parent, "--share-parent"),
+            resources=_resources(args),
         )
     print(pod["Id"])
     return 0
+
+
+def _bool(text: str, flag: str) -> bool:
+    if text.lower() in ("true", "1", "yes", ""):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise HutchError(f"{flag} {text!r}: expected true or false")
+
+
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    """The pod's limits (`pod create --cpus --cpuset-cpus --memory --memory-swap --pids-limit`), for its
+    cgroup: no podman defaults (the pod's containers have their own)."""
+    from hutch.engine.resources import ResourceFlags, resources
+
+    flags = ResourceFlags(
+        memory=args.memory,
+        memory_swap=args.memory_swap,
+        cpus=args.cpus,
+        cpu_shares=args.cpu_shares,
+        cpuset_cpus=args.cpuset_cpus,
+        pids_limit=args.pids_limit,
+    )
+    doc = resources(flags, create=False)
+    if "memory" in doc and "swap" not in doc["memory"]:
+        doc["memory"]["swap"] = 2 * doc["memory"]["limit"]  # podman: as much swap as memory
+    return doc
 
 
 def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
@@ -55,16 +91,19 @@ def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
     from hutch.engine.inspect import _go_time
 
     containers = []
-    for rec in [engine.find(pod["InfraContainerID"]), *pods.members(engine, pod)]:
+    for rec in pods.containers(engine, pod):
         containers.append({"Id": rec.id, "Name": rec.name, "State": rec.state})
     return {
         "Id": pod["Id"],
         "Name": pod["Name"],
         "Created": _go_time(pod["Created"]),
         "State": pods.status(engine, pod),
-        "Hostname": pod["Name"],
+        "Hostname": pod.get("Hostname", pod["Name"]),
         "Labels": pod.get("Labels", {}),
-        "CreateInfra": True,
+        "CreateCgroup": True,
+        "CgroupParent": pod.get("CgroupParent", ""),
+        "CgroupPath": pod.get("CgroupPath", ""),
+        "CreateInfra": bool(pod["InfraContainerID"]),
         "InfraContainerID": pod["InfraContainerID"],
         "SharedNamespaces": pod["SharedNamespaces"],
         "NumContainers": len(containers),
@@ -99,7 +138,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
                 d["Name"],
                 d["State"],
                 fmt.human_duration(now - p["Created"]) + " ago",
-                d["InfraContainerID"][:12],
+                d["InfraContainerID"][:12] or "",
                 str(d["NumContainers"]),
             ]
         )
@@ -187,6 +226,13 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from hutch.engine import pods
 
+    if not args.force:
+        sys.stdout.write(
+            "WARNING! This will remove all stopped/exited pods..\nAre you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
     with _engine(args) as engine:
         for pod in pods.all_pods(engine):
             if pods.status(engine, pod) in ("Exited", "Created"):
@@ -206,20 +252,89 @@ def cmd_exists(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    return _each(args, pods.pause)
+
+
+def cmd_unpause(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
+
+    return _each(args, pods.unpause)
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from hutch.cli import format as fmt
+    from hutch.engine import podops, pods
+    from hutch.engine import top as _top
+
+    wanted = _top.descriptors(list(args.descriptors))
+    with _engine(args) as engine:
+        rows = podops.top(engine, pods.find(engine, args.pod), wanted)
+    sys.stdout.write(fmt.table(rows))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from hutch.cli.podstats import show
+
+    return show(args, _engine)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """podman pod logs: the pod's containers' logs interleaved by time, each line after its container's id
+    (or name, with --names); stdout lines to stdout, stderr lines to stderr."""
+    from hutch.engine import logs, podops, pods
+
+    since = logs.parse_time(args.since, "--since") if args.since else None
+    until = logs.parse_time(args.until, "--until") if args.until else None
+    with _engine(args) as engine:
+        pod = pods.find(engine, args.pod)
+        recs = podops.log_targets(engine, pod, [args.container] if args.container else [])
+        for rec, line in podops.logs(
+            engine, recs, since=since, until=until, tail=args.tail, follow=args.follow
+        ):
+            out = sys.stderr if line.stream == "stderr" else sys.stdout
+            head = podops.prefix(rec, args.names)
+            if args.timestamps:
+                head += logs.format_time(line.time_ns).encode() + b" "
+            out.buffer.write(head + line.text + (b"\n" if line.complete else b""))
+            out.buffer.flush()
+    return 0
+
+
 def _pod_help(args: argparse.Namespace) -> int:
     raise HutchError(
-        "pod: a subcommand is needed (create, ps, inspect, start, stop, restart, kill, rm, prune)"
+        "pod: a subcommand is needed (create, ps, inspect, start, stop, restart, kill, pause, unpause, top, "
+        "stats, logs, rm, prune, exists)"
     )
 
 
 def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
     c = add(sub, "create", cmd_create, "create a pod and its infra container")
-    c.add_argument("--name", help="the pod's name")
+    c.add_argument("pod_name", nargs="?", metavar="NAME", help="the pod's name")
+    c.add_argument("-n", "--name", help="the pod's name")
     c.add_argument("-p", "--publish", action="append", default=[], help="a port of the pod, on its infra")
     c.add_argument(
         "--network", "--net", default="bridge", help="the pod's network (bridge, NAME, none, host)"
     )
-    c.add_argument("--share", action="append", default=[], help="namespaces to share: net, ipc, uts")
+    c.add_argument(
+        "--share",
+        action="append",
+        default=[],
+        help="namespaces to share: cgroup, ipc, net, pid, uts; +pid adds",
+    )
+    c.add_argument("--infra", default="true", help="make an infra container (default true)")
+    c.add_argument("--hostname", help="the pod's hostname (default its name)")
+    c.add_argument("--cgroup-parent", help="the cgroup under which the pod's cgroup is made")
+    c.add_argument("--share-parent", default="true", help="the pod's cgroup parents its containers'")
+    c.add_argument("--cpus", help="CPUs of the whole pod")
+    c.add_argument("--cpu-shares", help="the pod's CPU shares")
+    c.add_argument("--cpuset-cpus", help="CPUs the pod may run on (0-2,4)")
+    c.add_argument("-m", "--memory", help="memory limit of the whole pod")
+    c.add_argument("--memory-swap", help="memory plus swap limit of the whole pod")
+    c.add_argument("--pids-limit", help="processes limit of the whole pod")
     c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label")
     c.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="an /etc/hosts entry")
     c.add_argument("--dns", action="append", default=[], help="a DNS server")
@@ -239,6 +354,8 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
         ("stop", cmd_stop, "stop pods (their containers, then the infra)"),
         ("restart", cmd_restart, "stop and start pods"),
         ("kill", cmd_kill, "signal every container of pods"),
+        ("pause", cmd_pause, "pause every container of pods"),
+        ("unpause", cmd_unpause, "unpause every container of pods"),
         ("rm", cmd_rm, "remove pods and their containers"),
     ):
         c = add(sub, name, handler, text)
@@ -250,6 +367,28 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
             c.add_argument("-s", "--signal", default="KILL", help="the signal (default KILL)")
         if name == "rm":
             c.add_argument("-f", "--force", action="store_true", help="stop running containers first")
+
+    c = add(sub, "top", cmd_top, "the processes of a pod's containers")
+    c.add_argument("pod", metavar="POD")
+    c.add_argument("descriptors", nargs="*", metavar="DESCRIPTOR")
+
+    c = add(sub, "stats", cmd_stats, "resource usage of pods' containers")
+    c.add_argument("pods", nargs="*", metavar="POD")
+    c.add_argument("-a", "--all", action="store_true", help="every pod")
+    c.add_argument("--no-stream", action="store_true", help="one sample, then exit")
+    c.add_argument("--no-reset", action="store_true", help="do not clear the terminal between samples")
+    c.add_argument("--format", help="json or a Go template")
+    c.add_argument("-i", "--interval", type=float, default=5.0, help="seconds between samples")
+
+    c = add(sub, "logs", cmd_logs, "the logs of a pod's containers")
+    c.add_argument("pod", metavar="POD")
+    c.add_argument("-c", "--container", help="only this container's log")
+    c.add_argument("-f", "--follow", action="store_true", help="follow until the containers stop")
+    c.add_argument("-n", "--names", action="store_true", help="container names instead of ids")
+    c.add_argument("--since", help="lines since this time")
+    c.add_argument("--until", help="lines until this time")
+    c.add_argument("--tail", type=int, default=-1, help="the last N lines of each container")
+    c.add_argument("-t", "--timestamps", action="store_true", help="show the time of each line")
 
     c = add(sub, "prune", cmd_prune, "remove every stopped pod")
     c.add_argument("-f", "--force", action="store_true", help="do not ask")

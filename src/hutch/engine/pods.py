@@ -1,10 +1,13 @@
-"""Pods: containers that share an infra container's namespaces (net, ipc and uts by default, as podman's
-`--share`), so they talk over localhost and publish their ports on the infra container. The infra container
-runs catatonit in pause mode from `localhost/hutch-pause`, an image built here from Debian's static
-catatonit the first time a pod needs it.
+"""Pods: containers that share an infra container's namespaces (cgroup, ipc, net and uts by default, as
+podman's `--share`; pid on request), so they talk over localhost and publish their ports on the infra
+container. The infra container runs catatonit in pause mode from `localhost/hutch-pause`, an image built here
+from Debian's static catatonit the first time a pod needs it; `--infra=false` pods share no namespace.
 
-A pod is ROOT/pods/ID.json (id, name, created, infra id, shared namespaces, labels); its members are the
-containers whose network plan names it. Changes happen under ROOT/pods.lock.
+Every container of a pod (the infra too) has its cgroup below the pod's (hutch.engine.podcgroup), which
+holds the pod's limits.
+
+A pod is ROOT/pods/ID.json (id, name, created, hostname, infra id, shared namespaces, labels, cgroup); its
+members are the containers whose network plan names it. Changes happen under ROOT/pods.lock.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ if TYPE_CHECKING:
 
 PAUSE_IMAGE = "localhost/hutch-pause:latest"
 CATATONIT = "/usr/bin/catatonit"
-SHAREABLE = ("net", "ipc", "uts")
-DEFAULT_SHARE = ("net", "ipc", "uts")
+SHAREABLE = ("cgroup", "ipc", "net", "pid", "uts")
+DEFAULT_SHARE = ("cgroup", "ipc", "net", "uts")  # podman's: pid only when asked
+# The namespaces a member joins by the infra's /proc/PID/ns path (net goes through the netns plan).
+_BY_PATH = {"ipc": "ipc", "uts": "uts", "pid": "pid", "cgroup": "cgroupns"}
 
 
 def _dir(engine: Engine) -> str:
@@ -107,6 +112,31 @@ def _pause_image(engine: Engine) -> None:
     )
 
 
+def parse_share(values: list[str], infra: bool) -> list[str]:
+    """--share as podman reads it: a list (`net,ipc`), `+pid` added to the default, `none` or "" for none."""
+    text = ",".join(values)
+    if not values:
+        return list(DEFAULT_SHARE) if infra else []
+    if text.startswith("+"):
+        chosen = [*DEFAULT_SHARE, *text[1:].split(",")]
+    else:
+        chosen = [] if text.strip() in ("", "none") else text.split(",")
+    out: list[str] = []
+    for ns in chosen:
+        ns = ns.strip()
+        if ns not in SHAREABLE:
+            raise ConfigError(
+                f"--share {text!r}: {ns!r} is not a namespace pods share ({', '.join(SHAREABLE)})"
+            )
+        if ns not in out:
+            out.append(ns)
+    if out and not infra:
+        raise ConfigError(
+            f"--share {text!r}: cannot share namespaces without an infra container (--infra=false)"
+        )
+    return sorted(out)
+
+
 def create(
     engine: Engine,
     name: str,
@@ -115,38 +145,66 @@ def create(
     labels: dict[str, str],
     network: str,
     net: NetOptions,
+    infra: bool = True,
+    hostname: str = "",
+    cgroup_parent: str = "",
+    share_parent: bool = True,
+    resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """podman pod create: the pod and its infra container (created, not started)."""
+    """podman pod create: the pod, its cgroup (with the pod's limits) and its infra container (created, not
+    started). Nothing is left on failure."""
     import secrets
 
+    from hutch.engine import podcgroup
     from hutch.engine.spec import Options
 
     for ns in share:
         if ns not in SHAREABLE:
             raise ConfigError(f"--share {ns!r}: hutch pods share {', '.join(SHAREABLE)}")
+    if not infra and (net.publish or net.add_hosts or net.dns or network not in ("", "bridge")):
+        raise ConfigError("-p, --network, --add-host and --dns need an infra container (not --infra=false)")
     if "net" not in share and (net.publish or network not in ("", "bridge")):
         raise ConfigError("-p and --network need the pod to share its network namespace (--share net)")
+    if hostname and "uts" not in share:
+        raise ConfigError(
+            "--hostname: the pod's hostname needs the pod to share its UTS namespace (--share uts)"
+        )
     pod_id = secrets.token_hex(32)
     with _locked(engine):
         if name and any(p["Name"] == name for p in all_pods(engine)):
             raise ExistsError(f"{name}: the pod name is already in use: pod already exists")
         name = name or f"pod_{pod_id[:8]}"
-        _pause_image(engine)
-        infra = engine.create(
-            PAUSE_IMAGE,
-            Options(network=network or "bridge", net=net, hostname=name),
-            name=f"{pod_id[:12]}-infra",
-            pull="never",
-        )
-        pod = {
+        parent = "/" + cgroup_parent.strip("/") if cgroup_parent else ""
+        cgroup = podcgroup.path_of(parent, pod_id)
+        made = podcgroup.create(cgroup, resources or {})
+        shared_parents = 0 if parent else 2  # hutch/pods and hutch go with the last pod using them
+        pod: dict[str, Any] = {
             "Id": pod_id,
             "Name": name,
             "Created": time.time(),
-            "InfraContainerID": infra.id,
+            "Hostname": hostname or name,
+            "InfraContainerID": "",
             "SharedNamespaces": list(share),
             "Labels": dict(labels),
+            "CgroupParent": parent or podcgroup.DEFAULT_PARENT,
+            "CgroupPath": cgroup,
+            "CgroupDirs": made,
+            "SharedParents": shared_parents,
+            "ShareParent": share_parent,
+            "Resources": resources or {},
         }
-        _save(engine, pod)
+        try:
+            if infra:
+                _pause_image(engine)
+                opts = Options(network=network or "bridge", net=net, hostname=hostname or name)
+                opts.cgroup_parent = cgroup
+                pod["InfraContainerID"] = engine.create(
+                    PAUSE_IMAGE, opts, name=f"{pod_id[:12]}-infra", pull="never"
+                ).id
+            _save(engine, pod)
+        except BaseException:
+            podcgroup.remove(made, shared_parents)
+            raise
     return pod
 
 
@@ -164,7 +222,9 @@ def members(engine: Engine, pod: dict[str, Any]) -> list[Record]:
     return out
 
 
-def _start_infra(engine: Engine, pod: dict[str, Any]) -> Record:
+def _start_infra(engine: Engine, pod: dict[str, Any]) -> Record | None:
+    if not pod["InfraContainerID"]:
+        return None
     infra = engine.find(pod["InfraContainerID"])
     if infra.state not in ("running", "paused"):
         rec, previous = engine.claim_start(infra.id)
@@ -175,23 +235,59 @@ def _start_infra(engine: Engine, pod: dict[str, Any]) -> Record:
 
 
 def join(engine: Engine, name_or_id: str, opts: Any) -> str:
-    """`run --pod`: the infra container started if needed, and `opts` pointed at its namespaces. Returns the
-    pod's id (kept in the member's network plan)."""
-    from hutch.runtime import container
-
-    pod = find(engine, name_or_id)
+    """`run --pod`: the infra container started if needed, and `opts` pointed at its namespaces and the pod's
+    cgroup. `new:NAME` first creates the pod, with the container's ports. Returns the pod's id (kept in the
+    member's network plan)."""
+    new = name_or_id.startswith("new:")
+    pod = _create_for(engine, name_or_id[4:], opts) if new else find(engine, name_or_id)
+    if pod.get("ShareParent", True):
+        opts.cgroup_parent = pod.get("CgroupPath", "")
+    if not pod["InfraContainerID"]:
+        return str(pod["Id"])
     infra = _start_infra(engine, pod)
-    pid = container.load(engine.runtime_root, infra.id).pid
+    assert infra is not None
     share = pod["SharedNamespaces"]
     if "net" in share:
         opts.network = f"container:{infra.id}"
         if opts.net is not None and (opts.net.publish or opts.net.publish_all):
             raise ConfigError("-p: a pod's ports are published on its infra container (pod create -p)")
-    if "ipc" in share:
-        opts.ipc = f"ns:/proc/{pid}/ns/ipc"
-    if "uts" in share:
-        opts.uts = f"ns:/proc/{pid}/ns/uts"
+    pid = _infra_pid(engine, infra.id)
+    for ns, attr in _BY_PATH.items():
+        if ns in share:
+            setattr(opts, attr, f"ns:/proc/{pid}/ns/{ns}")
     return str(pod["Id"])
+
+
+def _create_for(engine: Engine, name: str, opts: Any) -> dict[str, Any]:
+    """`--pod new:NAME`: a pod with the default namespaces, the container's network and its ports (which
+    move to the infra container, as podman moves them)."""
+    from hutch.engine.network.plan import NetOptions
+
+    if not name:
+        raise ConfigError("--pod new:NAME: the pod's name is empty")
+    net = opts.net or NetOptions()
+    pod_net = NetOptions(publish=list(net.publish), add_hosts=list(net.add_hosts), dns=list(net.dns))
+    network = opts.network if opts.network not in ("", "none") else "bridge"
+    pod = create(engine, name, share=list(DEFAULT_SHARE), labels={}, network=network, net=pod_net)
+    net.publish, net.add_hosts, net.dns = [], [], []
+    return pod
+
+
+def _infra_pid(engine: Engine, infra_id: str) -> int:
+    from hutch.runtime import container
+
+    return int(container.load(engine.runtime_root, infra_id).pid)
+
+
+def containers(engine: Engine, pod: dict[str, Any]) -> list[Record]:
+    """The infra container (if any) and the members."""
+    from hutch.engine.db import NoSuchContainer
+
+    out = []
+    if pod["InfraContainerID"]:
+        with contextlib.suppress(NoSuchContainer):
+            out.append(engine.find(pod["InfraContainerID"]))
+    return out + members(engine, pod)
 
 
 def start(engine: Engine, pod: dict[str, Any]) -> None:
@@ -206,13 +302,37 @@ def start(engine: Engine, pod: dict[str, Any]) -> None:
 def stop(engine: Engine, pod: dict[str, Any], timeout: int = 10) -> None:
     for rec in members(engine, pod):
         engine.stop(rec.id, timeout)
-    engine.stop(pod["InfraContainerID"], timeout)
+    if pod["InfraContainerID"]:
+        engine.stop(pod["InfraContainerID"], timeout)
 
 
 def kill(engine: Engine, pod: dict[str, Any], sig: int) -> None:
-    for rec in [*members(engine, pod), engine.find(pod["InfraContainerID"])]:
-        if rec.state in ("running", "paused"):
-            engine.kill(rec.id, sig)
+    """podman pod kill: the signal to every live container of the pod, members first."""
+    from hutch.engine.containers import LIVE
+
+    live = [r for r in containers(engine, pod) if r.state in LIVE]
+    if not live:
+        raise StateError(f"pod {pod['Id']}: no running containers to kill: container state improper")
+    for rec in sorted(live, key=lambda r: r.id == pod["InfraContainerID"]):  # the infra last
+        engine.kill(rec.id, sig)
+
+
+def pause(engine: Engine, pod: dict[str, Any]) -> None:
+    """podman pod pause: every running container of the pod frozen (the infra too)."""
+    running = [r for r in containers(engine, pod) if r.state == "running"]
+    if not running:
+        raise StateError(f"pod {pod['Id']}: no running containers to pause: container state improper")
+    for rec in running:
+        engine.pause(rec.id)
+
+
+def unpause(engine: Engine, pod: dict[str, Any]) -> None:
+    """podman pod unpause: every paused container of the pod thawed."""
+    paused = [r for r in containers(engine, pod) if r.state == "paused"]
+    if not paused:
+        raise StateError(f"pod {pod['Id']}: no paused containers to unpause: container state improper")
+    for rec in paused:
+        engine.unpause(rec.id)
 
 
 def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
@@ -226,49 +346,50 @@ def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
             f"{running[0].id} as it is running - running or paused containers cannot be removed without "
             "force: container state improper"
         )
+    from hutch.engine import podcgroup
+
     with _locked(engine):
         for rec in members(engine, pod):
             engine.remove(rec.id, force=True)
-        with contextlib.suppress(NoSuchContainer):
-            engine.remove(pod["InfraContainerID"], force=True)
+        if pod["InfraContainerID"]:
+            with contextlib.suppress(NoSuchContainer):
+                engine.remove(pod["InfraContainerID"], force=True)
+        podcgroup.remove(pod.get("CgroupDirs", []), pod.get("SharedParents", 0))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(_dir(engine), f"{pod['Id']}.json"))
 
 
 def status(engine: Engine, pod: dict[str, Any]) -> str:
     """podman's pod status: Created, Running, Degraded (some run), Exited."""
-    states = [r.state for r in members(engine, pod)]
-    try:
-        states.append(engine.find(pod["InfraContainerID"]).state)
-    except HutchError:
-        pass
+    states = [r.state for r in containers(engine, pod)]
     running = sum(s in ("running", "paused") for s in states)
     if running and running == len(states):
         return "Running"
     if running:
         return "Degraded"
-    if all(s == "created" for s in states):
+    if all(s == "created" for s in states):  # none at all too
         return "Created"
     return "Exited"
 
 
 def before_start(engine: Engine, rec: Record, pod_id: str) -> None:
     """A member's start: the infra container running, and the member's config.json joining the infra's
-    ipc and uts namespaces as they are now (an infra restarted since create has another pid)."""
+    ipc, uts, pid and cgroup namespaces as they are now (an infra restarted since create has another pid)."""
     from hutch import jsonfast
-    from hutch.runtime import container
 
     try:
         pod = find(engine, pod_id)
     except NotFoundError:
         raise StateError(f"container {rec.id[:12]}: its pod {pod_id[:12]} is gone") from None
     infra = _start_infra(engine, pod)
-    pid = container.load(engine.runtime_root, infra.id).pid
+    if infra is None:
+        return
+    pid = _infra_pid(engine, infra.id)
     path = engine.path(rec, "userdata/config.json")
     with open(path) as f:
         doc = jsonfast.loads(f.read())
     for ns in doc.get("linux", {}).get("namespaces", []):
-        if ns.get("type") in ("ipc", "uts") and str(ns.get("path", "")).startswith("/proc/"):
+        if ns.get("type") in _BY_PATH and str(ns.get("path", "")).startswith("/proc/"):
             ns["path"] = f"/proc/{pid}/ns/{ns['type']}"
     with open(path + ".tmp", "w") as f:
         f.write(jsonfast.dumps(doc))

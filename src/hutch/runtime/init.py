@@ -49,6 +49,7 @@ class InitContext:
     trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
     seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
     proc_fd: int = -1  # the root of the proc mounted at /proc (rootfs.mount_all), kept until start
+    cgroupns_fd: int = -1  # a cgroup namespace given by path (a pod's), joined by _enter_cgroup
 
 
 def preload(spec: Spec) -> None:
@@ -178,6 +179,9 @@ def _enter_cgroup(ctx: InitContext) -> dict[str, str]:
         cgroupns = ctx.spec.linux.namespace("cgroup") if ctx.spec.linux is not None else None
         if cgroupns is not None and not cgroupns.path:
             namespaces.unshare(namespaces.FLAGS["cgroup"])
+        elif ctx.cgroupns_fd >= 0:  # inside it /proc/self/cgroup would name our cgroups "/../ID"
+            namespaces.join("cgroup", ctx.cgroupns_fd)  # and closes it
+            ctx.cgroupns_fd = -1
     return ctx.cgroup_paths
 
 

@@ -255,6 +255,9 @@ def _stage1(ctx: init.InitContext) -> None:
             chan.expect("setup-done", "user namespace setup")
             _become_ns_root()
         for kind, fd in joined:
+            if kind == "cgroup":  # init joins it once in its cgroups, whose host paths it reads first
+                ctx.cgroupns_fd = fd
+                continue
             namespaces.join(kind, fd)
         # The cgroup namespace is init's to make, once the runtime has moved it into its cgroups.
         flags = namespaces.new_flags(linux.namespaces, skip=("user", "cgroup"))
