@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hutch.cli.containers import _ps_filters
 from hutch.cli.format import render
+from hutch.cli.psview import parse as _ps_filters
 from hutch.engine.inspect import _go_time
 from hutch.errors import HutchError
 
@@ -51,5 +51,5 @@ def test_ps_filters() -> None:
     }
     with pytest.raises(HutchError, match="invalid status"):
         _ps_filters(["status=gone"])
-    with pytest.raises(HutchError, match="expected status=, name= or id="):
+    with pytest.raises(HutchError, match="expected one of status=, name=, id=, label="):
         _ps_filters(["label"])

@@ -94,16 +94,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
+    from hutch.cli import psview  # --filter's keys, --sort, --size, --pod
 
-    filters = _ps_filters(args.filter)
+    filters = psview.parse(args.filter)
+    extra: dict[str, dict[str, str]] = {}
     with _engine(args) as engine:
-        records = engine.list(all=args.all or "status" in filters)
-    records = [r for r in records if _ps_match(r, filters)]
-    if args.last is not None and args.last >= 0:
-        records = records[-args.last :] if args.last else []
-    if args.latest:
-        records = records[-1:]
-    records.reverse()  # newest first, as podman lists them
+        records = engine.list(all=args.all or psview.implies_all(filters))
+        if filters:
+            records = list(filter(psview.Matcher(engine, filters), records))
+        if args.last is not None and args.last >= 0:
+            records = records[-args.last :] if args.last else []
+        if args.latest:
+            records = records[-1:]
+        records.reverse()  # newest first, as podman lists them
+        if args.sort:
+            records = psview.sort(engine, records, args.sort)
+        extra = psview.columns(engine, records, size=args.size, pod=args.pod)
     if args.quiet:
         for rec in records:
             print(rec.id if args.no_trunc else rec.id[:12])
@@ -117,7 +123,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         for rec in records:
             print(fmt.render(template, _ps_fields(rec, now, args.no_trunc)))
         return 0
-    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", *extra]]
     for rec in records:
         command = rec.command if args.no_trunc or len(rec.command) <= 17 else rec.command[:17] + "..."
         rows.append(
@@ -129,39 +135,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
                 status_text(rec, now),
                 ports_column(rec),
                 rec.name,
+                *(values[rec.id] for values in extra.values()),
             ]
         )
     sys.stdout.write(fmt.table(rows[1:] if args.noheading else rows))
     return 0
-
-
-_PS_STATES = ("created", "running", "exited", "paused", "stopped", "unknown")
-
-
-def _ps_filters(texts: list[str]) -> dict[str, list[str]]:
-    """podman ps --filter KEY=VALUE: values of one key match any, different keys must all match."""
-    out: dict[str, list[str]] = {}
-    for text in texts:
-        key, sep, value = text.partition("=")
-        if not sep or key not in ("status", "name", "id"):
-            raise HutchError(f"--filter {text!r}: expected status=, name= or id=")
-        if key == "status" and value not in _PS_STATES:
-            raise HutchError(f"--filter {text!r}: invalid status, expected one of {', '.join(_PS_STATES)}")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _ps_match(rec: Record, filters: dict[str, list[str]]) -> bool:
-    import re
-
-    for key, values in filters.items():
-        if key == "status" and rec.state not in values:
-            return False
-        if key == "name" and not any(re.search(v, rec.name) for v in values):
-            return False
-        if key == "id" and not any(rec.id.startswith(v) for v in values):
-            return False
-    return True
 
 
 def _ps_fields(rec: Record, now: float, no_trunc: bool) -> dict[str, Any]:
@@ -249,6 +227,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
     code = 0
     with _engine(args) as engine:
         names = _names(engine, args, stopped=True)
+        if args.depend:
+            from hutch.engine import depends
+
+            names = depends.removal_order(engine, names)
         for name in names:
             try:
                 if args.force and args.time is not None:  # rm -f -t N: stop (signal, N s, kill) first
@@ -352,9 +334,13 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
+    from hutch.engine import waiting  # --condition
+
+    conditions = waiting.check(args.condition)
     with _engine(args) as engine:
         for name in args.containers:
-            print(engine.wait(name, args.interval / 1000 if args.interval else 0.05), flush=True)
+            interval = args.interval / 1000 if args.interval else 0.05
+            print(waiting.wait(engine, name, conditions, interval), flush=True)
     return 0
 
 
@@ -484,6 +470,9 @@ def _commands(
     c.add_argument("--format", help="json, or a Go template such as '{{.ID}} {{.Names}}'")
     c.add_argument("-f", "--filter", action="append", default=[], help="status=STATE, name=REGEX, id=PREFIX")
     c.add_argument("--noheading", action="store_true", help="no header line")
+    c.add_argument("-s", "--size", action="store_true", help="the SIZE each container wrote (and virtual)")
+    c.add_argument("-p", "--pod", action="store_true", help="the POD ID and PODNAME of each container")
+    c.add_argument("--sort", default="", help="command, created, id, image, names, runningfor, size, status")
 
     c = add(sub, "start", cmd_start, "start created or exited containers")
     c.add_argument("containers", nargs="+", metavar="CONTAINER")
@@ -508,6 +497,12 @@ def _commands(
     c = add(sub, "wait", cmd_wait, "wait for containers to exit; print their exit codes")
     c.add_argument("containers", nargs="+", metavar="CONTAINER")
     c.add_argument("-i", "--interval", type=int, default=0, help="milliseconds between checks")
+    c.add_argument(
+        "--condition",
+        action="append",
+        default=[],
+        help="stopped (default), exited, running, paused, healthy, ...",
+    )
 
     c = add(sub, "exec", cmd_exec, "run a process in a running container")
     c.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
@@ -532,6 +527,7 @@ def _commands(
     c.add_argument("-i", "--ignore", action="store_true", help="no error for a missing container")
     c.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes")
     c.add_argument("-t", "--time", type=int, help="with -f: seconds to wait for stop before killing")
+    c.add_argument("--depend", action="store_true", help="also the containers that depend on them, first")
 
     c = add(sub, "update", cmd_update, "change the resource limits of a container")
     c.add_argument("container", metavar="CONTAINER")
