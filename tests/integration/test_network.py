@@ -53,6 +53,10 @@ def net_leftovers(cids: list[str], addresses: list[str], host_ifindexes: list[in
     rules = _iptables()
     found += [f"rule {line}" for line in rules.splitlines() if any(c in line for c in cids)]
     found += [f"rule {line}" for line in rules.splitlines() if any(f"{a}/32" in line for a in addresses)]
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
+    found += [
+        f"nft {line.strip()}" for line in ruleset.splitlines() if any(f"{a} " in line for a in addresses)
+    ]
     if IPAM_DIR.exists():
         for lease in IPAM_DIR.glob("*/*"):
             text = lease.read_text(errors="replace") if lease.is_file() else ""
@@ -100,16 +104,30 @@ def _in_netns(path: Path, argv: list[str]) -> str:
     ).stdout
 
 
+def _bridges(root: Path) -> dict[str, str]:
+    """Network name -> bridge, for this root's networks."""
+    docs = json.loads(ok(root, "network", "inspect", *ok(root, "network", "ls", "-q").split()))
+    return {d["name"]: d["network_interface"] for d in docs}
+
+
+def chains_of(bridge: str) -> list[str]:
+    """The lines of iptables-save that are the network's own rules (its chains and the jumps to them)."""
+    pattern = re.compile(rf"HUTCH-(FWD|NAT)-{re.escape(bridge)}( |$)")
+    return [line for line in _iptables().splitlines() if pattern.search(line)]
+
+
 @pytest.fixture
 def track(root: Path) -> Iterator[Tracker]:
     t = Tracker(root)
     yield t
     for cid in t.cids:
         hutch(root, "rm", "-f", cid)
-    for name in ok(root, "network", "ls", "-q").split():
+    bridges = _bridges(root)
+    for name in bridges:
         if name != "hutch":
             hutch(root, "network", "rm", "-f", name)
     assert net_leftovers(t.cids, t.addresses, t.ifindexes) == []
+    assert [line for b in bridges.values() if b != "hutch0" for line in chains_of(b)] == []
 
 
 def running(root: Path, *args: str) -> str:
@@ -325,13 +343,18 @@ def test_network_commands(root: Path, track: Tracker) -> None:
     ok(root, "network", "connect", "n3", "member")
     assert "eth1" in ok(root, "exec", "member", "ip", "-o", "link")
     track.seen(track.cids[-1])
-    # reload puts back the rules a firewall reload dropped, keeping the address.
-    ip = addr.split("/")[0]
-    subprocess.run(["iptables", "-D", "CNI-FORWARD", "-s", f"{ip}/32", "-j", "ACCEPT"], check=True)
-    assert f"-s {ip}/32 -j ACCEPT" not in _iptables()
+    # reload puts back the network's rules a firewall reload dropped, keeping the address and interface.
+    bridge = json.loads(ok(root, "network", "inspect", "n1"))[0]["network_interface"]
+    link = ok(root, "exec", "member", "ip", "-o", "link", "show", "eth0").split(":")[0]
+    subprocess.run(["iptables", "-t", "nat", "-F", f"HUTCH-NAT-{bridge}"], check=True)
+    subprocess.run(["iptables", "-D", "FORWARD", "-j", f"HUTCH-FWD-{bridge}"], check=True)
+    assert f"-A HUTCH-NAT-{bridge} -s 10.89.210.0/24 -j MASQUERADE" not in _iptables()
     assert ok(root, "network", "reload", "member").strip() == track.cids[-1]
-    assert f"-A CNI-FORWARD -s {ip}/32 -j ACCEPT" in _iptables()
+    rules = _iptables()
+    assert f"-A HUTCH-NAT-{bridge} -s 10.89.210.0/24 -j MASQUERADE" in rules
+    assert rules.count(f"-A FORWARD -j HUTCH-FWD-{bridge}\n") == 1
     assert ok(root, "exec", "member", "ip", "-o", "-4", "addr", "show", "eth0").split()[3] == addr
+    assert ok(root, "exec", "member", "ip", "-o", "link", "show", "eth0").split(":")[0] == link
     ok(root, "network", "disconnect", "n3", "member")
     assert "eth1" not in ok(root, "exec", "member", "ip", "-o", "link")
     proc = hutch(root, "network", "rm", "n1")
@@ -448,3 +471,81 @@ def test_publish_all_and_several_networks(root: Path, track: Tracker) -> None:
     ]
     out = ok(root, "run", "--rm", "--network", "second", IMAGE, "wget", "-qO-", "http://multi:8080/")
     assert out == f"hello from {cid[:12]}\n"
+
+
+def test_network_rules_follow_the_network(root: Path, track: Tracker, outside: str) -> None:
+    """A network's own firewall chains (masquerade, forwarding; isolation when --internal) appear with its
+    first container, are made once however many run, stay while the network exists and go with `network
+    rm` and `prune`: its containers reach the outside through the host, which has no route back to them."""
+    ok(root, "network", "create", "--subnet", "10.89.230.0/24", "ruled")
+    bridge = _bridges(root)["ruled"]
+    assert chains_of(bridge) == []
+    assert ok(root, "run", "--rm", "--network", "ruled", IMAGE, "wget", "-qO-", outside) == "outside\n"
+    expected = [
+        f":HUTCH-FWD-{bridge} - [0:0]",
+        f"-A FORWARD -j HUTCH-FWD-{bridge}",
+        f"-A HUTCH-FWD-{bridge} -d 10.89.230.0/24 -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A HUTCH-FWD-{bridge} -s 10.89.230.0/24 -i {bridge} -j ACCEPT",
+        f":HUTCH-NAT-{bridge} - [0:0]",
+        f"-A POSTROUTING -j HUTCH-NAT-{bridge}",
+        f"-A HUTCH-NAT-{bridge} -s 10.89.230.0/24 -d 10.89.230.0/24 -j RETURN",
+        f"-A HUTCH-NAT-{bridge} -s 10.89.230.0/24 -d 224.0.0.0/4 -j RETURN",
+        f"-A HUTCH-NAT-{bridge} -s 10.89.230.0/24 -j MASQUERADE",
+    ]
+    assert chains_of(bridge) == expected
+    # No rule per container: two at once add nothing, and the chains outlive them (the bridge does not).
+    running(root, "--name", "r1", "--network", "ruled", IMAGE, "sleep", "60")
+    track.started("r1")
+    assert ok(root, "run", "--rm", "--network", "ruled", IMAGE, "wget", "-qO-", outside) == "outside\n"
+    assert chains_of(bridge) == expected
+    ok(root, "rm", "-f", "r1")
+    assert not Path(f"/sys/class/net/{bridge}").exists()
+    assert chains_of(bridge) == expected
+    assert ok(root, "network", "rm", "ruled") == "ruled\n"
+    assert chains_of(bridge) == []
+
+    # --internal: forwarding off the bridge dropped both ways, no masquerade; prune takes them.
+    ok(root, "network", "create", "--internal", "walled")
+    bridge = _bridges(root)["walled"]
+    assert hutch(root, "run", "--rm", "--network", "walled", IMAGE, "wget", "-qO-", outside).returncode != 0
+    assert chains_of(bridge) == [
+        f":HUTCH-FWD-{bridge} - [0:0]",
+        f"-A FORWARD -j HUTCH-FWD-{bridge}",
+        f"-A HUTCH-FWD-{bridge} -i {bridge} ! -o {bridge} -j DROP",
+        f"-A HUTCH-FWD-{bridge} ! -i {bridge} -o {bridge} -j DROP",
+    ]
+    assert ok(root, "network", "prune", "-f") == "walled\n"
+    assert chains_of(bridge) == []
+    # The default network's stay, as its bridge does.
+    ok(root, "run", "--rm", IMAGE, "true")
+    assert "-A HUTCH-NAT-hutch0 -s 10.88.0.0/16 -j MASQUERADE" in chains_of("hutch0")
+
+
+def test_killed_run_then_rm_force_and_system_prune_clean_up(root: Path, track: Tracker) -> None:
+    """A SIGKILLed foreground run on a user network with a published port: `rm -f` takes the container's
+    part (veth, netns, lease, DNAT), `system prune` the network's (conflist, chains, bridge)."""
+    ok(root, "network", "create", "crashy")
+    bridge = _bridges(root)["crashy"]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*run_suite.HUTCH, "--root", str(root), "run", "--name", "victim", "--network", "crashy", "-p",
+         f"{port}:80", IMAGE, "sleep", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while hutch(root, "inspect", "-f", "{{.State.Status}}", "victim").stdout.strip() != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cid = track.started("victim")
+    proc.kill()
+    proc.wait()
+    assert chains_of(bridge) and f"--dport {port}" in _iptables()
+    ok(root, "rm", "-f", "victim")
+    assert net_leftovers([cid], track.addresses, track.ifindexes) == []
+    assert f"--dport {port}" not in _iptables()
+    assert "crashy" in ok(root, "system", "prune", "-f")
+    assert chains_of(bridge) == []
+    assert not Path(f"/sys/class/net/{bridge}").exists()
+    assert not (Path(root) / "networks" / "crashy.conflist").exists()
+    assert not [p for p in (IPAM_DIR / "crashy").glob("*") if p.name[0].isdigit()]

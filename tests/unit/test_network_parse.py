@@ -113,7 +113,8 @@ def test_networks_round_trip(tmp_path: Path) -> None:
         "10.89.77.190",
     )
     types = [p["type"] for p in config.conflist(again)["plugins"]]
-    assert types == ["bridge", "firewall", "tuning"]  # internal: no portmap
+    assert types == ["bridge", "tuning"]  # internal: no portmap; the firewall rules are hutch's, per network
+    assert config.conflist(again)["plugins"][0]["ipMasq"] is False
     assert config.conflist(again)["plugins"][0]["ipam"]["routes"] == []
     assert [n.name for n in config.all_networks(root)] == ["hutch", "n1"]
     assert config.find(root, net.id[:6]).name == "n1"

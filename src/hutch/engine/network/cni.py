@@ -90,10 +90,16 @@ def _error_text(out: str, proc: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def add(
-    netconf: dict[str, Any], *, container_id: str, netns: str, ifname: str, runtime: dict[str, Any]
+    netconf: dict[str, Any],
+    *,
+    container_id: str,
+    netns: str,
+    ifname: str,
+    runtime: dict[str, Any],
+    prev: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """ADD through the list; the final result. A failing plugin's predecessors are undone (DEL)."""
-    prev: dict[str, Any] | None = None
+    """ADD through the list; the final result. `prev`: the result a list that starts past the interface's
+    plugin builds on. A failing plugin's predecessors are undone (DEL)."""
     for i, plugin in enumerate(netconf["plugins"]):
         conf = _plugin_conf(netconf, plugin, prev, runtime)
         try:

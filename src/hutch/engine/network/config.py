@@ -1,7 +1,9 @@
 """Networks as CNI conflists: ROOT/networks/NAME.conflist, the bridge plugin (with host-local IPAM),
-portmap, firewall and tuning, as podman's CNI backend writes them. The file is the record: a network is read
-back from its conflist (hutch's own fields ride in the list's `args`, which plugins never see). The default
-network `hutch` (bridge hutch0, 10.88.0.0/16, NAT) lives in memory unless a file overrides it.
+portmap and tuning, as podman's CNI backend writes them, but without its per-container firewall rules
+(ipMasq, the firewall plugin): hutch keeps those per network (firewall.py). The file is the record: a
+network is read back from its conflist (hutch's own fields ride in the list's `args`, which plugins never
+see). The default network `hutch` (bridge hutch0, 10.88.0.0/16, NAT) lives in memory unless a file
+overrides it.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def conflist(net: Network) -> dict[str, Any]:
         "type": "bridge",
         "bridge": net.bridge,
         "isGateway": True,  # the bridge holds the gateway address even when internal: DNS listens there
-        "ipMasq": not net.internal,
+        "ipMasq": False,  # masquerade is hutch's, per network (firewall.py), not a chain per container
         "hairpinMode": True,
         "capabilities": {"ips": True},
         "ipam": {"type": "host-local", "dataDir": IPAM_DIR, "routes": routes, "ranges": ranges},
@@ -149,7 +151,6 @@ def conflist(net: Network) -> dict[str, Any]:
     plugins: list[dict[str, Any]] = [bridge]
     if not net.internal:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
-    plugins.append({"type": "firewall", "backend": "iptables"})
     plugins.append({"type": "tuning", "capabilities": {"mac": True}})
     return {
         "cniVersion": CNI_VERSION,

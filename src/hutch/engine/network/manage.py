@@ -44,15 +44,18 @@ def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
         )
     for rec in using:
         engine.remove(rec.id, force=True)
-    config.delete(engine.root, net.name)
-    _drop_bridge(net)
+    _drop(engine, net)
     return net.name
 
 
-def _drop_bridge(net: config.Network) -> None:
-    """The network's bridge, if a crash left it idle (no lease on it)."""
+def _drop(engine: Engine, net: config.Network) -> None:
+    """The network's firewall chains (first: a crash in between leaves the conflist, so a retry finds
+    them), its conflist, and its bridge if a crash left it idle (no lease on it)."""
+    from hutch.engine.network import firewall
     from hutch.engine.network.setup import remove_idle_bridge
 
+    firewall.remove(net.bridge, [s.subnet for s in net.subnets])
+    config.delete(engine.root, net.name)
     remove_idle_bridge(net.name, net.bridge)
 
 
@@ -65,8 +68,7 @@ def prune(engine: Engine) -> list[str]:
     out = []
     for net in config.all_networks(engine.root):
         if net.name != config.DEFAULT_NETWORK and net.name not in used:
-            config.delete(engine.root, net.name)
-            _drop_bridge(net)
+            _drop(engine, net)
             out.append(net.name)
     return out
 

@@ -151,8 +151,8 @@ def setup(engine: Engine, rec: Record, background: bool = False) -> None:
     if background:
         _pending[rec.id] = _fork_adds(rec.id, doc, path)
         return
-    for entry in doc["networks"]:
-        _added(rec.id, userdata, doc, entry, _add(rec.id, doc, entry, path))
+    for entry, result in zip(doc["networks"], _add_all(rec.id, doc, path), strict=True):
+        _added(rec.id, userdata, doc, entry, result)
     write_etc(engine, userdata, doc)
 
 
@@ -171,7 +171,7 @@ def _fork_adds(container_id: str, doc: dict[str, Any], path: str) -> tuple[int, 
     if pid == 0:
         os.close(r)
         try:
-            results = [_add(container_id, doc, e, path) for e in doc["networks"]]
+            results = _add_all(container_id, doc, path)
             out = jsonfast.dumps({"results": results})
         except BaseException as e:
             out = jsonfast.dumps({"error": str(e) or type(e).__name__})
@@ -229,21 +229,76 @@ def _record(engine: Engine, doc: dict[str, Any], entry: dict[str, Any], first: b
     # portmap and tuning act only on their capabilities: without them, two plugin runs saved each way.
     unused = {"portmap": "portMappings", "tuning": "mac"}
     conf["plugins"] = [p for p in conf["plugins"] if p["type"] not in unused or unused[p["type"]] in runtime]
-    doc["confs"][net.name] = {"conf": conf, "runtime": runtime, "bridge": net.bridge, "dns": net.dns}
+    rules = {"subnets": [x.subnet for x in net.subnets], "internal": net.internal}
+    doc["confs"][net.name] = {
+        "conf": conf,
+        "runtime": runtime,
+        "bridge": net.bridge,
+        "dns": net.dns,
+        "rules": rules,
+    }
 
 
 def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> dict[str, Any]:
     from hutch.engine.network import cni
 
     saved = doc["confs"][entry["name"]]
+    # The rules' check (an iptables-save) runs beside the plugins: the container starts only after both.
+    checker = _Background(_ensure_rules, saved)
     with _bridge_lock(saved):
-        return cni.add(
+        result = cni.add(
             saved["conf"],
             container_id=container_id,
             netns=path,
             ifname=entry["ifname"],
             runtime=saved["runtime"],
         )
+    checker.join()
+    return result
+
+
+class _Background:
+    """A call in a thread; join() re-raises its error here."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        import threading
+
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as e:
+            self.error = e
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _ensure_rules(saved: dict[str, Any]) -> None:
+    """The network's own firewall rules (a plan saved before they existed has none: its conflist still
+    carries the per-container plugins)."""
+    rules = saved.get("rules")
+    if rules is not None:
+        from hutch.engine.network import firewall
+
+        firewall.ensure(saved["bridge"], rules["subnets"], rules["internal"])
+
+
+def _add_all(container_id: str, doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """ADD on every network of the plan; several at once (each has its own bridge and interface)."""
+    entries = doc["networks"]
+    if len(entries) == 1:
+        return [_add(container_id, doc, entries[0], path)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(entries)) as pool:
+        futures = [pool.submit(_add, container_id, doc, e, path) for e in entries]
+        return [f.result() for f in futures]
 
 
 def _added(
@@ -340,7 +395,8 @@ def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path:
 
 def remove_idle_bridge(name: str, bridge: str) -> None:
     """A user network's bridge with no lease left goes (podman's netavark does the same), so no interface
-    outlives the last container; its chains went with each container's DEL. The default network's stays, as
+    outlives the last container; its firewall chains stay with the network (network rm takes them). The
+    default network's stays, as
     podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms) on every `run --rm`."""
     from hutch.engine.network import config
 
@@ -444,9 +500,10 @@ def _re_register_dns(container_id: str, doc: dict[str, Any]) -> None:
 
 
 def reload(engine: Engine, rec: Record) -> None:
-    """`network reload`: each network's rules made again (DEL, ADD) with the addresses the container had."""
-    from hutch.engine.network import cni
-
+    """`network reload`: each network's rules made again, the container keeping its interfaces: the
+    network's own chains (ensured) and the per-container plugins' (portmap: DEL, then ADD on the same
+    result). A plan from before the per-network rules gets its whole list again (DEL, ADD with the
+    addresses and MAC it had)."""
     userdata, doc, running = _running_plan(engine, rec)
     if not running:
         raise StateError(f"container {rec.id} is not running")
@@ -455,24 +512,34 @@ def reload(engine: Engine, rec: Record) -> None:
         saved, result = doc["confs"].get(entry["name"]), doc["results"].get(entry["name"])
         if not saved or not result:
             continue
+        _ensure_rules(saved)
         with _bridge_lock(saved):
-            cni.delete(
-                saved["conf"],
-                result,
-                container_id=rec.id,
-                netns=path,
-                ifname=entry["ifname"],
-                runtime=saved["runtime"],
-            )
-            runtime = dict(saved["runtime"])
-            runtime["ips"] = [str(ip["address"]) for ip in result.get("ips", [])]
-            mac = next((x.get("mac") for x in result.get("interfaces", []) if x.get("sandbox")), "")
-            if mac:
-                runtime["mac"] = mac
-            doc["results"][entry["name"]] = cni.add(
-                saved["conf"], container_id=rec.id, netns=path, ifname=entry["ifname"], runtime=runtime
-            )
+            doc["results"][entry["name"]] = _redo(rec.id, saved, result, entry["ifname"], path)
         plan.save(userdata, doc)
+
+
+_KEEPS_INTERFACE = ("portmap", "firewall")  # their DEL and ADD leave the veth and address alone
+
+
+def _redo(
+    container_id: str, saved: dict[str, Any], result: dict[str, Any], ifname: str, path: str
+) -> dict[str, Any]:
+    from hutch.engine.network import cni
+
+    conf = saved["conf"]
+    runtime = dict(saved["runtime"])
+    if saved.get("rules") is not None:
+        conf = dict(conf, plugins=[p for p in conf["plugins"] if p["type"] in _KEEPS_INTERFACE])
+        if not conf["plugins"]:
+            return result
+    else:
+        runtime["ips"] = [str(ip["address"]) for ip in result.get("ips", [])]
+        mac = next((x.get("mac") for x in result.get("interfaces", []) if x.get("sandbox")), "")
+        if mac:
+            runtime["mac"] = mac
+    cni.delete(conf, result, container_id=container_id, netns=path, ifname=ifname, runtime=runtime)
+    prev = result if saved.get("rules") is not None else None
+    return cni.add(conf, container_id=container_id, netns=path, ifname=ifname, runtime=runtime, prev=prev)
 
 
 def ports(engine: Engine, rec: Record) -> list[dict[str, Any]]:

@@ -1,0 +1,179 @@
+"""hutch's own firewall rules, per network rather than per container (as netavark keeps them): a chain per
+bridge in the filter table (forwarding to and from the subnet accepted; on an --internal network, traffic
+between the bridge and any other interface dropped) and one in the nat table (masquerade for the subnet,
+but not within it or to multicast), each jumped to once from FORWARD or POSTROUTING.
+
+`ensure` reads the tables (one iptables-save) and writes only what is missing or different (one
+iptables-restore --noflush, whose chain declaration flushes and refills that chain in one transaction), so
+it is idempotent, heals rules a firewall reload dropped, and costs nothing more than the read when all is in
+place. Changing nf_tables rules waits for an RCU grace period (~15 ms a transaction here): that is why they
+are made once per network, not per container. `remove` (network rm/prune) takes them away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import subprocess
+
+from hutch.errors import HostError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+LOCK = "/run/hutch/cni/locks/firewall"
+_TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
+_MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
+
+
+class FirewallError(HostError):
+    """iptables could not read or change the network's rules."""
+
+
+def chains(bridge: str) -> dict[str, str]:
+    """The network's chain in each table (a bridge name is unique on the host and at most 15 characters,
+    so the names fit iptables' 28)."""
+    return {"filter": f"HUTCH-FWD-{bridge}", "nat": f"HUTCH-NAT-{bridge}"}
+
+
+def _families(subnets: list[str]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for s in subnets:
+        net = ipaddress.ip_network(s, strict=False)
+        out.setdefault(net.version, []).append(str(net))
+    return out
+
+
+def wanted(bridge: str, subnets: list[str], internal: bool, version: int) -> dict[str, list[str]]:
+    """Each table's chain body (iptables-save's own spelling, so it compares as text)."""
+    names = chains(bridge)
+    fwd, nat = names["filter"], names["nat"]
+    mine = _families(subnets).get(version, [])
+    if internal:
+        # Within the bridge only: the gateway address still answers (DNS), the rest of the world does not.
+        drops = [f"-A {fwd} -i {bridge} ! -o {bridge} -j DROP", f"-A {fwd} ! -i {bridge} -o {bridge} -j DROP"]
+        return {"filter": drops}
+    filter_rules: list[str] = []
+    nat_rules: list[str] = []
+    for s in mine:
+        filter_rules.append(
+            f"-A {fwd} -d {s} -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+        )
+        filter_rules.append(f"-A {fwd} -s {s} -i {bridge} -j ACCEPT")
+        nat_rules.append(f"-A {nat} -s {s} -d {s} -j RETURN")
+        nat_rules.append(f"-A {nat} -s {s} -d {_MULTICAST[version]} -j RETURN")
+        nat_rules.append(f"-A {nat} -s {s} -j MASQUERADE")
+    return {"filter": filter_rules, "nat": nat_rules}
+
+
+_HOOKS = {"filter": "FORWARD", "nat": "POSTROUTING"}
+
+
+class Tables:
+    """iptables-save's output: each table's chains and their rules, in order."""
+
+    def __init__(self, text: str) -> None:
+        self.chains: dict[str, dict[str, list[str]]] = {}
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:].strip()
+                self.chains.setdefault(table, {})
+            elif line.startswith(":") and table:
+                self.chains[table].setdefault(line[1:].split()[0], [])
+            elif line.startswith("-A ") and table:
+                self.chains[table].setdefault(line.split()[1], []).append(line.strip())
+
+    def rules(self, table: str, chain: str) -> list[str] | None:
+        """The chain's rules, or None when it does not exist."""
+        return self.chains.get(table, {}).get(chain)
+
+
+def plan_ensure(tables: Tables, bridge: str, body: dict[str, list[str]]) -> str:
+    """The iptables-restore input that makes the chains `body` and their single jumps; '' when all is so."""
+    out = []
+    for table, rules in body.items():
+        chain = chains(bridge)[table]
+        hook = _HOOKS[table]
+        jump = f"-A {hook} -j {chain}"
+        lines = []
+        if tables.rules(table, chain) != rules:
+            lines += [f":{chain} - [0:0]", *rules]
+        jumps = (tables.rules(table, hook) or []).count(jump)
+        if jumps == 0:
+            # Filter: first in FORWARD, ahead of any DROP another tool put there.
+            lines.append(f"-I {hook} 1 -j {chain}" if table == "filter" else jump)
+        lines += [f"-D {hook} -j {chain}"] * max(0, jumps - 1)
+        if lines:
+            out += [f"*{table}", *lines, "COMMIT"]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def plan_remove(tables: Tables, bridge: str) -> str:
+    """The iptables-restore input that removes the network's jumps and chains; '' when there are none."""
+    out = []
+    for table, chain in chains(bridge).items():
+        hook = _HOOKS[table]
+        lines = [f"-D {hook} -j {chain}"] * (tables.rules(table, hook) or []).count(f"-A {hook} -j {chain}")
+        if tables.rules(table, chain) is not None:
+            lines += [f"-F {chain}", f"-X {chain}"]
+        if lines:
+            out += [f"*{table}", *lines, "COMMIT"]
+    return "\n".join(out) + "\n" if out else ""
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Host-wide: two commands checking then writing the same chains would each add the jump."""
+    os.makedirs(os.path.dirname(LOCK), mode=0o700, exist_ok=True)
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run(argv: list[str], stdin: str = "") -> str:
+    try:
+        proc = subprocess.run(argv, input=stdin.encode(), capture_output=True, check=False)
+    except OSError as e:
+        raise FirewallError(f"{argv[0]}: {e.strerror}") from None
+    if proc.returncode != 0:
+        err = " ".join(proc.stderr.decode(errors="replace").split()) or f"exit status {proc.returncode}"
+        raise FirewallError(f"{argv[0]}: {err}")
+    return proc.stdout.decode(errors="replace")
+
+
+def _versions(subnets: list[str], internal: bool) -> list[int]:
+    """The families whose tables hold the network's rules (v4 always: an internal network's isolation
+    holds whatever its subnets)."""
+    found = set(_families(subnets))
+    return sorted(found | {4}) if internal or not found else sorted(found)
+
+
+def ensure(bridge: str, subnets: list[str], internal: bool) -> bool:
+    """The network's rules in place; whether any had to be written."""
+    changed = False
+    with _locked():
+        for version in _versions(subnets, internal):
+            save, restore = _TOOLS[version]
+            tables = Tables(_run([save]))
+            script = plan_ensure(tables, bridge, wanted(bridge, subnets, internal, version))
+            if script:
+                _run([restore, "--noflush"], script)
+                changed = True
+    return changed
+
+
+def remove(bridge: str, subnets: list[str]) -> None:
+    """The network's chains and jumps gone, in every family they may be in."""
+    with _locked():
+        for version in sorted(set(_families(subnets)) | {4}):
+            save, restore = _TOOLS[version]
+            script = plan_remove(Tables(_run([save])), bridge)
+            if script:
+                _run([restore, "--noflush"], script)
