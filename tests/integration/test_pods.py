@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -125,8 +126,20 @@ def test_pod_shares_pid_and_cgroup_under_the_pods_cgroup_with_its_limits(root: P
         ok(root, "run", "-d", "--pod", "trio", "--name", "trio-sleep", IMAGE, "sleep", "1000")
         _until_running(root, "trio-sleep")
         # The shared PID namespace: catatonit is PID 1 and the other member's sleep is visible.
-        out = ok(root, "run", "--rm", "--pod", "trio", IMAGE, "sh", "-c", "ps -o pid,args; hostname")
-        assert "1 /catatonit -P" in out and "sleep 1000" in out and out.endswith("podhost\n")
+        out = ok(
+            root,
+            "run",
+            "--rm",
+            "--pod",
+            "trio",
+            IMAGE,
+            "sh",
+            "-c",
+            "ps -o pid,args; cat /etc/hostname; echo $HOSTNAME; hostname",
+        )
+        assert (
+            "1 /catatonit -P" in out and "sleep 1000" in out and out.endswith("podhost\npodhost\npodhost\n")
+        )
         # The pod's memory limit bounds the member (its cgroup is below the pod's), seen from inside.
         stat = ok(root, "exec", "trio-sleep", "cat", "/sys/fs/cgroup/memory/memory.stat")
         assert f"hierarchical_memory_limit {64 << 20}\n" in stat
@@ -210,8 +223,91 @@ def test_pod_new_infra_false_and_exists(root: Path) -> None:
                 proc.returncode == 125 and proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1
             ), proc.stderr
             assert hutch(root, "pod", "exists", "bad").returncode == 1
+        proc = hutch(root, "run", "--rm", "--pod", "nosuchpod", IMAGE, "true")
+        assert proc.returncode == 125 and "no such pod" in proc.stderr
+        assert hutch(root, "pod", "top", "nosuchpod").returncode == 125
     finally:
         ok(root, "pod", "rm", "-f", "fresh", "bare")
     assert ok(root, "pod", "ps", "-q") == "" and ok(root, "ps", "-aq") == ""
     assert net_leftovers(infras, [], []) == []
     assert f"--dport {port}" not in _iptables()
+
+
+TALKER = (
+    "trap 'echo got-usr1' USR1; echo {0}-one; sleep 0.3; echo {0}-two >&2; while true; do sleep 0.1; done"
+)
+
+
+def _states(root: Path, pod: str) -> list[str]:
+    return [c["State"] for c in json.loads(ok(root, "pod", "inspect", pod))["Containers"]]
+
+
+def test_pod_pause_top_stats_logs_kill_restart_prune(root: Path) -> None:
+    pod_id = ok(root, "pod", "create", "--name", "chat", "--memory", "96m").strip()
+    infra = json.loads(ok(root, "pod", "inspect", "chat"))["InfraContainerID"]
+    try:
+        ok(root, "run", "-d", "--pod", "chat", "--name", "chat-a", IMAGE, "sh", "-c", TALKER.format("a"))
+        time.sleep(0.1)
+        ok(root, "run", "-d", "--pod", "chat", "--name", "chat-b", IMAGE, "sh", "-c", TALKER.format("b"))
+        ida = ok(root, "inspect", "-f", "{{.Id}}", "chat-a").strip()[:12]
+        idb = ok(root, "inspect", "-f", "{{.Id}}", "chat-b").strip()[:12]
+        time.sleep(0.6)
+        # logs: interleaved by time, each line after its container's id (names with --names).
+        proc = hutch(root, "pod", "logs", "chat")
+        assert proc.stdout == f"{ida} a-one\n{idb} b-one\n" and proc.stderr == f"{ida} a-two\n{idb} b-two\n"
+        proc = hutch(root, "pod", "logs", "--names", "--tail", "1", "chat")
+        assert proc.stdout == "" and proc.stderr == "chat-a a-two\nchat-b b-two\n"
+        assert ok(root, "pod", "logs", "-n", "-c", "chat-b", "chat") == "chat-b b-one\n"
+        # top: every container's processes, the infra's catatonit first.
+        rows = ok(root, "pod", "top", "chat", "pid", "args").splitlines()
+        assert rows[0].split() == ["PID", "COMMAND"] and rows[1].split() == ["1", "/catatonit", "-P"]
+        assert sum("sleep 0.1" in r or r.split()[1:2] == ["sh"] for r in rows) >= 2
+        # stats: a row per container, the pod's memory limit as theirs.
+        lines = ok(root, "pod", "stats", "--no-stream", "chat").splitlines()
+        assert lines[0].split()[:3] == ["POD", "CID", "NAME"] and len(lines) == 4
+        docs = json.loads(ok(root, "pod", "stats", "--no-stream", "--format", "json", "chat"))
+        assert {d["name"] for d in docs} == {"chat-a", "chat-b", f"{pod_id[:12]}-infra"}
+        assert all(d["pod"] == pod_id[:12] and d["mem_usage"].endswith(" / 100.7MB") for d in docs), docs
+        out = ok(root, "pod", "stats", "--no-stream", "--format", "{{.Name}} {{.PIDS}}", "chat")
+        assert sorted(out.splitlines())[0] == f"{pod_id[:12]}-infra 1"
+        # pause and unpause: every container's cgroup frozen, then thawed.
+        assert ok(root, "pod", "pause", "chat") == pod_id + "\n"
+        assert _states(root, "chat") == ["paused"] * 3
+        pid_a = _pid(root, "chat-a")
+        assert (
+            Path(f"/sys/fs/cgroup/freezer{_cgroup_of(pid_a, 'freezer')}/freezer.state").read_text()
+            == "FROZEN\n"
+        )
+        ok(root, "pod", "unpause", "chat")
+        assert _states(root, "chat") == ["running"] * 3
+        assert hutch(root, "pod", "unpause", "chat").returncode == 125
+        # kill -s: the signal reaches every container.
+        ok(root, "pod", "kill", "-s", "USR1", "chat")
+        deadline = time.monotonic() + 5
+        while ok(root, "pod", "logs", "chat").count("got-usr1") < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        # logs -f follows until the containers stop.
+        follow = subprocess.Popen(
+            [*run_suite.HUTCH, "--root", str(root), "pod", "logs", "-f", "--tail", "0", "-n", "chat"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(0.5)
+        ok(root, "pod", "kill", "-s", "USR1", "chat")
+        time.sleep(0.3)
+        ok(root, "pod", "kill", "chat")
+        out, _ = follow.communicate(timeout=15)
+        assert follow.returncode == 0 and sorted(out.splitlines()) == ["chat-a got-usr1", "chat-b got-usr1"]
+        assert json.loads(ok(root, "pod", "inspect", "chat"))["State"] == "Exited"
+        assert ok(root, "inspect", "-f", "{{.State.ExitCode}}", "chat-a") == "137\n"
+        # restart: everything runs again.
+        ok(root, "pod", "restart", "chat")
+        assert _states(root, "chat") == ["running"] * 3
+        ok(root, "pod", "stop", "-t", "0", "chat")
+        # prune removes the stopped pod and everything of it.
+        assert ok(root, "pod", "prune", "-f") == pod_id + "\n"
+    finally:
+        hutch(root, "pod", "rm", "-f", "chat")
+    assert ok(root, "pod", "ps", "-q") == "" and ok(root, "ps", "-aq") == ""
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/**/{pod_id}"))
+    assert net_leftovers([infra], [], []) == []

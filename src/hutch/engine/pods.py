@@ -391,6 +391,20 @@ def before_start(engine: Engine, rec: Record, pod_id: str) -> None:
     for ns in doc.get("linux", {}).get("namespaces", []):
         if ns.get("type") in _BY_PATH and str(ns.get("path", "")).startswith("/proc/"):
             ns["path"] = f"/proc/{pid}/ns/{ns['type']}"
+    if "uts" in pod["SharedNamespaces"]:  # the pod's hostname in HOSTNAME and /etc/hostname, as podman's
+        _hostname(engine, rec, doc, pod.get("Hostname", pod["Name"]))
     with open(path + ".tmp", "w") as f:
         f.write(jsonfast.dumps(doc))
     os.rename(path + ".tmp", path)
+
+
+def _hostname(engine: Engine, rec: Record, doc: dict[str, Any], name: str) -> None:
+    process = doc.get("process") or {}
+    env = process.get("env") or []
+    process["env"] = [f"HOSTNAME={name}" if e.startswith("HOSTNAME=") else e for e in env]
+    hostname = engine.path(rec, "userdata/hostname")
+    if os.path.exists(hostname):
+        with open(hostname + ".tmp", "w") as f:
+            f.write(name + "\n")
+        os.chmod(hostname + ".tmp", 0o644)
+        os.rename(hostname + ".tmp", hostname)
