@@ -431,3 +431,16 @@ def test_logs_follow_until_exit(root: Path) -> None:
     # on stdout and stderr lines on stderr.
     proc = hutch(root, "logs", "-f", "talker")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "a\n", "b\n")
+
+
+def test_platform_picks_or_refuses_the_stored_image(root: Path) -> None:
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert run(root, "--platform", f"linux/{arch}", IMAGE, "echo", "mine").stdout == "mine\n"
+    proc = run(root, "--platform", "linux/s390x", "--pull", "never", IMAGE, "true")
+    assert (proc.returncode, proc.stderr) == (
+        125,
+        f"Error: {IMAGE}: no image for platform linux/s390x (--pull never)\n",
+    )
+    proc = run(root, "--platform", "linux", IMAGE, "true")
+    assert (proc.returncode, proc.stderr) == (125, "Error: --platform 'linux': expected os/arch[/variant]\n")
+    assert leftovers(root) == []

@@ -70,6 +70,7 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
         pull=args.pull,
         tls_verify=args.tls_verify,
         interactive=args.interactive,
+        platform=args.platform or "",
     )
     monitor.record_options(engine, rec, extra)
     return rec
@@ -439,6 +440,7 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
 
     networks.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
+    c.add_argument("--platform", help="os/arch[/variant] of the image to use (pulled if not stored)")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
     from hutch.cli import health, runflags
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
     from hutch.image.storage import Storage
+    from hutch.oci import image as _image
 
 SUBDIRS = ("upper", "work", "merged", "userdata")
 STOP_TIMEOUT = 10
@@ -146,15 +147,28 @@ class Engine:
                 rec.name = self._name()
         self.db.add(rec)
 
-    def image(self, name: str, pull: str = "missing", tls_verify: bool = True) -> _db.Image:
+    def image(
+        self, name: str, pull: str = "missing", tls_verify: bool = True, platform: str = ""
+    ) -> _db.Image:
         """The image `name` names, pulled as podman's --pull says (always, missing, never; newer is missing).
-        A name no registry can resolve (a short name without search registries) is `image not known`."""
+        A name no registry can resolve (a short name without search registries) is `image not known`. With
+        `platform` (os/arch[/variant]) a stored image of another platform counts as missing."""
+        from hutch.oci.image import Platform
+
         storage = self.storage()
         if pull not in ("always", "missing", "never", "newer"):
             raise HutchError(f"--pull {pull!r}: expected always, missing, never or newer")
+        try:
+            wanted = Platform.parse(platform) if platform else None
+        except HutchError:
+            raise HutchError(f"--platform {platform!r}: expected os/arch[/variant]") from None
         if pull != "always":
             try:
-                return storage.find(name)
+                found = storage.find(name)
+                if wanted is None or _has_platform(storage, found, wanted):
+                    return found
+                if pull == "never":
+                    raise NotFoundError(f"{name}: no image for platform {wanted} (--pull never)")
             except NotFoundError:
                 if pull == "never":
                     raise
@@ -167,7 +181,7 @@ class Engine:
             if pull == "always":
                 raise
             raise NotFoundError(f"{name}: image not known") from None
-        return pull_image(name, storage=storage, tls_verify=tls_verify, progress=_progress)
+        return pull_image(name, storage=storage, platform=wanted, tls_verify=tls_verify, progress=_progress)
 
     def create(
         self,
@@ -179,6 +193,7 @@ class Engine:
         pull: str = "missing",
         tls_verify: bool = True,
         interactive: bool = False,
+        platform: str = "",
     ) -> Record:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
         from hutch.engine import health
@@ -188,7 +203,7 @@ class Engine:
 
         if name:
             _check_name(name)  # before any pull
-        image = self.image(image_name, pull, tls_verify)
+        image = self.image(image_name, pull, tls_verify, platform)
         storage = self.storage()
         config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
         layers = storage.db.image_layers(image.id)
@@ -575,6 +590,19 @@ def _progress(line: str) -> None:
 
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
+
+
+def _has_platform(storage: Storage, image: _db.Image, wanted: _image.Platform) -> bool:
+    """Whether a stored image is for `wanted` (os, architecture, and the variant when one is asked)."""
+    from hutch.oci.image import normalize, parse_config
+
+    have = normalize(parse_config(storage.blobs.read(image.id), f"image config {image.id}").platform)
+    w = normalize(wanted)
+    return (
+        have.os == w.os
+        and have.architecture == w.architecture
+        and (not w.variant or have.variant == w.variant)
+    )
 
 
 def _check_name(name: str) -> None:
