@@ -47,6 +47,17 @@ def _ifindexes() -> set[int]:
     return out
 
 
+def _veths_left(ifindexes: list[int], timeout: float = 3.0) -> list[int]:
+    """Those of the veths' host ends still there once the kernel had time to destroy their namespaces
+    (a container's namespace takes its interfaces with it, some milliseconds after its last user)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [i for i in ifindexes if i in _ifindexes()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
+
+
 def net_leftovers(cids: list[str], addresses: list[str], host_ifindexes: list[int]) -> list[str]:
     """What of these containers' networking is left on the host."""
     found = [f"netns {p}" for p in NETNS_DIR.glob("*") if p.name in cids] if NETNS_DIR.exists() else []
@@ -62,8 +73,7 @@ def net_leftovers(cids: list[str], addresses: list[str], host_ifindexes: list[in
             text = lease.read_text(errors="replace") if lease.is_file() else ""
             if any(text.startswith(c) for c in cids):
                 found.append(f"lease {lease}")
-    alive = _ifindexes()
-    found += [f"veth ifindex {i}" for i in host_ifindexes if i in alive]
+    found += [f"veth ifindex {i}" for i in _veths_left(host_ifindexes)]
     if AARDVARK_DIR.exists():
         for f in AARDVARK_DIR.iterdir():
             if f.name != "aardvark.pid" and any(c in f.read_text() for c in cids):
@@ -549,3 +559,20 @@ def test_killed_run_then_rm_force_and_system_prune_clean_up(root: Path, track: T
     assert not Path(f"/sys/class/net/{bridge}").exists()
     assert not (Path(root) / "networks" / "crashy.conflist").exists()
     assert not [p for p in (IPAM_DIR / "crashy").glob("*") if p.name[0].isdigit()]
+
+
+def test_owner_removed_under_a_joined_container_takes_its_interface(root: Path, track: Tracker) -> None:
+    """A container's namespace takes its veth with it when nothing else lives in it; when another container
+    joined it (--network container:), rm of the owner deletes the interface there and then (the joiner keeps
+    lo only) and frees the address, rather than leave a released address on a live interface."""
+    running(root, "--name", "host1", IMAGE, "sleep", "60")
+    cid = track.started("host1")
+    address = track.addresses[-1]
+    running(root, "--name", "guest", "--network", "container:host1", IMAGE, "sleep", "60")
+    guest = track.started("guest")
+    assert f"inet {address}/16" in ok(root, "exec", "guest", "ip", "-o", "-4", "addr")
+    ok(root, "rm", "-f", "host1")
+    assert ok(root, "exec", "guest", "ls", "/sys/class/net") == "lo\n"
+    assert net_leftovers([cid], [address], track.ifindexes) == []
+    assert not (IPAM_DIR / "hutch" / address).exists()
+    ok(root, "rm", "-f", guest)

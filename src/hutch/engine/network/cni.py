@@ -8,8 +8,8 @@ declares (portMappings, ips, mac) reach it as runtimeConfig, as libcni passes th
 from __future__ import annotations
 
 import os
-import subprocess
 
+from hutch.engine.network import spawn
 from hutch.errors import HostError
 
 TYPE_CHECKING = False
@@ -39,12 +39,13 @@ def _plugin_conf(
 
 
 def invoke(
-    command: str, conf: dict[str, Any], *, container_id: str, netns: str, ifname: str
+    command: str, conf: dict[str, Any], *, container_id: str, netns: str, ifname: str, plugin: str = ""
 ) -> dict[str, Any] | None:
-    """One plugin call; its result (ADD), or None (CHECK, DEL). Raises PluginError with the plugin's message."""
+    """One plugin call (`plugin`, else the conf's type); its result (ADD), or None (CHECK, DEL). Raises
+    PluginError with the plugin's message."""
     from hutch import jsonfast
 
-    kind = conf.get("type", "")
+    kind = plugin or conf.get("type", "")
     binary = os.path.join(CNI_PATH, kind)
     if not kind or "/" in kind or not os.access(binary, os.X_OK):
         raise PluginError(f"network {conf.get('name')}: CNI plugin {kind!r} not found in {CNI_PATH}")
@@ -56,12 +57,15 @@ def invoke(
         "CNI_PATH": CNI_PATH,
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
     }
-    proc = subprocess.run(
-        [binary], input=jsonfast.dumps(conf).encode(), env=env, capture_output=True, check=False
-    )
-    out = proc.stdout.decode(errors="replace").strip()
-    if proc.returncode != 0:
-        raise PluginError(f"network {conf.get('name')}: plugin {kind} {command}: {_error_text(out, proc)}")
+    try:
+        code, stdout, stderr = spawn.run([binary], env=env, stdin=jsonfast.dumps(conf).encode())
+    except OSError as e:
+        raise PluginError(f"network {conf.get('name')}: plugin {kind}: {e.strerror}") from None
+    out = stdout.decode(errors="replace").strip()
+    if code != 0:
+        raise PluginError(
+            f"network {conf.get('name')}: plugin {kind} {command}: {_error_text(out, code, stderr)}"
+        )
     if command != "ADD":
         return None
     try:
@@ -75,7 +79,7 @@ def invoke(
     return result
 
 
-def _error_text(out: str, proc: subprocess.CompletedProcess[bytes]) -> str:
+def _error_text(out: str, code: int, stderr: bytes) -> str:
     from hutch import jsonfast
 
     try:
@@ -85,8 +89,8 @@ def _error_text(out: str, proc: subprocess.CompletedProcess[bytes]) -> str:
     if isinstance(doc, dict) and "msg" in doc:
         details = f": {doc['details']}" if doc.get("details") else ""
         return f"{doc['msg']}{details} (CNI error {doc.get('code')})"
-    text = (out or proc.stderr.decode(errors="replace")).strip()
-    return " ".join(text.split()) or f"exit status {proc.returncode}"
+    text = (out or stderr.decode(errors="replace")).strip()
+    return " ".join(text.split()) or f"exit status {code}"
 
 
 def add(
@@ -126,6 +130,15 @@ def check(
         invoke("CHECK", conf, container_id=container_id, netns=netns, ifname=ifname)
 
 
+def _deleter(plugin: dict[str, Any], netns: str) -> str:
+    """Without a netns the bridge plugin's DEL only hands its config to its IPAM plugin (the interface went
+    with the namespace): that one is exec'd directly, one program start saved."""
+    ipam = plugin.get("ipam")
+    if not netns and plugin.get("type") == "bridge" and isinstance(ipam, dict):
+        return str(ipam.get("type", ""))
+    return ""
+
+
 def delete(
     netconf: dict[str, Any],
     result: dict[str, Any] | None,
@@ -141,7 +154,14 @@ def delete(
     for plugin in reversed(netconf["plugins"]):
         conf = _plugin_conf(netconf, plugin, result, runtime)
         try:
-            invoke("DEL", conf, container_id=container_id, netns=netns, ifname=ifname)
+            invoke(
+                "DEL",
+                conf,
+                container_id=container_id,
+                netns=netns,
+                ifname=ifname,
+                plugin=_deleter(plugin, netns),
+            )
         except PluginError as e:
             errors.append(str(e))
     return errors

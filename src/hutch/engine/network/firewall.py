@@ -16,8 +16,8 @@ import contextlib
 import fcntl
 import ipaddress
 import os
-import subprocess
 
+from hutch.engine.network import spawn
 from hutch.errors import HostError
 
 TYPE_CHECKING = False
@@ -139,13 +139,13 @@ def _locked() -> Iterator[None]:
 
 def _run(argv: list[str], stdin: str = "") -> str:
     try:
-        proc = subprocess.run(argv, input=stdin.encode(), capture_output=True, check=False)
+        code, out, err = spawn.run(argv, stdin=stdin.encode())
     except OSError as e:
         raise FirewallError(f"{argv[0]}: {e.strerror}") from None
-    if proc.returncode != 0:
-        err = " ".join(proc.stderr.decode(errors="replace").split()) or f"exit status {proc.returncode}"
-        raise FirewallError(f"{argv[0]}: {err}")
-    return proc.stdout.decode(errors="replace")
+    if code != 0:
+        text = " ".join(err.decode(errors="replace").split()) or f"exit status {code}"
+        raise FirewallError(f"{argv[0]}: {text}")
+    return out.decode(errors="replace")
 
 
 def _versions(subnets: list[str], internal: bool) -> list[int]:

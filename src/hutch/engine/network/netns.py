@@ -22,31 +22,35 @@ def create(container_id: str) -> str:
     target = path(container_id)
     fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:  # unshare only in a child: this process keeps the host's network namespace
-        os.close(r)
-        message = b""
-        try:
-            from hutch.linux import mount, net, ns
-
-            ns.unshare(ns.CLONE_NEWNET)
-            mount.mount("/proc/self/ns/net", target, None, mount.MS_BIND)
-            net.link_up("lo")
-        except BaseException as e:
-            message = str(e).encode() or b"error"
-        os.write(w, message)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        error = f.read().decode(errors="replace")
-    os.waitpid(child, 0)
-    if error:
+    try:
+        _make(target)
+    except OSError as e:
         remove(container_id)
         from hutch.errors import HostError
 
-        raise HostError(f"network namespace {target}: {error}")
+        raise HostError(f"network namespace {target}: {e}") from None
     return target
+
+
+def _make(target: str) -> None:
+    """This thread into a new netns and back (no fork of the engine: ~1-2 ms saved on every run): the
+    namespace is kept by the bind mount of its nsfs file."""
+    from hutch.linux import mount, net, ns
+
+    host = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ns.unshare(ns.CLONE_NEWNET)
+        try:
+            mount.mount("/proc/thread-self/ns/net", target, None, mount.MS_BIND)
+            net.link_up("lo")
+        finally:
+            try:
+                ns.setns(host, ns.CLONE_NEWNET)
+            except OSError as e:  # the engine's sockets would be made in the container's netns
+                os.write(2, f"Error: cannot return to the host's network namespace: {e}\n".encode())
+                os._exit(125)
+    finally:
+        os.close(host)
 
 
 def remove(container_id: str) -> None:
@@ -61,6 +65,25 @@ def remove(container_id: str) -> None:
             break
     with contextlib.suppress(FileNotFoundError):
         os.unlink(target)
+
+
+def in_use(container_id: str) -> bool:
+    """Whether a process lives in the namespace (a container that joined it with --network container:,
+    a pod's member, an nsenter): then its interfaces must be deleted, not left to go with it."""
+    try:
+        st = os.stat(path(container_id))
+    except OSError:
+        return False
+    mine = (st.st_dev, st.st_ino)
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                other = os.stat(f"/proc/{pid}/ns/net")
+            except OSError:  # gone meanwhile, or a kernel thread's
+                continue
+            if (other.st_dev, other.st_ino) == mine:
+                return True
+    return False
 
 
 def listed() -> list[str]:

@@ -161,10 +161,8 @@ _pending: dict[str, tuple[int, int]] = {}
 
 
 def _fork_adds(container_id: str, doc: dict[str, Any], path: str) -> tuple[int, int]:
-    import subprocess  # noqa: F401  (imported before fork: the helper execs the plugins through it)
-
     from hutch import jsonfast
-    from hutch.engine.network import cni  # noqa: F401  (likewise)
+    from hutch.engine.network import cni  # noqa: F401  (imported before fork: the helper runs the plugins)
 
     r, w = os.pipe()
     pid = os.fork()
@@ -363,6 +361,9 @@ def teardown_plan(container_id: str, userdata: str, doc: dict[str, Any]) -> None
         dns.remove(container_id)
     path = netns.path(container_id)
     path = path if os.path.exists(path) else ""
+    if path and _leave_to_kernel(container_id, doc):
+        netns.remove(container_id)
+        path = ""  # DEL without a netns: the plugins free the lease (and portmap its DNAT), no interface
     for entry in reversed(doc["networks"]):
         errors += _detach(container_id, doc, entry, path)
     netns.remove(container_id)
@@ -372,6 +373,18 @@ def teardown_plan(container_id: str, userdata: str, doc: dict[str, Any]) -> None
     plan.save(userdata, doc)
     for e in errors:  # the container is gone either way: say what could not be undone
         sys.stderr.write(f"WARN: teardown of container {container_id[:12]}: {e}\n")
+
+
+def _leave_to_kernel(container_id: str, doc: dict[str, Any]) -> bool:
+    """Whether the namespace may take the container's interfaces with it: the kernel deletes them when
+    its last reference goes (~15-40 ms later, off our path) where the bridge plugin's DEL waits ~20 ms
+    for each. Not while a process still lives in it, nor for a plan saved before the per-network rules
+    (that bridge plugin tears down its masquerade chain only with the interface in hand)."""
+    for saved in doc["confs"].values():
+        bridge: dict[str, Any] = next((p for p in saved["conf"]["plugins"] if p["type"] == "bridge"), {})
+        if bridge.get("ipMasq") or saved.get("rules") is None:
+            return False
+    return not netns.in_use(container_id)
 
 
 def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: str) -> list[str]:
@@ -403,7 +416,8 @@ def remove_idle_bridge(name: str, bridge: str) -> None:
     if name == config.DEFAULT_NETWORK:
         return
     import ipaddress
-    import subprocess
+
+    from hutch.engine.network import spawn
 
     try:
         leases = os.listdir(os.path.join(config.IPAM_DIR, name))
@@ -414,7 +428,8 @@ def remove_idle_bridge(name: str, bridge: str) -> None:
             ipaddress.ip_address(lease)
             return
     if os.path.exists(f"/sys/class/net/{bridge}"):
-        subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True, check=False)
+        with contextlib.suppress(OSError):
+            spawn.run(["ip", "link", "delete", bridge, "type", "bridge"])
 
 
 # --- connect, disconnect, reload -------------------------------------------------------------------------
