@@ -26,37 +26,92 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """podman logs: the k8s-file log, stdout lines to stdout and stderr lines to stderr."""
+    """podman logs: the k8s-file log, stdout lines to stdout and stderr lines to stderr; with several
+    containers each line starts with the container's short id (its name with --names), as podman's."""
     from hutch.engine import logs
-    from hutch.engine.db import NoSuchContainer
+    from hutch.engine.monitor import config_of
 
     since = logs.parse_time(args.since, "--since") if args.since else None
     until = logs.parse_time(args.until, "--until") if args.until else None
     with _engine(args) as engine:
-        rec = engine.find(args.container)
-        path = engine.log_path(rec)
+        recs = [engine.find(name) for name in args.containers]
+        for rec in recs:
+            driver = config_of(rec).get("LogDriver") or "k8s-file"
+            if driver != "k8s-file":
+                raise HutchError(
+                    f"this container is using the {driver!r} log driver, cannot read logs: "
+                    f"container {rec.id[:12]} is not logging output"
+                )
+        paths = [engine.log_path(rec) for rec in recs]
         db_path = engine.db.path
+    multi = len(recs) > 1
+    streams = []
+    for rec, path in zip(recs, paths, strict=True):
+        prefix = ((rec.name if args.names else rec.id[:12]) + " ").encode() if multi else b""
+        found = logs.lines(
+            path,
+            since=since,
+            until=until,
+            tail=args.tail,
+            follow=args.follow,
+            running=_running(db_path, rec.id),
+        )
+        streams.append((prefix, found))
+    if args.follow and multi:
+        _follow_all(streams, args.timestamps)
+        return 0
+    if multi:  # every log read to its end: one sequence, in time order
+        merged = sorted(
+            ((line, prefix) for prefix, found in streams for line in found), key=lambda x: x[0].time_ns
+        )
+        for line, prefix in merged:
+            _print_line(line, prefix, args.timestamps)
+        return 0
+    for line in streams[0][1]:
+        _print_line(line, b"", args.timestamps)
+    return 0
 
+
+def _running(db_path: str, container_id: str) -> Callable[[], bool]:
     def running() -> bool:
-        from hutch.engine.db import ContainerDB
+        from hutch.engine.db import ContainerDB, NoSuchContainer
 
         db = ContainerDB(db_path)
         try:
-            return db.get(rec.id).state in ("running", "paused")
+            return db.get(container_id).state in ("running", "paused")
         except NoSuchContainer:
             return False  # --rm removed it; its log stays readable through our fd
         finally:
             db.close()
 
-    for line in logs.lines(
-        path, since=since, until=until, tail=args.tail, follow=args.follow, running=running
-    ):
-        out = sys.stderr if line.stream == "stderr" else sys.stdout
-        if args.timestamps:
-            out.buffer.write(logs.format_time(line.time_ns).encode() + b" ")
-        out.buffer.write(line.text + (b"\n" if line.complete else b""))
-        out.buffer.flush()
-    return 0
+    return running
+
+
+def _print_line(line: Any, prefix: bytes, timestamps: bool) -> None:
+    from hutch.engine import logs
+
+    out = sys.stderr if line.stream == "stderr" else sys.stdout
+    head = prefix + (logs.format_time(line.time_ns).encode() + b" " if timestamps else b"")
+    out.buffer.write(head + line.text + (b"\n" if line.complete else b""))
+    out.buffer.flush()
+
+
+def _follow_all(streams: list[tuple[bytes, Any]], timestamps: bool) -> None:
+    """logs -f of several containers: a thread follows each; lines are printed whole, as they come."""
+    import threading
+
+    lock = threading.Lock()
+
+    def follow(prefix: bytes, found: Any) -> None:
+        for line in found:
+            with lock:
+                _print_line(line, prefix, timestamps)
+
+    threads = [threading.Thread(target=follow, args=s, daemon=True) for s in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -146,6 +201,8 @@ def create_flags(c: argparse.ArgumentParser) -> None:
     """run/create: --runtime and --restart."""
     c.add_argument("--runtime", default="", help="hutch (default, in-process), runc, crun, runsc or a PATH")
     c.add_argument("--restart", default="", help="no, on-failure[:N], always or unless-stopped")
+    c.add_argument("--log-driver", default="", help="k8s-file (default), none or passthrough")
+    c.add_argument("--log-opt", action="append", default=[], metavar="max-size=N", help="log options")
 
 
 def checked_options(args: argparse.Namespace) -> dict[str, object]:
@@ -164,6 +221,10 @@ def checked_options(args: argparse.Namespace) -> dict[str, object]:
                 'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
             )
         fields["RestartPolicy"] = policy
+    if getattr(args, "log_driver", "") or getattr(args, "log_opt", []):
+        from hutch.engine import logwriter
+
+        fields.update(logwriter.parse_flags(args.log_driver, args.log_opt, getattr(args, "detach", False)))
     return fields
 
 
@@ -184,8 +245,9 @@ def add_commands(
     sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], top: bool
 ) -> None:
     """logs and attach (at the top and under `container`); cleanup only under `container`."""
-    c = add(sub, "logs", cmd_logs, "show a detached container's output")
-    c.add_argument("container", metavar="CONTAINER")
+    c = add(sub, "logs", cmd_logs, "show containers' output")
+    c.add_argument("containers", nargs="+", metavar="CONTAINER")
+    c.add_argument("-n", "--names", action="store_true", help="with several containers: name, not id, first")
     c.add_argument("-f", "--follow", action="store_true", help="follow until the container exits")
     c.add_argument("--since", help="only lines since this time (RFC 3339, Unix time, or a duration: 10m)")
     c.add_argument("--until", help="only lines until this time (RFC 3339, Unix time, or a duration: 10m)")

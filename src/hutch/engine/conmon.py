@@ -64,6 +64,8 @@ def spawn(
     cleanup: list[str],
     tty: bool = False,
     stdin: bool = False,
+    log_driver: str = "k8s-file",
+    log_size_max: int = 0,
 ) -> tuple[int, int]:
     """Have conmon create the container; (conmon's pid, init's pid). CreateError carries the runtime's
     error; the runtime then has no state for the container, and conmon is gone."""
@@ -85,8 +87,10 @@ def spawn(
         "-P",
         os.path.join(userdata, "conmon.pid"),
         "-l",
-        "k8s-file:" + os.path.join(userdata, "ctr.log"),
+        "none:" if log_driver == "none" else "k8s-file:" + os.path.join(userdata, "ctr.log"),
     ]
+    if log_size_max > 0:
+        argv += ["--log-size-max", str(log_size_max)]
     argv += ["--socket-dir-path", SOCKET_DIR, "--leave-stdin-open"]
     for arg in runtime.conmon_args():
         argv += ["--runtime-arg", arg]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hutch.engine.containers import Engine
+    from hutch.engine.logwriter import Tee
     from hutch.engine.runtimes import Runtime
     from hutch.runtime.container import Container
 
@@ -70,19 +71,41 @@ def run_foreground(
         os.dup2(null, 0)
         os.close(null)
     receiver = foreground.ConsoleReceiver() if tty else None
+    tee = None if tty else _tee(engine, rec)  # the container's output to us and to its log
     try:
         try:
             c = launch_container(engine, rec, receiver.their_fd if receiver else None)
         finally:
             if receiver is not None:
                 os.close(receiver.their_fd)
+            if tee is not None:
+                tee.restore()
         master = receiver.receive() if receiver else None
     except BaseException:
+        if tee is not None:
+            tee.close()
         finish(engine, rec.id, None, remove=restore is None, restore=restore)
         raise
-    code = foreground.wait(c.pid, master)
+    if tee is not None:
+        try:
+            code = tee.wait(c.pid)
+        finally:
+            tee.close()
+    else:
+        code = foreground.wait(c.pid, master)
     finish(engine, rec.id, code)
     return code
+
+
+def _tee(engine: Engine, rec: Record) -> Tee | None:
+    """A foreground run's log (hutch.engine.logwriter), as conmon keeps a detached one's; none with --rm
+    (no one could read it: the hot path stays as it was) or another --log-driver."""
+    if rec.remove or '"LogDriver"' in rec.config and config_of(rec).get("LogDriver") != "k8s-file":
+        return None
+    from hutch.engine import logwriter
+
+    _, size = logwriter.log_options(config_of(rec))
+    return logwriter.Tee(logwriter.LogWriter(engine.log_path(rec), size))
 
 
 def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> None:
@@ -103,6 +126,8 @@ def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> Non
             cleanup=cleanup_command(engine, rec.id),
             tty=bool(cfg.get("Tty")),
             stdin=bool(cfg.get("OpenStdin")),
+            log_driver=str(cfg.get("LogDriver") or "k8s-file"),
+            log_size_max=int(cfg.get("LogSizeMax") or 0),
         )
     except BaseException as e:
         _undo(engine, rec, runtime, restore)
