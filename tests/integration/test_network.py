@@ -576,3 +576,45 @@ def test_owner_removed_under_a_joined_container_takes_its_interface(root: Path, 
     assert net_leftovers([cid], [address], track.ifindexes) == []
     assert not (IPAM_DIR / "hutch" / address).exists()
     ok(root, "rm", "-f", guest)
+
+
+def test_ipv6_network_rules_in_ip6tables(root: Path, track: Tracker) -> None:
+    """An --ipv6 network's masquerade and forwarding rules are made for its IPv6 subnet too, and go."""
+    ok(
+        root,
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.89.240.0/24",
+        "--subnet",
+        "fd00:0:89:f0::/64",
+        "six",
+    )
+    bridge = _bridges(root)["six"]
+    out = ok(
+        root,
+        "run",
+        "--rm",
+        "--network",
+        "six",
+        IMAGE,
+        "ip",
+        "-o",
+        "-6",
+        "addr",
+        "show",
+        "eth0",
+        "scope",
+        "global",
+    )
+    assert "inet6 fd00:0:89:f0::" in out
+
+    def v6_rules() -> list[str]:
+        text = subprocess.run(["ip6tables-save"], capture_output=True, text=True, check=True).stdout
+        return [line for line in text.splitlines() if f"-{bridge} " in line or line.endswith(f"-{bridge}")]
+
+    assert f"-A HUTCH-NAT-{bridge} -s fd00:0:89:f0::/64 -j MASQUERADE" in v6_rules()
+    assert f"-A HUTCH-NAT-{bridge} -s 10.89.240.0/24 -j MASQUERADE" in chains_of(bridge)
+    ok(root, "network", "rm", "six")
+    assert v6_rules() == [] and chains_of(bridge) == []

@@ -8,8 +8,6 @@ overrides it.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
 import time
 
@@ -17,6 +15,7 @@ from hutch.errors import ConfigError, ExistsError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ipaddress
     from dataclasses import dataclass, field
     from typing import Any
 else:
@@ -53,6 +52,8 @@ class Network:
 
     @property
     def id(self) -> str:
+        import hashlib  # OpenSSL: ~3 ms that run --rm does not need
+
         return hashlib.sha256(self.name.encode()).hexdigest()
 
 
@@ -215,6 +216,8 @@ def delete(root: str, name: str) -> None:
 
 def _host_routes() -> list[ipaddress.IPv4Network]:
     """The host's IPv4 routes other than the default (/proc/net/route: little-endian hex)."""
+    import ipaddress
+
     out: list[ipaddress.IPv4Network] = []
     try:
         with open("/proc/net/route") as f:
@@ -232,6 +235,8 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
 
 
 def _taken(root: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    import ipaddress
+
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for n in all_networks(root):
         nets += [ipaddress.ip_network(s.subnet) for s in n.subnets]
@@ -240,6 +245,8 @@ def _taken(root: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 def free_subnet(root: str, ipv6: bool = False) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """The first 10.89.N.0/24 (or fdNN:...::/64) that no network of this root nor a host route uses."""
+    import ipaddress
+
     taken = _taken(root)
     for i in range(256):
         cand = ipaddress.ip_network(f"fd00:0:89:{i:x}::/64" if ipv6 else f"10.89.{i}.0/24")
@@ -279,6 +286,8 @@ def _mtu(options: list[str]) -> int:
 
 def make_subnet(text: str, gateway: str, ip_range: str, where: str) -> Subnet:
     """--subnet with its --gateway and --ip-range checked against it."""
+    import ipaddress
+
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -325,6 +334,8 @@ def create(
     options: list[str] | None = None,
 ) -> Network:
     """`hutch network create`: a new bridge network, its subnet given or the first free one."""
+    import ipaddress
+
     check_name(name)
     if driver != "bridge":
         raise ConfigError(f"-d {driver!r}: only the bridge driver is supported")

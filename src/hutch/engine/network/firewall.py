@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import os
 
 from hutch.engine.network import spawn
@@ -41,9 +40,8 @@ def chains(bridge: str) -> dict[str, str]:
 
 def _families(subnets: list[str]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for s in subnets:
-        net = ipaddress.ip_network(s, strict=False)
-        out.setdefault(net.version, []).append(str(net))
+    for s in subnets:  # as config keeps them: normalized CIDR text (no ipaddress import in the helper)
+        out.setdefault(6 if ":" in s else 4, []).append(s)
     return out
 
 

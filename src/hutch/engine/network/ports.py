@@ -5,9 +5,6 @@ plugin's runtimeConfig.portMappings.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -49,6 +46,8 @@ def parse(text: str) -> list[dict[str, Any]]:
     else:
         host, ctr = "", parts[0]
     if host_ip:
+        import ipaddress  # here, and socket below: only -p needs them (milliseconds each)
+
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
@@ -75,6 +74,8 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 
 def free_port(protocol: str, host_ip: str) -> int:
+    import socket
+
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     with socket.socket(family, kind) as s:
