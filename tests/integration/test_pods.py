@@ -340,3 +340,19 @@ def test_pod_cgroup_parent_and_share_parent_false(root: Path) -> None:
     assert not Path(f"/sys/fs/cgroup/pids/{parent}").exists()
     assert not Path(f"/sys/fs/cgroup/memory/{parent}").exists()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/**/{loose}"))
+
+
+def test_a_failed_create_removes_the_pod_new_made(root: Path) -> None:
+    # --pod new:NAME makes the pod before the rest of create is checked: a create that fails afterwards
+    # (here a relative --workdir) takes that pod with it, and a pod that existed before is left alone.
+    proc = hutch(root, "run", "--rm", "--pod", "new:fails", "-w", "relative", IMAGE, "true")
+    assert (proc.returncode, proc.stderr) == (125, "Error: --workdir 'relative': must be an absolute path\n")
+    assert hutch(root, "pod", "exists", "fails").returncode == 1
+    ok(root, "pod", "create", "--name", "stays")
+    try:
+        proc = hutch(root, "run", "--rm", "--pod", "new:stays", IMAGE, "true")
+        assert proc.returncode == 125
+        assert hutch(root, "pod", "exists", "stays").returncode == 0
+    finally:
+        ok(root, "pod", "rm", "-f", "stays")
+    assert ok(root, "ps", "-aq") == ""

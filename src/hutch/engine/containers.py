@@ -249,6 +249,7 @@ class Engine:
 
         specflags.join_containers(self, opts)  # --pid/--ipc/--uts container:ID, before anything is made
         resolved = mounts.Resolved()
+        new_pod = opts.net is not None and opts.net.pod.startswith("new:")
         self._add(rec, generated_name=not name)
         try:
             os.mkdir(rec.dir, 0o700)
@@ -293,6 +294,12 @@ class Engine:
             monitor.remove_files(self, rec)
             self.db.remove(rec.id)
             mounts.discard_created(self, resolved)
+            if new_pod and opts.net is not None and not opts.net.pod.startswith("new:"):
+                # --pod new:NAME made the pod (its id is in opts now): it goes with the failed create
+                from hutch.engine import pods
+
+                with contextlib.suppress(HutchError):
+                    pods.remove(self, pods.find(self, opts.net.pod), force=True)
             raise
         return rec
 

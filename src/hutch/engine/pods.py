@@ -270,6 +270,8 @@ def _create_for(engine: Engine, name: str, opts: Any) -> dict[str, Any]:
     network = opts.network if opts.network not in ("", "none") else "bridge"
     pod = create(engine, name, share=list(DEFAULT_SHARE), labels={}, network=network, net=pod_net)
     net.publish, net.add_hosts, net.dns = [], [], []
+    net.pod = str(pod["Id"])  # made by this create: a create that fails after this removes it again
+    opts.net = net
     return pod
 
 
