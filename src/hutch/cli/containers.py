@@ -88,6 +88,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(rec.id, flush=True)
                 return 0
             sys.stdout.flush()
+            if args.tty:  # under conmon, attached: the detach keys leave it running (cli/runattach.py)
+                from hutch.cli import runattach
+
+                return runattach.run(engine, rec, interactive=args.interactive, detach_keys=args.detach_keys)
             return engine.run_foreground(rec, tty=args.tty, interactive=args.interactive)
         except InvokeError as e:
             return _fail(str(e), e.exit_code)
@@ -426,6 +430,7 @@ def _container_help(args: argparse.Namespace) -> int:
 def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     if run:
         c.add_argument("-d", "--detach", action="store_true", help="run in the background; print the id")
+        c.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="with -t: the keys that detach")
     c.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     c.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     c.add_argument("--rm", action="store_true", help="remove the container when it exits")

@@ -158,7 +158,7 @@ def _raw_terminal(engine: Engine, rec: Record) -> Callable[[], None]:
         attach.resize(userdata, size.lines, size.columns)
 
     saved = termios.tcgetattr(0)
-    tty.setraw(0)
+    tty.setraw(0, termios.TCSADRAIN)  # keep what was typed ahead (run -it: before the container ran)
     send_size()
     previous = signal.signal(signal.SIGWINCH, send_size)
 
@@ -221,6 +221,10 @@ def checked_options(args: argparse.Namespace) -> dict[str, object]:
                 'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
             )
         fields["RestartPolicy"] = policy
+    if getattr(args, "tty", False) and getattr(args, "detach_keys", None) is not None:
+        from hutch.engine import attach
+
+        attach.parse_detach_keys(args.detach_keys)  # run -t attaches (cli/runattach.py): checked first
     if getattr(args, "log_driver", "") or getattr(args, "log_opt", []):
         from hutch.engine import logwriter
 

@@ -21,6 +21,7 @@ from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from hutch.engine.containers import Engine
@@ -108,7 +109,9 @@ def _tee(engine: Engine, rec: Record) -> Tee | None:
     return logwriter.Tee(logwriter.LogWriter(engine.log_path(rec), size))
 
 
-def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> None:
+def run_detached(
+    engine: Engine, rec: Record, restore: str | None = None, on_created: Callable[[], None] | None = None
+) -> None:
     """Start `rec` under conmon (see hutch.engine.conmon): it holds the container's stdio (the log, a pty
     with -t), and its exit command records the exit. Returns once the container runs. A failed launch
     removes the container, or with `restore` (a `start`) puts it back in that state."""
@@ -137,6 +140,8 @@ def run_detached(engine: Engine, rec: Record, restore: str | None = None) -> Non
     # From here conmon is the monitor: a `ps` that finds the container's init gone leaves it to conmon.
     engine.db.update(rec.id, monitor_pid=conmon_pid)
     try:
+        if on_created is not None:  # run -it: attach before the container can write anything
+            on_created()
         from hutch.engine.network.setup import ready
 
         ready(engine, rec)  # the networks' plugins ran while conmon had the runtime create the container

@@ -1,0 +1,81 @@
+"""`run -t` in the foreground, as podman runs it: the container goes under conmon (which holds the pty and
+writes the log), and we attach to conmon's socket before it starts; the detach keys (ctrl-p,ctrl-q) leave
+it running under conmon, otherwise we return its exit code. `run --rm` without -t keeps the in-process
+monitor (nothing to detach from, and no process more).
+
+With --rm the record is kept until we have read the exit code (cleanup would remove it first); a detach
+hands the removal back to cleanup, or does it at once if the container has exited meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+
+
+def run(engine: Engine, rec: Record, *, interactive: bool, detach_keys: str) -> int:
+    """Run `rec` (created with -t) attached; its exit code, or 0 once detached."""
+    from hutch.cli.monitor import _exit_code, _raw_terminal
+    from hutch.engine import attach, monitor
+
+    keys = attach.parse_detach_keys(detach_keys)
+    remove = rec.remove
+    if remove:
+        engine.db.update(rec.id, remove=False)
+    held: list[socket.socket] = []
+
+    def connect() -> None:
+        held.append(attach.connect(rec.id))
+
+    try:
+        from hutch.engine.network.setup import before_launch
+
+        before_launch(engine, rec, None, background=True, any_runtime=True)  # as Engine.run_detached
+        monitor.run_detached(engine, rec, on_created=connect)
+    except BaseException:  # a failed launch removed the container (there is no `start` to restore)
+        for sock in held:
+            sock.close()
+        raise
+    sock = held[0]
+    restore = _raw_terminal(engine, rec) if interactive and os.isatty(0) else None
+    try:
+        detached = attach.relay(sock, stdin=interactive, detach_keys=keys)
+    finally:
+        sock.close()
+        if restore is not None:
+            restore()
+    if detached:
+        if remove:
+            _hand_back_removal(engine, rec.id)
+        return 0
+    code = _exit_code(engine, rec.id)
+    if remove:
+        _remove(engine, rec.id)
+    return code
+
+
+def _remove(engine: Engine, container_id: str) -> None:
+    from hutch.engine import monitor
+
+    monitor.finish(engine, container_id, None, remove=True)
+
+
+def _hand_back_removal(engine: Engine, container_id: str) -> None:
+    """--rm after a detach: cleanup removes the container when it exits; if it already has, we do."""
+    from hutch.engine.db import NoSuchContainer
+
+    with engine.lock(container_id):
+        try:
+            rec = engine.db.get(container_id)
+        except NoSuchContainer:
+            return
+        engine.db.update(container_id, remove=True)
+        exited = rec.state == "exited"
+    if exited:
+        _remove(engine, container_id)
