@@ -42,12 +42,14 @@ def test_run_it_detaches_and_attaches_again(root: Path) -> None:
 
 def test_run_it_exit_code_rm_and_own_detach_keys(root: Path) -> None:
     argv = [*HUTCH, "--root", str(root), "run", "-it", "--rm", "--name", "ritrm", "--network", "none", IMAGE]
-    term = Terminal([*argv, "sh", "-c", "echo ready; read x; echo got-$x; exit 4"])
+    before = ok(root, "volume", "ls", "-q")
+    term = Terminal([*argv[:-1], "-v", "/anon", IMAGE, "sh", "-c", "echo ready; read x; echo got-$x; exit 4"])
     term.read_until(b"ready")
     term.send(b"abc\r")
     term.read_until(b"got-abc")
     assert term.close() == 4
     assert "ritrm" not in names(root)
+    assert ok(root, "volume", "ls", "-q") == before  # --rm took its anonymous volume
     # -t without -i: the output, the code, no stdin.
     term = Terminal([*argv, "sh", "-c", "tty; exit 3"])
     term.read_until(b"/dev/pts/0")

@@ -61,9 +61,16 @@ def run(engine: Engine, rec: Record, *, interactive: bool, detach_keys: str) -> 
 
 
 def _remove(engine: Engine, container_id: str) -> None:
-    from hutch.engine import monitor
+    """What --rm does: the container, and its anonymous volumes with it."""
+    from hutch.engine import monitor, volumes
+    from hutch.engine.db import NoSuchContainer
 
+    try:
+        mounts = monitor.config_of(engine.db.get(container_id)).get("Mounts") or []
+    except NoSuchContainer:
+        return
     monitor.finish(engine, container_id, None, remove=True)
+    volumes.remove_anonymous(engine, mounts)
 
 
 def _hand_back_removal(engine: Engine, container_id: str) -> None:
