@@ -72,3 +72,25 @@ def test_bad_detach_keys_leave_nothing(root: Path) -> None:
     proc = hutch(root, "run", "-t", "--rm", "--detach-keys", "ctrl-1", "--network", "none", IMAGE, "true")
     assert proc.returncode == 125 and proc.stderr.startswith("Error: --detach-keys 'ctrl-1'")
     assert leftovers(root) == [] and not [n for n in names(root) if n]
+
+
+def test_start_attach_of_a_terminal_container_detaches(root: Path) -> None:
+    ok(root, "create", "-it", "--name", "sat", "--network", "none", IMAGE, "sh")
+    term = Terminal([*HUTCH, "--root", str(root), "start", "-a", "sat"])
+    term.read_until(b"/ # ")
+    term.send(b"echo from-$((6*7))\r")
+    term.read_until(b"from-42")
+    term.send(b"\x10\x11")
+    assert term.close() == 0
+    assert ok(root, "inspect", "-f", "{{.State.Status}}", "sat").strip() == "running"
+    ok(root, "stop", "-t", "0", "sat")
+    # A start -a that cannot launch puts the container back as it was.
+    ok(root, "create", "-t", "--name", "satbad", "--network", "none", IMAGE, "no-such-command")
+    term = Terminal([*HUTCH, "--root", str(root), "start", "-a", "satbad"])
+    assert term.close() == 127
+    assert ok(root, "inspect", "-f", "{{.State.Status}}", "satbad").strip() == "created"
+    bad = hutch(root, "start", "-a", "--detach-keys", "ctrl-1", "satbad")
+    assert bad.returncode == 125 and "--detach-keys 'ctrl-1'" in bad.stderr
+    assert ok(root, "inspect", "-f", "{{.State.Status}}", "satbad").strip() == "created"
+    ok(root, "rm", "sat", "satbad")
+    assert leftovers(root) == []

@@ -271,7 +271,9 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_one(engine: Engine, name: str, attach: bool = False, interactive: bool = False) -> int | None:
+def _start_one(
+    engine: Engine, name: str, attach: bool = False, interactive: bool = False, keys: str = "ctrl-p,ctrl-q"
+) -> int | None:
     """Start a created or exited container: detached under a monitor, or (`attach`) in the foreground, where
     the container's exit code is returned."""
     from hutch import jsonfast
@@ -286,6 +288,11 @@ def _start_one(engine: Engine, name: str, attach: bool = False, interactive: boo
     monitor.started_by_user(engine, rec)
     if attach:  # a failed launch puts the container back as it was
         sys.stdout.flush()
+        if tty:  # under conmon, attached (cli/runattach.py): the detach keys leave it running
+            from hutch.cli import runattach
+
+            stdin = interactive or bool(cfg.get("OpenStdin"))
+            return runattach.run(engine, rec, interactive=stdin, detach_keys=keys, restore=previous)
         return engine.run_foreground(
             rec, tty=tty, interactive=interactive or bool(cfg.get("OpenStdin")), restore=previous
         )
@@ -303,7 +310,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
         for name in args.containers:
             try:
-                result = _start_one(engine, name, attach=args.attach, interactive=args.interactive)
+                result = _start_one(
+                    engine, name, attach=args.attach, interactive=args.interactive, keys=args.detach_keys
+                )
             except InvokeError as e:
                 code = _fail(str(e), e.exit_code if args.attach else 125)
                 continue
@@ -485,6 +494,7 @@ def _commands(
     c.add_argument("containers", nargs="+", metavar="CONTAINER")
     c.add_argument("-a", "--attach", action="store_true", help="in the foreground: its output, its code")
     c.add_argument("-i", "--interactive", action="store_true", help="our stdin to the container (with -a)")
+    c.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="with -a of a -t container: detach keys")
 
     c = add(sub, "stop", cmd_stop, "stop containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")

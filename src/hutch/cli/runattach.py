@@ -19,12 +19,20 @@ if TYPE_CHECKING:
     from hutch.engine.db import Record
 
 
-def run(engine: Engine, rec: Record, *, interactive: bool, detach_keys: str) -> int:
-    """Run `rec` (created with -t) attached; its exit code, or 0 once detached."""
+def run(
+    engine: Engine, rec: Record, *, interactive: bool, detach_keys: str, restore: str | None = None
+) -> int:
+    """Run `rec` (created with -t) attached; its exit code, or 0 once detached. `restore`: a `start -a`
+    of a container claimed from that state, to which a failed launch puts it back."""
     from hutch.cli.monitor import _exit_code, _raw_terminal
     from hutch.engine import attach, monitor
 
-    keys = attach.parse_detach_keys(detach_keys)
+    try:
+        keys = attach.parse_detach_keys(detach_keys)  # run checked them before create; start here
+    except BaseException:
+        if restore is not None:
+            _put_back(engine, rec, restore)
+        raise
     remove = rec.remove
     if remove:
         engine.db.update(rec.id, remove=False)
@@ -36,20 +44,22 @@ def run(engine: Engine, rec: Record, *, interactive: bool, detach_keys: str) -> 
     try:
         from hutch.engine.network.setup import before_launch
 
-        before_launch(engine, rec, None, background=True, any_runtime=True)  # as Engine.run_detached
-        monitor.run_detached(engine, rec, on_created=connect)
-    except BaseException:  # a failed launch removed the container (there is no `start` to restore)
+        before_launch(engine, rec, restore, background=True, any_runtime=True)  # as Engine.run_detached
+        monitor.run_detached(engine, rec, restore, on_created=connect)
+    except BaseException:  # a failed run removed the container; a failed start put it back
         for sock in held:
             sock.close()
+        if restore is not None:
+            _put_back(engine, rec, restore)
         raise
     sock = held[0]
-    restore = _raw_terminal(engine, rec) if interactive and os.isatty(0) else None
+    cooked = _raw_terminal(engine, rec) if interactive and os.isatty(0) else None
     try:
         detached = attach.relay(sock, stdin=interactive, detach_keys=keys)
     finally:
         sock.close()
-        if restore is not None:
-            restore()
+        if cooked is not None:
+            cooked()
     if detached:
         if remove:
             _hand_back_removal(engine, rec.id)
@@ -58,6 +68,20 @@ def run(engine: Engine, rec: Record, *, interactive: bool, detach_keys: str) -> 
     if remove:
         _remove(engine, rec.id)
     return code
+
+
+def _put_back(engine: Engine, rec: Record, previous: str) -> None:
+    """A start that failed before its monitor could put the container back (as Engine.start_detached)."""
+    import contextlib
+
+    from hutch.engine import monitor
+    from hutch.engine.db import NoSuchContainer
+
+    with contextlib.suppress(NoSuchContainer):
+        now = engine.db.get(rec.id)
+        if now.state == "running" and now.monitor_pid == os.getpid():
+            monitor.unmount(engine, now)
+            engine.db.update(rec.id, state=previous, monitor_pid=None)
 
 
 def _remove(engine: Engine, container_id: str) -> None:
