@@ -96,6 +96,11 @@ def test_cgroup_parent_holds_the_container_and_goes_with_it(root: Path) -> None:
     assert leftovers(root) == []
 
 
+def test_cgroups_no_conmon_is_what_hutch_does(root: Path) -> None:
+    proc = run(root, "--cgroups", "no-conmon", IMAGE, "cat", "/sys/fs/cgroup/pids/pids.max")
+    assert (proc.returncode, proc.stdout) == (0, "2048\n"), proc.stderr  # the container's own cgroup
+
+
 def test_process_flags(root: Path) -> None:
     proc = run(root, "--umask", "0077", IMAGE, "sh", "-c", "umask; touch /tmp/f; stat -c %a /tmp/f")
     assert proc.stdout.split() == ["0077", "600"], proc.stderr
@@ -124,6 +129,8 @@ def test_process_flags(root: Path) -> None:
         (["--cpu-rt-runtime", "2000", "--cpu-rt-period", "1000"], "--cpu-rt-runtime 2000"),
         (["--cgroup-parent", "/"], "--cgroup-parent '/'"),
         (["--cgroups", "split"], "--cgroups 'split'"),
+        (["--cgroups", "disabled"], "--cgroups 'disabled'"),
+        (["--cgroups", "none"], "--cgroups 'none'"),
         (["--personality", "PDP11"], "--personality 'PDP11'"),
         (["--umask", "99"], "--umask '99'"),
         (["--no-hosts", "--add-host", "a:1.2.3.4"], "--no-hosts and --add-host"),

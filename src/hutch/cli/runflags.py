@@ -128,7 +128,7 @@ def _cgroup_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("--cpu-rt-runtime", type=int, help="real-time runtime in microseconds per period")
     c.add_argument("--cpu-rt-period", type=int, help="real-time period in microseconds")
     c.add_argument("--cgroup-parent", default="", help="the cgroup under which the container's is made")
-    c.add_argument("--cgroups", default="enabled", help="enabled (default) or disabled")
+    c.add_argument("--cgroups", default="enabled", help="enabled (default) or no-conmon")
 
 
 def resource_flags(args: argparse.Namespace) -> ResourceFlags:
@@ -170,8 +170,7 @@ def _more(opts: Options, args: argparse.Namespace) -> None:
     flags = cf.CgroupFlags(**{n: getattr(args, n) for n in cf.FLAGS})
     cf.merge(opts.resources, cf.resources(flags))
     opts.device_rules += [cf.device_rule(t) for t in args.device_cgroup_rule]
-    if cf.cgroups_mode(args.cgroups) == "disabled":
-        raise HutchError("--cgroups 'disabled': hutch's runtime always gives a container its own cgroups")
+    cf.cgroups_mode(args.cgroups)
     if args.cgroup_parent:
         opts.cgroup_parent = cf.cgroup_parent(args.cgroup_parent)
     if args.personality:

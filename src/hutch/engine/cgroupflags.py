@@ -146,10 +146,13 @@ def cgroup_parent(text: str) -> str:
 
 
 def cgroups_mode(text: str) -> str:
-    """--cgroups: enabled (the default) or disabled (no cgroup of its own: the container stays in the
-    cgroups of the process that starts it)."""
+    """--cgroups: enabled (the default), or no-conmon, which is what hutch does anyway (conmon is never
+    given a cgroup of its own: it stays in the caller's). disabled and split are refused: hutch's runtime
+    always gives the container a cgroup, and split needs systemd."""
     if text not in CGROUPS_MODES:
         raise ConfigError(f"--cgroups {text!r}: expected one of {', '.join(CGROUPS_MODES)}")
-    if text in ("no-conmon", "split"):
-        raise ConfigError(f"--cgroups {text!r}: not supported by hutch (enabled or disabled)")
+    if text == "disabled":
+        raise ConfigError("--cgroups 'disabled': hutch's runtime always gives a container its own cgroups")
+    if text == "split":
+        raise ConfigError("--cgroups 'split': needs systemd's cgroup manager, which hutch does not use")
     return text
