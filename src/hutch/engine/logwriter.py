@@ -76,25 +76,38 @@ class Tee:
         os.dup2(self.saved[1], 2)
 
     def wait(self, pid: int) -> int:
-        """Relay until `pid` exits (reaping other orphans, forwarding signals) and drain; its status."""
+        """Relay until `pid` exits (reaping other orphans, forwarding signals) and drain; its status.
+        A pidfd of init wakes the relay when it exits, even while an orphan holds the pipes open."""
         from hutch.runtime import foreground
 
         for sig in foreground.FORWARDED:
             signals.set_handler(sig, lambda s, _f: _forward(pid, s))
-        status: int | None = None
-        while status is None:
-            self._pump(0.1)
-            status = _reap(pid)
+        try:
+            exited = os.pidfd_open(pid)
+        except OSError:  # gone already (it is our child: reaped below) or no pidfds
+            exited = -1
+        try:
+            status: int | None = None
+            while status is None:
+                self._pump(1.0 if exited >= 0 else 0.05, exited)
+                status = _reap(pid)
+        finally:
+            if exited >= 0:
+                os.close(exited)
         self._pump(0)  # what init wrote last; an orphan holding a pipe open is not waited for
         return foreground.exit_code(status)
 
-    def _pump(self, timeout: float) -> None:
-        while self.reads:
+    def _pump(self, timeout: float, wake: int = -1) -> None:
+        """Copy what the pipes have, waiting up to `timeout` for the first of it (or for `wake`)."""
+        while True:
+            watch = list(self.reads) + ([wake] if wake >= 0 else [])
+            if not watch:
+                return
             try:
-                ready, _, _ = select.select(list(self.reads), [], [], timeout)
+                ready, _, _ = select.select(watch, [], [], timeout)
             except InterruptedError:
                 continue
-            if not ready:
+            if not ready or wake in ready:
                 return
             for r in ready:
                 stream, out = self.reads[r]
