@@ -503,6 +503,14 @@ def test_network_rules_follow_the_network(root: Path, track: Tracker, outside: s
         f"-A HUTCH-NAT-{bridge} -s 10.89.230.0/24 -j MASQUERADE",
     ]
     assert chains_of(bridge) == expected
+    # Containers starting at once on a network whose rules were removed behind its back make them once.
+    subprocess.run(["iptables", "-D", "FORWARD", "-j", f"HUTCH-FWD-{bridge}"], check=True)
+    subprocess.run(["iptables", "-F", f"HUTCH-FWD-{bridge}"], check=True)
+    subprocess.run(["iptables", "-X", f"HUTCH-FWD-{bridge}"], check=True)
+    argv = [*run_suite.HUTCH, "--root", str(root), "run", "--rm", "--network", "ruled", IMAGE, "true"]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE) for _ in range(4)]
+    assert [p.wait() for p in procs] == [0] * 4, [p.stderr.read() for p in procs if p.stderr]
+    assert chains_of(bridge) == expected
     # No rule per container: two at once add nothing, and the chains outlive them (the bridge does not).
     running(root, "--name", "r1", "--network", "ruled", IMAGE, "sleep", "60")
     track.started("r1")

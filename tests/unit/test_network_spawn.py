@@ -26,3 +26,10 @@ def test_environment_is_the_given_one_and_a_signal_is_128_plus() -> None:
 def test_a_missing_program_is_an_oserror() -> None:
     with pytest.raises(FileNotFoundError):
         spawn.run(["/nonexistent/plugin"])
+
+
+def test_started_now_collected_later() -> None:
+    first = spawn.Started(["sh", "-c", "cat; echo one"], stdin=b"in:")
+    second = spawn.Started(["sh", "-c", "echo two; exit 1"])
+    assert second.wait() == (1, b"two\n", b"")
+    assert first.wait() == (0, b"in:one\n", b"")

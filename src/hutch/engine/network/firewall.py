@@ -153,6 +153,33 @@ def _versions(subnets: list[str], internal: bool) -> list[int]:
     return sorted(found | {4}) if internal or not found else sorted(found)
 
 
+class Check:
+    """ensure() split around other work: the tables are read (iptables-save started) now, and `finish`
+    compares them and, only if something is missing, runs ensure() under the lock."""
+
+    def __init__(self, bridge: str, subnets: list[str], internal: bool) -> None:
+        self.args = (bridge, subnets, internal)
+        self.saves = {v: spawn.Started([_TOOLS[v][0]]) for v in _versions(subnets, internal)}
+
+    def finish(self) -> bool:
+        """Whether rules had to be written."""
+        bridge, subnets, internal = self.args
+        missing = False
+        for version, started in self.saves.items():
+            code, out, err = started.wait()
+            if code != 0:
+                text = " ".join(err.decode(errors="replace").split()) or f"exit status {code}"
+                raise FirewallError(f"{_TOOLS[version][0]}: {text}")
+            body = wanted(bridge, subnets, internal, version)
+            missing = missing or bool(plan_ensure(Tables(out.decode(errors="replace")), bridge, body))
+        return ensure(*self.args) if missing else False
+
+    def reap(self) -> None:
+        """The reads collected and dropped (the setup they served failed)."""
+        for started in self.saves.values():
+            started.wait()
+
+
 def ensure(bridge: str, subnets: list[str], internal: bool) -> bool:
     """The network's rules in place; whether any had to be written."""
     changed = False

@@ -242,39 +242,36 @@ def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: st
 
     saved = doc["confs"][entry["name"]]
     # The rules' check (an iptables-save) runs beside the plugins: the container starts only after both.
-    checker = _Background(_ensure_rules, saved)
-    with _bridge_lock(saved):
-        result = cni.add(
-            saved["conf"],
-            container_id=container_id,
-            netns=path,
-            ifname=entry["ifname"],
-            runtime=saved["runtime"],
-        )
-    checker.join()
+    check = _check_rules(saved)
+    try:
+        with _bridge_lock(saved):
+            result = cni.add(
+                saved["conf"],
+                container_id=container_id,
+                netns=path,
+                ifname=entry["ifname"],
+                runtime=saved["runtime"],
+            )
+    except BaseException:
+        if check is not None:
+            check.reap()  # the plugin's error is the one to report
+        raise
+    if check is not None:
+        check.finish()
     return result
 
 
-class _Background:
-    """A call in a thread; join() re-raises its error here."""
+def _check_rules(saved: dict[str, Any]) -> Any:
+    """The network's rules being checked (a firewall.Check), or None for a plan saved before they existed."""
+    rules = saved.get("rules")
+    if rules is None:
+        return None
+    from hutch.engine.network import firewall
 
-    def __init__(self, fn: Any, *args: Any) -> None:
-        import threading
-
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn: Any, *args: Any) -> None:
-        try:
-            fn(*args)
-        except BaseException as e:
-            self.error = e
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+    try:
+        return firewall.Check(saved["bridge"], rules["subnets"], rules["internal"])
+    except OSError as e:
+        raise firewall.FirewallError(f"iptables-save: {e.strerror}") from None
 
 
 def _ensure_rules(saved: dict[str, Any]) -> None:

@@ -19,32 +19,46 @@ def run(
 ) -> tuple[int, bytes, bytes]:
     """(exit status, stdout, stderr) of argv[0], found on PATH; OSError when it cannot be started.
     A signal's death is reported as 128 + the signal, as a shell does."""
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    actions = [
-        (os.POSIX_SPAWN_DUP2, in_r, 0),
-        (os.POSIX_SPAWN_DUP2, out_w, 1),
-        (os.POSIX_SPAWN_DUP2, err_w, 2),
-    ]
-    try:
-        pid = os.posix_spawnp(argv[0], argv, env if env is not None else os.environ, file_actions=actions)
-    except OSError:
-        for fd in (in_w, out_r, err_r):
-            os.close(fd)
-        raise
-    finally:
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-    try:
+    return Started(argv, env=env, stdin=stdin).wait()
+
+
+class Started:
+    """A program started now and collected later (its output waits in the pipes meanwhile). Its input
+    is written at once: a config, small enough for the pipe."""
+
+    def __init__(self, argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes = b"") -> None:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        actions = [
+            (os.POSIX_SPAWN_DUP2, in_r, 0),
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+        ]
+        try:
+            self.pid = os.posix_spawnp(
+                argv[0], argv, env if env is not None else os.environ, file_actions=actions
+            )
+        except OSError:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        self.out_r, self.err_r = out_r, err_r
         _feed(in_w, stdin)
-        out, err = _drain(out_r, err_r)
-    finally:
-        for fd in (out_r, err_r):
-            os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return (128 - code if code < 0 else code), out, err
+
+    def wait(self) -> tuple[int, bytes, bytes]:
+        """As run() returns."""
+        try:
+            out, err = _drain(self.out_r, self.err_r)
+        finally:
+            for fd in (self.out_r, self.err_r):
+                os.close(fd)
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return (128 - code if code < 0 else code), out, err
 
 
 def _feed(fd: int, data: bytes) -> None:
