@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import time
@@ -205,6 +206,16 @@ def test_published_tcp_port_on_localhost_and_host_address(root: Path, track: Tra
         assert body == f"hello from {cid[:12]}\n".encode()
     rules = _iptables()
     assert f"--dport {port}" in rules
+    # reload puts back portmap's jump (this container's only) after a firewall reload dropped it.
+    (jump,) = [line for line in rules.splitlines() if line.startswith("-A CNI-HOSTPORT-DNAT") and cid in line]
+    subprocess.run(["iptables", "-t", "nat", *shlex.split(jump.replace("-A", "-D", 1))], check=True)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+    assert ok(root, "network", "reload", "pub").strip() == cid
+    assert (
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+        == f"hello from {cid[:12]}\n".encode()
+    )
     ok(root, "rm", "-f", "pub")
     assert f"--dport {port}" not in _iptables()
 
