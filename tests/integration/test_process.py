@@ -315,6 +315,18 @@ def test_personality_linux32(bundle: Any, runtime: Any) -> None:
         assert machine == "i686"
 
 
+def test_personality_linux32_with_seccomp_and_no_new_privileges(bundle: Any, runtime: Any) -> None:
+    # After personality(LINUX32) uname says i686, but the process is still a 64-bit one: the syscalls the
+    # runtime makes next (seccomp among them) keep the host's numbers.
+    def edit(spec: dict[str, Any]) -> None:
+        spec["linux"]["personality"] = {"domain": "LINUX32"}
+        spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
+        spec["process"]["noNewPrivileges"] = True
+
+    out = run_ok(runtime, sh(bundle, "grep Seccomp: /proc/self/status; uname -m", edit=edit))
+    assert out.split()[:2] == ["Seccomp:", "2"]
+
+
 def test_personality_linux(bundle: Any, runtime: Any) -> None:
     def edit(spec: dict[str, Any]) -> None:
         spec["linux"]["personality"] = {"domain": "LINUX"}

@@ -38,15 +38,19 @@ _COMMON_SYSCALLS = {
 }
 
 
+# Read once, at import: after personality(PER_LINUX32) uname says i686, yet the process (and its syscall
+# numbers) stay 64-bit.
+_MACHINE = os.uname().machine
+
+
 def syscall_number(name: str) -> int:
     """The number of syscall `name` on this machine."""
     if name in _COMMON_SYSCALLS:
         return _COMMON_SYSCALLS[name]
-    machine = os.uname().machine
     try:
-        return _MACHINE_SYSCALLS[machine][name]
+        return _MACHINE_SYSCALLS[_MACHINE][name]
     except KeyError:
-        raise OSError(38, f"{name}: no syscall number known for {machine}") from None
+        raise OSError(38, f"{name}: no syscall number known for {_MACHINE}") from None
 
 
 def check(ret: int, name: str, detail: str = "") -> int:
