@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
 import time
@@ -443,4 +444,32 @@ def test_platform_picks_or_refuses_the_stored_image(root: Path) -> None:
     )
     proc = run(root, "--platform", "linux", IMAGE, "true")
     assert (proc.returncode, proc.stderr) == (125, "Error: --platform 'linux': expected os/arch[/variant]\n")
+    assert leftovers(root) == []
+
+
+@pytest.mark.parametrize("proxy", [True, False])
+def test_sig_proxy(root: Path, proxy: bool) -> None:
+    """A signal to `hutch run` goes to the container (it exits 7 from its trap); with --sig-proxy=false it
+    stays with hutch, which it ends, and the container runs on until rm -f."""
+    name = f"proxy-{proxy}".lower()
+    flag = [] if proxy else ["--sig-proxy=false"]
+    script = "trap 'exit 7' USR1; echo ready; sleep 1000 & wait"
+    proc = subprocess.Popen(
+        [*HUTCH, "--root", str(root), "run", *flag, "--name", name, IMAGE, "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGUSR1)
+        code = proc.wait(10)
+        if proxy:
+            assert code == 7
+            assert ok(root, "inspect", "-f", "{{.State.ExitCode}}", name).strip() == "7"
+        else:
+            assert code == -signal.SIGUSR1
+            assert ok(root, "inspect", "-f", "{{.State.Status}}", name).strip() == "running"
+    finally:
+        proc.kill()
+        ok(root, "rm", "-f", name)
     assert leftovers(root) == []

@@ -12,7 +12,7 @@ import os.path
 import sys
 import time
 
-from hutch.cli.main import DEFAULT_STORAGE, _json, tls_flag
+from hutch.cli.main import DEFAULT_STORAGE, _json, bool_flag, tls_flag
 from hutch.cli.networks import ports_column
 from hutch.errors import HutchError
 
@@ -92,7 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 from hutch.cli import runattach
 
                 return runattach.run(engine, rec, interactive=args.interactive, detach_keys=args.detach_keys)
-            return engine.run_foreground(rec, tty=args.tty, interactive=args.interactive)
+            return engine.run_foreground(
+                rec, tty=args.tty, interactive=args.interactive, sig_proxy=args.sig_proxy
+            )
         except InvokeError as e:
             return _fail(str(e), e.exit_code)
 
@@ -439,6 +441,7 @@ def _container_help(args: argparse.Namespace) -> int:
 def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     if run:
         c.add_argument("-d", "--detach", action="store_true", help="run in the background; print the id")
+        bool_flag(c, "--sig-proxy", help="the signals hutch gets go to the container (default true)")
         c.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="with -t: the keys that detach")
     c.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     c.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")

@@ -306,15 +306,24 @@ class Engine:
     # --- run (the monitor) ----------------------------------------------------------------------------------
 
     def run_foreground(
-        self, rec: Record, *, tty: bool = False, interactive: bool = False, restore: str | None = None
+        self,
+        rec: Record,
+        *,
+        tty: bool = False,
+        interactive: bool = False,
+        restore: str | None = None,
+        sig_proxy: bool = True,
     ) -> int:
-        """Run `rec` with our stdio, as its monitor (see hutch.engine.monitor); the container's exit code."""
+        """Run `rec` with our stdio, as its monitor (see hutch.engine.monitor); the container's exit code.
+        `sig_proxy`: the signals we get go to the container (podman's --sig-proxy)."""
         from hutch.engine import monitor
         from hutch.engine.network.setup import before_launch
 
         # The netns the spec joins, before any runtime create; its plugins run while the runtime creates.
         before_launch(self, rec, restore, background=True)
-        return monitor.run_foreground(self, rec, tty=tty, interactive=interactive, restore=restore)
+        return monitor.run_foreground(
+            self, rec, tty=tty, interactive=interactive, restore=restore, sig_proxy=sig_proxy
+        )
 
     def run_detached(self, rec: Record, restore: str | None = None) -> None:
         """Start `rec` under a forked monitor (see hutch.engine.monitor); returns once the container runs."""

@@ -54,7 +54,14 @@ class ConsoleSocket:
 
 
 def run_foreground(
-    engine: Engine, rec: Record, runtime: Runtime, *, tty: bool, interactive: bool, restore: str | None
+    engine: Engine,
+    rec: Record,
+    runtime: Runtime,
+    *,
+    tty: bool,
+    interactive: bool,
+    restore: str | None,
+    sig_proxy: bool = True,
 ) -> int:
     """Run `rec` through `runtime`'s CLI with our stdio; the container's exit code."""
     from hutch.engine import monitor
@@ -86,7 +93,7 @@ def run_foreground(
     from hutch.engine import health
 
     health.start_timer(engine, rec)
-    code = foreground.wait(pid, master)
+    code = foreground.wait(pid, master, sig_proxy)
     monitor.finish(engine, rec.id, code)
     return code
 

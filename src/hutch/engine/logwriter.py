@@ -13,8 +13,6 @@ import os
 import select
 import time
 
-from hutch.linux import signals
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -75,13 +73,13 @@ class Tee:
         os.dup2(self.saved[0], 1)
         os.dup2(self.saved[1], 2)
 
-    def wait(self, pid: int) -> int:
+    def wait(self, pid: int, proxy: bool = True) -> int:
         """Relay until `pid` exits (reaping other orphans, forwarding signals) and drain; its status.
         A pidfd of init wakes the relay when it exits, even while an orphan holds the pipes open."""
         from hutch.runtime import foreground
 
-        for sig in foreground.FORWARDED:
-            signals.set_handler(sig, lambda s, _f: _forward(pid, s))
+        if proxy:
+            foreground.forward_signals(pid)
         try:
             exited = os.pidfd_open(pid)
         except OSError:  # gone already (it is our child: reaped below) or no pidfds
@@ -137,13 +135,6 @@ def _write_all(fd: int, data: bytes) -> None:
             if e.errno == errno.EPIPE:
                 return  # our reader went away: the log still gets everything
             raise
-
-
-def _forward(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _reap(pid: int) -> int | None:

@@ -55,7 +55,13 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
 
 
 def run_foreground(
-    engine: Engine, rec: Record, *, tty: bool = False, interactive: bool = False, restore: str | None = None
+    engine: Engine,
+    rec: Record,
+    *,
+    tty: bool = False,
+    interactive: bool = False,
+    restore: str | None = None,
+    sig_proxy: bool = True,
 ) -> int:
     """Run `rec` with our stdio, as its monitor; the container's exit code. A failed launch removes the
     container, or with `restore` (a `start`) puts it back in that state."""
@@ -65,7 +71,9 @@ def run_foreground(
         from hutch.engine import foreign
 
         runtime = runtime_of(rec)
-        return foreign.run_foreground(engine, rec, runtime, tty=tty, interactive=interactive, restore=restore)
+        return foreign.run_foreground(
+            engine, rec, runtime, tty=tty, interactive=interactive, restore=restore, sig_proxy=sig_proxy
+        )
     foreground.become_subreaper()
     if not interactive:
         null = os.open("/dev/null", os.O_RDONLY)
@@ -89,11 +97,11 @@ def run_foreground(
         raise
     if tee is not None:
         try:
-            code = tee.wait(c.pid)
+            code = tee.wait(c.pid, sig_proxy)
         finally:
             tee.close()
     else:
-        code = foreground.wait(c.pid, master)
+        code = foreground.wait(c.pid, master, sig_proxy)
     finish(engine, rec.id, code)
     return code
 

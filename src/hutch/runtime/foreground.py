@@ -37,10 +37,17 @@ class ConsoleReceiver:
         return fds[0]
 
 
-def wait(pid: int, master: int | None = None) -> int:
-    """Wait for `pid` (reaping any other orphan that comes our way), forwarding signals; its exit status."""
+def forward_signals(pid: int) -> None:
+    """The signals we get go to `pid` (all but those in _NOT_FORWARDED)."""
     for sig in FORWARDED:
         signals.set_handler(sig, lambda s, _f: _forward(pid, s))
+
+
+def wait(pid: int, master: int | None = None, proxy: bool = True) -> int:
+    """Wait for `pid` (reaping any other orphan that comes our way), forwarding signals unless not `proxy`;
+    its exit status."""
+    if proxy:
+        forward_signals(pid)
     if master is not None:
         from hutch.runtime import ttyproxy
 
