@@ -22,6 +22,7 @@ from hutch.errors import HostError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 LOCK = "/run/hutch/cni/locks/firewall"
 _TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
@@ -202,3 +203,25 @@ def remove(bridge: str, subnets: list[str]) -> None:
             script = plan_remove(Tables(_run([save])), bridge)
             if script:
                 _run([restore, "--noflush"], script)
+
+
+# --- a container's plan: each network's saved conf carries {"subnets", "internal"} as "rules" ------------
+
+
+def check_saved(saved: dict[str, Any]) -> Check | None:
+    """The check of a saved network's rules, started; None for a plan saved before hutch kept rules per
+    network (its conflist still carries the per-container plugins)."""
+    rules = saved.get("rules")
+    if rules is None:
+        return None
+    try:
+        return Check(saved["bridge"], rules["subnets"], rules["internal"])
+    except OSError as e:
+        raise FirewallError(f"iptables-save: {e.strerror}") from None
+
+
+def ensure_saved(saved: dict[str, Any]) -> None:
+    """ensure() for a saved network (nothing for a plan from before the per-network rules)."""
+    rules = saved.get("rules")
+    if rules is not None:
+        ensure(saved["bridge"], rules["subnets"], rules["internal"])

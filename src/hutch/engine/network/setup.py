@@ -242,7 +242,9 @@ def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: st
 
     saved = doc["confs"][entry["name"]]
     # The rules' check (an iptables-save) runs beside the plugins: the container starts only after both.
-    check = _check_rules(saved)
+    from hutch.engine.network import firewall
+
+    check = firewall.check_saved(saved)
     try:
         with _bridge_lock(saved):
             result = cni.add(
@@ -259,29 +261,6 @@ def _add(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path: st
     if check is not None:
         check.finish()
     return result
-
-
-def _check_rules(saved: dict[str, Any]) -> Any:
-    """The network's rules being checked (a firewall.Check), or None for a plan saved before they existed."""
-    rules = saved.get("rules")
-    if rules is None:
-        return None
-    from hutch.engine.network import firewall
-
-    try:
-        return firewall.Check(saved["bridge"], rules["subnets"], rules["internal"])
-    except OSError as e:
-        raise firewall.FirewallError(f"iptables-save: {e.strerror}") from None
-
-
-def _ensure_rules(saved: dict[str, Any]) -> None:
-    """The network's own firewall rules (a plan saved before they existed has none: its conflist still
-    carries the per-container plugins)."""
-    rules = saved.get("rules")
-    if rules is not None:
-        from hutch.engine.network import firewall
-
-        firewall.ensure(saved["bridge"], rules["subnets"], rules["internal"])
 
 
 def _add_all(container_id: str, doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
@@ -516,6 +495,8 @@ def reload(engine: Engine, rec: Record) -> None:
     network's own chains (ensured) and the per-container plugins' (portmap: DEL, then ADD on the same
     result). A plan from before the per-network rules gets its whole list again (DEL, ADD with the
     addresses and MAC it had)."""
+    from hutch.engine.network import firewall
+
     userdata, doc, running = _running_plan(engine, rec)
     if not running:
         raise StateError(f"container {rec.id} is not running")
@@ -524,7 +505,7 @@ def reload(engine: Engine, rec: Record) -> None:
         saved, result = doc["confs"].get(entry["name"]), doc["results"].get(entry["name"])
         if not saved or not result:
             continue
-        _ensure_rules(saved)
+        firewall.ensure_saved(saved)
         with _bridge_lock(saved):
             doc["results"][entry["name"]] = _redo(rec.id, saved, result, entry["ifname"], path)
         plan.save(userdata, doc)
