@@ -46,6 +46,14 @@ class LogWriter:
         if self.max_size and self.size + len(blob) > self.max_size:
             os.ftruncate(self.fd, 0)  # as conmon: start again rather than grow past the limit
             self.size = 0
+            if len(blob) > self.max_size:  # one read brought more than the limit: its last lines that fit
+                kept, total = [], 0
+                for line in reversed(out):
+                    if total + len(line) > self.max_size:
+                        break
+                    kept.append(line)
+                    total += len(line)
+                blob = b"".join(reversed(kept))
         os.write(self.fd, blob)
         self.size += len(blob)
 
@@ -88,7 +96,7 @@ class Tee:
             status: int | None = None
             while status is None:
                 self._pump(1.0 if exited >= 0 else 0.05, exited)
-                status = _reap(pid)
+                status = foreground.reap(pid)
         finally:
             if exited >= 0:
                 os.close(exited)
@@ -135,18 +143,6 @@ def _write_all(fd: int, data: bytes) -> None:
             if e.errno == errno.EPIPE:
                 return  # our reader went away: the log still gets everything
             raise
-
-
-def _reap(pid: int) -> int | None:
-    while True:
-        try:
-            got, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return 0
-        if got == 0:
-            return None
-        if got == pid:
-            return status
 
 
 def log_options(cfg: dict[str, Any]) -> tuple[str, int]:

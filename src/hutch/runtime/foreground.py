@@ -58,6 +58,20 @@ def wait(pid: int, master: int | None = None, proxy: bool = True) -> int:
             return exit_code(status)
 
 
+def reap(pid: int) -> int | None:
+    """Reap every child that has exited (orphans come our way as subreaper); `pid`'s wait status once it
+    is among them (0 if it was reaped elsewhere), None while it runs."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if got == 0:
+            return None
+        if got == pid:
+            return status
+
+
 def _forward(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)

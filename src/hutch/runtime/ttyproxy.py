@@ -13,7 +13,7 @@ from hutch.runtime import console
 
 def proxy(pid: int, master: int) -> int:
     """Relay stdin to the pty and the pty to stdout until `pid` exits; returns its exit status."""
-    from hutch.runtime.foreground import exit_code
+    from hutch.runtime import foreground
 
     stdin = sys.stdin.fileno()
     saved = None
@@ -34,13 +34,13 @@ def proxy(pid: int, master: int) -> int:
                 inputs.remove(master)
             if stdin in ready and not _pump(stdin, master):
                 inputs.remove(stdin)
-            status = _reap(pid)
+            status = foreground.reap(pid)
         _drain(master)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
         os.close(master)
-    return exit_code(status)
+    return foreground.exit_code(status)
 
 
 def _pump(src: int, dst: int) -> bool:
@@ -61,18 +61,6 @@ def _drain(master: int) -> None:
     while select.select([master], [], [], 0)[0]:
         if not _pump(master, 1):
             return
-
-
-def _reap(pid: int) -> int | None:
-    while True:
-        try:
-            got, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return 0
-        if got == 0:
-            return None
-        if got == pid:
-            return status
 
 
 def _copy_size(src: int, master: int) -> None:
