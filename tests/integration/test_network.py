@@ -376,6 +376,18 @@ def test_network_commands(root: Path, track: Tracker) -> None:
     assert rules.count(f"-A FORWARD -j HUTCH-FWD-{bridge}\n") == 1
     assert ok(root, "exec", "member", "ip", "-o", "-4", "addr", "show", "eth0").split()[3] == addr
     assert ok(root, "exec", "member", "ip", "-o", "link", "show", "eth0").split(":")[0] == link
+    # reload ends with the plugins' CHECK: an address gone from the interface is reported, not hidden.
+    netns = f"/proc/{ok(root, 'inspect', '-f', '{{.State.Pid}}', 'member').strip()}/ns/net"
+    subprocess.run(["nsenter", f"--net={netns}", "ip", "addr", "del", addr, "dev", "eth0"], check=True)
+    proc = hutch(root, "network", "reload", "member")
+    assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith(f"Error: network n1: plugin bridge CHECK: Failed to match addr {addr}")
+    subprocess.run(["nsenter", f"--net={netns}", "ip", "addr", "add", addr, "dev", "eth0"], check=True)
+    subprocess.run(
+        ["nsenter", f"--net={netns}", "ip", "route", "add", "default", "via", addr.rsplit(".", 1)[0] + ".1"],
+        check=False,
+    )
+    assert ok(root, "network", "reload", "member").strip() == track.cids[-1]
     ok(root, "network", "disconnect", "n3", "member")
     assert "eth1" not in ok(root, "exec", "member", "ip", "-o", "link")
     proc = hutch(root, "network", "rm", "n1")

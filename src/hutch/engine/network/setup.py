@@ -493,8 +493,8 @@ def _re_register_dns(container_id: str, doc: dict[str, Any]) -> None:
 def reload(engine: Engine, rec: Record) -> None:
     """`network reload`: each network's rules made again, the container keeping its interfaces: the
     network's own chains (ensured) and the per-container plugins' (portmap: DEL, then ADD on the same
-    result). A plan from before the per-network rules gets its whole list again (DEL, ADD with the
-    addresses and MAC it had)."""
+    result); then CHECK of the whole list. A plan from before the per-network rules gets its whole list
+    again (DEL, ADD with the addresses and MAC it had)."""
     from hutch.engine.network import firewall
 
     userdata, doc, running = _running_plan(engine, rec)
@@ -509,6 +509,18 @@ def reload(engine: Engine, rec: Record) -> None:
         with _bridge_lock(saved):
             doc["results"][entry["name"]] = _redo(rec.id, saved, result, entry["ifname"], path)
         plan.save(userdata, doc)
+        # Then every plugin of the list verifies what it set up (CNI CHECK): an interface, address or rule
+        # that is not there is the reload's error.
+        from hutch.engine.network import cni
+
+        cni.check(
+            saved["conf"],
+            doc["results"][entry["name"]],
+            container_id=rec.id,
+            netns=path,
+            ifname=entry["ifname"],
+            runtime=saved["runtime"],
+        )
 
 
 _KEEPS_INTERFACE = ("portmap", "firewall")  # their DEL and ADD leave the veth and address alone
