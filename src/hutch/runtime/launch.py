@@ -178,12 +178,12 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
         if kind == "pid":
             init_pid = int(payload)
 
-            # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
-            # and its cgroup namespace: the move's RCU grace period overlaps with that work.
             def remember(record: cgroups.Record) -> None:
                 c.cgroup = record
                 c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
 
+            # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
+            # and its cgroup namespace: the move's RCU grace period overlaps with that work.
             try:
                 c.cgroup = cgroups.setup(c.id, spec.linux, init_pid, remember=remember)
             finally:
