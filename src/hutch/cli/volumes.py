@@ -95,7 +95,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
             try:
                 volumes.remove(engine, name, force=args.force)
             except volumes.NoSuchVolume as e:
-                code = code or _fail(str(e), 1)
+                code = _fail(str(e), 1)  # each failure is printed; the last one's code stands, as podman
                 continue
             except volumes.VolumeInUse as e:
                 code = _fail(str(e), 2)

@@ -231,13 +231,22 @@ def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[s
 
 
 def reset(engine: Engine) -> None:
-    """podman system reset: every container (killed), image and volume of the root gone, then every file
-    under the root; nothing mounted is left below it."""
+    """podman system reset: every pod and container (killed), network, image and volume of the root gone,
+    then every file under the root; nothing mounted is left below it, and nothing the root's files name
+    outside it (pods' cgroups, networks' firewall chains and bridges)."""
+    from hutch.engine import pods
+    from hutch.engine.network import manage as networks
+
     if os.path.realpath(engine.root) == "/":
         raise HutchError("system reset: the storage root is /: refusing to empty it")
+    for pod in pods.all_pods(engine):
+        with contextlib.suppress(HutchError):
+            pods.remove(engine, pod, force=True)
     for rec in engine.list(all=True):
         with contextlib.suppress(HutchError):
             engine.remove(rec.id, force=True)
+    with contextlib.suppress(HutchError):
+        networks.prune(engine)  # every network but the default, which no root owns alone
     root, db_path = engine.root, engine.image_db_path
     engine.close()
     _unmount_below(root)

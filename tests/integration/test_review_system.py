@@ -1,0 +1,51 @@
+"""Regressions found in review of the engine's system, volume and management commands: what `system reset`
+leaves behind (pods' cgroups, networks' firewall chains), and their error lines. Uses the registry and image
+of test_engine_run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.integration import test_engine_files as files_suite
+from tests.integration import test_engine_run as run_suite
+from tests.integration.test_engine_run import HUTCH, IMAGE, ok
+
+remote = run_suite.remote
+root = run_suite.root
+fresh = files_suite.fresh
+
+
+def _chains(bridge: str) -> list[str]:
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    return [line for line in rules.splitlines() if f"-{bridge}" in line and "HUTCH-" in line]
+
+
+def test_system_reset_removes_pods_and_networks(fresh: Path) -> None:
+    ok(fresh, "network", "create", "--subnet", "10.89.241.0/24", "resetnet")
+    bridge = json.loads(ok(fresh, "network", "inspect", "resetnet"))[0]["network_interface"]
+    ok(fresh, "run", "-d", "--name", "onnet", "--network", "resetnet", IMAGE, "sleep", "1000")
+    assert _chains(bridge) != []
+    ok(fresh, "pod", "create", "--infra=false", "--name", "resetpod")
+    pod_id = json.loads(ok(fresh, "pod", "inspect", "resetpod"))["Id"]
+    ok(fresh, "run", "-d", "--pod", "resetpod", "--name", "inpod", IMAGE, "sleep", "1000")
+    assert list(Path("/sys/fs/cgroup").glob(f"*/hutch/pods/{pod_id}")) != []
+    assert ok(fresh, "system", "reset", "-f") == ""
+    # Nothing of either is left on the host: the pod's cgroups, the network's chains and bridge.
+    assert list(Path("/sys/fs/cgroup").glob(f"*/hutch/pods/{pod_id}")) == []
+    assert _chains(bridge) == []
+    assert not Path(f"/sys/class/net/{bridge}").exists()
+
+
+def test_volume_rm_names_each_missing_volume(root: Path) -> None:
+    proc = subprocess.run(
+        [*HUTCH, "--root", str(root), "volume", "rm", "nosuch-a", "nosuch-b"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # podman prints an error line for every volume it could not remove; a missing one exits 1.
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and "nosuch-a" in lines[0] and "nosuch-b" in lines[1], proc.stderr
