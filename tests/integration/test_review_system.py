@@ -49,3 +49,15 @@ def test_volume_rm_names_each_missing_volume(root: Path) -> None:
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and "nosuch-a" in lines[0] and "nosuch-b" in lines[1], proc.stderr
+
+
+def test_run_rm_with_an_anonymous_volume_stays_off_secrets(root: Path) -> None:
+    # Hot path: `secrets` imports random and hashlib (OpenSSL); a volume's name comes from os.urandom.
+    proc = subprocess.run(
+        [HUTCH[0], "-X", "importtime", *HUTCH[1:], "--root", str(root), "run", "--rm", "-v", "/data", IMAGE,
+         "sh", "-c", "test -d /data && echo there"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == "there\n", proc.stderr[-500:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "secrets" not in imported and "hashlib" not in imported

@@ -212,15 +212,11 @@ def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[s
     removed_volumes: list[str] = []
     freed = sum(s for _, s in containers) + sum(sizes.get(i, 0) for i in images)
     if volumes:
-        # The volumes module is another part of the engine: looked up by name, so this one stands alone.
-        import importlib
+        from hutch.engine import volumes as store  # `volumes` is the flag here
 
-        _volumes: Any = importlib.import_module("hutch.engine.volumes")
-        db: Any = engine.db
-        for vol in db.volumes():
-            sizes[vol.name] = du(_volumes.directory(engine, vol.name))
-        removed_volumes = _volumes.prune(engine)
-        freed += sum(sizes.get(v, 0) for v in removed_volumes)
+        volume_sizes = {vol.name: du(store.directory(engine, vol.name)) for vol in engine.db.volumes()}
+        removed_volumes = store.prune(engine)
+        freed += sum(volume_sizes.get(v, 0) for v in removed_volumes)
     return {
         "containers": [c for c, _ in containers],
         "networks": removed_networks,
