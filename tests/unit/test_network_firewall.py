@@ -3,6 +3,12 @@ what iptables-save shows (pure text: the integration tests apply them)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+from pytest import MonkeyPatch
+
 from hutch.engine.network import firewall
 
 EMPTY = """*filter
@@ -86,3 +92,20 @@ def test_remove_takes_the_jumps_then_the_chains_and_nothing_when_gone() -> None:
     assert firewall.plan_remove(firewall.Tables(EMPTY), "hutch3") == ""
     # Another network's chains are not this one's, even when one name starts the other's.
     assert firewall.plan_remove(firewall.Tables(_saved(body)), "hutch") == ""
+
+
+def test_a_failed_read_still_collects_the_other_familys(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """iptables-save failing: the error is raised once ip6tables-save, started beside it, is collected
+    too (no zombie child, no pipe left open)."""
+    (tmp_path / "iptables-save").write_text("#!/bin/sh\necho 'no nf_tables here' >&2\nexit 1\n")
+    (tmp_path / "ip6tables-save").write_text("#!/bin/sh\nsleep 0.2\necho '*filter'\necho COMMIT\n")
+    for f in tmp_path.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    fds = len(os.listdir("/proc/self/fd"))
+    check = firewall.Check("hutch3", ["10.89.3.0/24", "fd00:0:89:3::/64"], False)
+    with pytest.raises(firewall.FirewallError, match="iptables-save: no nf_tables here"):
+        check.finish()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)

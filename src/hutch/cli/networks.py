@@ -102,13 +102,9 @@ def _labels(texts: Sequence[str]) -> dict[str, str]:
 def cmd_create(args: argparse.Namespace) -> int:
     from hutch.engine.network import config
 
-    name = args.name
-    if not name:
-        taken = {n.name for n in config.all_networks(_root(args))}
-        name = next(f"hutch{i}" for i in range(1, 1 << 16) if f"hutch{i}" not in taken)
-    config.create(
+    net = config.create(
         _root(args),
-        name,
+        args.name or "",
         subnets=list(args.subnet),
         gateways=list(args.gateway),
         ip_ranges=list(args.ip_range),
@@ -119,7 +115,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         dns=not args.disable_dns,
         options=list(args.opt),
     )
-    print(name)
+    print(net.name)
     return 0
 
 

@@ -333,12 +333,36 @@ def create(
     dns: bool = True,
     options: list[str] | None = None,
 ) -> Network:
-    """`hutch network create`: a new bridge network, its subnet given or the first free one."""
-    import ipaddress
+    """`hutch network create`: a new bridge network, its subnet given or the first free one; without a
+    name, the first free hutchN. The choices and the write are one step under a host-wide lock: two
+    creates at once would pick the same name, bridge or subnet (bridges are the host's, not the root's)."""
+    from hutch.engine.network import locks
 
-    check_name(name)
     if driver != "bridge":
         raise ConfigError(f"-d {driver!r}: only the bridge driver is supported")
+    if name:
+        check_name(name)
+    with locks.held(os.path.join(locks.LOCK_DIR, "networks")):
+        return _create(root, name, subnets, gateways, ip_ranges, internal, ipv6, labels, dns, options)
+
+
+def _create(
+    root: str,
+    name: str,
+    subnets: list[str],
+    gateways: list[str],
+    ip_ranges: list[str],
+    internal: bool,
+    ipv6: bool,
+    labels: dict[str, str] | None,
+    dns: bool,
+    options: list[str] | None,
+) -> Network:
+    import ipaddress
+
+    if not name:
+        names = {n.name for n in all_networks(root)}
+        name = next(f"hutch{i}" for i in range(1, 1 << 16) if f"hutch{i}" not in names)
     if name in ("bridge", "none", "host") or os.path.exists(_path(root, name)) or name == DEFAULT_NETWORK:
         raise ExistsError(f"network name {name} already used: network already exists")
     if len(gateways) > len(subnets) or len(ip_ranges) > len(subnets):

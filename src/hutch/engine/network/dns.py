@@ -11,13 +11,13 @@ nothing of it outlives the containers.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 
+from hutch.engine.network import locks
 from hutch.errors import HostError
 
 AARDVARK = "/usr/lib/podman/aardvark-dns"
@@ -29,12 +29,8 @@ PID_FILE = os.path.join(CONFIG_DIR, "aardvark.pid")
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
     os.makedirs(CONFIG_DIR, mode=0o755, exist_ok=True)
-    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locks.held(LOCK):
         yield
-    finally:
-        os.close(fd)
 
 
 def _read(path: str) -> list[str]:

@@ -13,18 +13,15 @@ are made once per network, not per container. `remove` (network rm/prune) takes 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 
-from hutch.engine.network import spawn
+from hutch.engine.network import locks, spawn
 from hutch.errors import HostError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any
 
-LOCK = "/run/hutch/cni/locks/firewall"
+LOCK = f"{locks.LOCK_DIR}/firewall"
 _TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 _MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
 
@@ -124,16 +121,9 @@ def plan_remove(tables: Tables, bridge: str) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def _locked() -> contextlib.AbstractContextManager[None]:
     """Host-wide: two commands checking then writing the same chains would each add the jump."""
-    os.makedirs(os.path.dirname(LOCK), mode=0o700, exist_ok=True)
-    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return locks.held(LOCK)
 
 
 def _run(argv: list[str], stdin: str = "") -> str:
@@ -160,14 +150,21 @@ class Check:
 
     def __init__(self, bridge: str, subnets: list[str], internal: bool) -> None:
         self.args = (bridge, subnets, internal)
-        self.saves = {v: spawn.Started([_TOOLS[v][0]]) for v in _versions(subnets, internal)}
+        self.saves: dict[int, spawn.Started] = {}
+        try:
+            for v in _versions(subnets, internal):
+                self.saves[v] = spawn.Started([_TOOLS[v][0]])
+        except OSError:
+            self.reap()  # the one started before: no zombie, no pipes left
+            raise
 
     def finish(self) -> bool:
         """Whether rules had to be written."""
         bridge, subnets, internal = self.args
         missing = False
-        for version, started in self.saves.items():
-            code, out, err = started.wait()
+        # Every read collected before any is judged: an error must not leave the other family's running.
+        reads = {version: started.wait() for version, started in self.saves.items()}
+        for version, (code, out, err) in reads.items():
             if code != 0:
                 text = " ".join(err.decode(errors="replace").split()) or f"exit status {code}"
                 raise FirewallError(f"{_TOOLS[version][0]}: {text}")

@@ -8,11 +8,10 @@ idempotent, which lets every finish and `rm -f` call it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 
-from hutch.engine.network import etcfiles, netns, plan
+from hutch.engine.network import etcfiles, locks, netns, plan
 from hutch.errors import ConfigError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from hutch.engine.db import Record
     from hutch.engine.spec import Options
     from hutch.oci.image import ContainerConfig
-
-LOCK_DIR = "/run/hutch/cni/locks"
 
 
 def prepare(
@@ -116,14 +113,8 @@ def _bridge_lock(saved: dict[str, Any]) -> Iterator[None]:
     if saved["conf"]["name"] == config.DEFAULT_NETWORK:
         yield
         return
-    bridge = saved["bridge"]
-    os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(LOCK_DIR, bridge), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locks.held(os.path.join(locks.LOCK_DIR, saved["bridge"])):
         yield
-    finally:
-        os.close(fd)
 
 
 def setup(engine: Engine, rec: Record, background: bool = False) -> None:
@@ -577,7 +568,7 @@ def before_launch(
     except BaseException:
         from hutch.engine import monitor
 
-        monitor.finish(engine, rec.id, None, remove=restore is None, restore=restore)
+        monitor.failed_launch(engine, rec.id, restore)
         raise
 
 

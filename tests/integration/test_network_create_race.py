@@ -1,0 +1,52 @@
+"""Concurrent `hutch network create` commands: each network gets a bridge and a subnet of its own (the free
+ones are chosen and the conflist written under one host-wide lock)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.integration.test_engine_run import HUTCH, ok
+
+pytestmark = pytest.mark.skipif(not Path("/usr/lib/cni/bridge").exists(), reason="no CNI plugins")
+
+
+def test_concurrent_creates_get_distinct_bridges_and_subnets(tmp_path: Path) -> None:
+    names = [f"race{i}" for i in range(6)]
+    procs = [
+        subprocess.Popen(
+            [*HUTCH, "--root", str(tmp_path), "network", "create", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    docs = json.loads(ok(tmp_path, "network", "inspect", *names))
+    bridges = [d["network_interface"] for d in docs]
+    subnets = [d["subnets"][0]["subnet"] for d in docs]
+    assert len(set(bridges)) == len(names), bridges
+    assert len(set(subnets)) == len(names), subnets
+
+
+def test_concurrent_unnamed_creates_get_distinct_names(tmp_path: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [*HUTCH, "--root", str(tmp_path), "network", "create"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    out = []
+    for p in procs:
+        stdout, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        out.append(stdout.strip())
+    assert len(set(out)) == 4, out
