@@ -61,3 +61,12 @@ def test_run_rm_with_an_anonymous_volume_stays_off_secrets(root: Path) -> None:
     assert proc.returncode == 0 and proc.stdout == "there\n", proc.stderr[-500:]
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "secrets" not in imported and "hashlib" not in imported
+
+
+def test_system_df_verbose_counts_a_containers_volumes(fresh: Path) -> None:
+    cid = ok(fresh, "run", "-d", "-v", "dfvol:/data", "-v", "/anon", IMAGE, "sleep", "1000").strip()
+    table = ok(fresh, "system", "df", "-v").split("Containers space usage:")[1].split("Local Volumes")[0]
+    lines = table.strip().splitlines()
+    header, row = lines[0], next(line for line in lines if line.startswith(cid[:12]))
+    start = header.index("LOCAL VOLUMES")
+    assert row[start:].split()[0] == "2"  # podman's LOCAL VOLUMES: the named one and the anonymous one

@@ -127,19 +127,25 @@ def cmd_system_df(args: argparse.Namespace) -> int:
 
 def _volume_usage(engine: Engine, records: list[Record]) -> list[tuple[str, int, int]]:
     """(name, containers using it, bytes) of each volume."""
-    from hutch import jsonfast
     from hutch.engine import system
 
     links: dict[str, int] = {}
     for rec in records:
-        for m in jsonfast.loads(rec.config or "{}").get("Mounts") or []:
-            if isinstance(m, dict) and m.get("Type") == "volume":
-                links[str(m.get("Name"))] = links.get(str(m.get("Name")), 0) + 1
+        for name in _volumes_of(rec):
+            links[name] = links.get(name, 0) + 1
     out = []
     volumes_dir = os.path.join(engine.root, "volumes")
-    for vol in engine.db.volumes() if hasattr(engine.db, "volumes") else []:
+    for vol in engine.db.volumes():
         out.append((vol.name, links.get(vol.name, 0), system.du(os.path.join(volumes_dir, vol.name))))
     return out
+
+
+def _volumes_of(rec: Record) -> list[str]:
+    """The names of the volumes the container mounts (its record's Mounts)."""
+    from hutch import jsonfast
+
+    mounts = jsonfast.loads(rec.config or "{}").get("Mounts") or []
+    return [str(m.get("Name")) for m in mounts if isinstance(m, dict) and m.get("Type") == "volume"]
 
 
 def _df_verbose(
@@ -182,7 +188,7 @@ def _df_verbose(
                 r.id[:12],
                 r.image_id[:12],
                 r.command,
-                "0",
+                str(len(_volumes_of(r))),
                 fmt.human_size(sizes[r.id]),
                 fmt.human_duration(now - r.created) + " ago",
                 status_text(r, now),
