@@ -72,6 +72,10 @@ def resources(f: ResourceFlags, *, create: bool = True) -> dict[str, Any]:
             raise ConfigError(f"--memory {f.memory!r}: the minimum memory limit allowed is 6MB")
     if f.memory_reservation is not None:
         memory["reservation"] = parse_bytes(f.memory_reservation, "--memory-reservation")
+        if memory["reservation"] > memory.get("limit", memory["reservation"]):
+            raise ConfigError(
+                f"--memory-reservation {f.memory_reservation!r}: must not be above --memory {f.memory!r}"
+            )
     if f.memory_swap is not None:
         if "limit" not in memory:
             raise ConfigError(f"--memory-swap {f.memory_swap!r}: needs --memory to be set too")
