@@ -70,3 +70,22 @@ def test_system_df_verbose_counts_a_containers_volumes(fresh: Path) -> None:
     header, row = lines[0], next(line for line in lines if line.startswith(cid[:12]))
     start = header.index("LOCAL VOLUMES")
     assert row[start:].split()[0] == "2"  # podman's LOCAL VOLUMES: the named one and the anonymous one
+
+
+def test_commit_keeps_the_containers_env_user_workdir_and_labels(root: Path) -> None:
+    ok(
+        root, "run", "-d", "--name", "rvcommit", "-e", "FROM_FLAG=yes", "-u", "app", "-w", "/home/app",
+        "-l", "made.by=review", IMAGE, "sleep", "1000",
+    )  # fmt: skip
+    try:
+        ok(root, "commit", "-q", "rvcommit", "rvcommitted")
+        config = json.loads(ok(root, "image", "inspect", "rvcommitted"))[0]["Config"]
+        assert "FROM_FLAG=yes" in config["Env"] and not any(e.startswith("HOSTNAME=") for e in config["Env"])
+        assert config["User"] == "app" and config["WorkingDir"] == "/home/app"
+        assert config["Labels"]["made.by"] == "review"
+        # Seen from inside a container of the new image, as podman's commit gives them.
+        out = ok(root, "run", "--rm", "rvcommitted", "sh", "-c", 'echo "$FROM_FLAG $(id -un) $(pwd)"')
+        assert out == "yes app /home/app\n"
+    finally:
+        ok(root, "rm", "-f", "-t", "0", "rvcommit")
+        subprocess.run([*HUTCH, "--root", str(root), "rmi", "rvcommitted"], capture_output=True, check=False)

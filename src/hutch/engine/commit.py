@@ -71,7 +71,9 @@ def commit(
 
 
 def _config(image_config: dict[str, Any], rec: Record) -> dict[str, Any]:
-    """The image's container config with the container's command (as podman commit keeps it)."""
+    """The image's container config with the container's command, environment (its -e and --env-file
+    too; HOSTNAME is the container's own, not kept), user, working directory and labels, as podman commit
+    keeps them."""
     from hutch import jsonfast
 
     config = dict(image_config)
@@ -79,6 +81,13 @@ def _config(image_config: dict[str, Any], rec: Record) -> dict[str, Any]:
     for key in ("Cmd", "Entrypoint"):
         if created.get(key) is not None:
             config[key] = list(created[key])
+    if created.get("Env") is not None:
+        config["Env"] = [e for e in created["Env"] if not e.startswith("HOSTNAME=")]
+    for key in ("User", "WorkingDir"):
+        if created.get(key):
+            config[key] = created[key]
+    if created.get("Labels"):
+        config["Labels"] = {**(config.get("Labels") or {}), **created["Labels"]}
     return config
 
 
