@@ -246,7 +246,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
             except NoSuchContainer as e:
                 if args.ignore:
                     continue
-                code = code or _fail(str(e), 1)
+                failed = _fail(str(e), 1)  # each one is reported; the first failure's code is kept
+                code = code or failed
                 continue
             except RunningError as e:
                 code = _fail(str(e), 2)
@@ -338,15 +339,21 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from hutch.errors import NotFoundError, StateError
     from hutch.runtime.lifecycle import parse_signal
 
     sig = parse_signal(args.signal)
+    code = 0
     with _engine(args) as engine:
         names = _names(engine, args)
         for name in names:
-            engine.kill(name, sig)
+            try:
+                engine.kill(name, sig)
+            except (NotFoundError, StateError) as e:  # reported; the others are still signalled
+                code = _fail(str(e), 125)
+                continue
             print(name, flush=True)
-    return 0
+    return code
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
@@ -368,31 +375,31 @@ def cmd_exec(args: argparse.Namespace) -> int:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    saved = -1
+    saved: list[int] = []
     if args.detach:  # the process keeps none of our output: podman prints only the session id
-        saved = os.dup(1)
+        saved = [os.dup(1), os.dup(2)]
         null = os.open("/dev/null", os.O_WRONLY)
         os.dup2(null, 1)
         os.dup2(null, 2)
         os.close(null)
     with _engine(args) as engine:
         try:
-            code = engine.exec(
-                args.container,
-                list(args.command),
-                env=list(args.env),
-                user=args.user or "",
-                workdir=args.workdir or "",
-                tty=args.tty,
-                detach=args.detach,
-            )
+            try:
+                code = engine.exec(
+                    args.container,
+                    list(args.command),
+                    env=list(args.env),
+                    user=args.user or "",
+                    workdir=args.workdir or "",
+                    tty=args.tty,
+                    detach=args.detach,
+                )
+            finally:  # our stdio back before an error is written
+                for fd, copy in enumerate(saved, start=1):
+                    os.dup2(copy, fd)
+                    os.close(copy)
         except InvokeError as e:
             return _fail(str(e), e.exit_code)
-        finally:
-            if saved >= 0:
-                os.dup2(saved, 1)
-                os.dup2(saved, 2)
-                os.close(saved)
     if args.detach:
         import secrets
 
@@ -487,7 +494,13 @@ def _commands(
     c.add_argument("-n", "--last", type=int, help="the N last created containers")
     c.add_argument("-l", "--latest", action="store_true", help="the last created container")
     c.add_argument("--format", help="json, or a Go template such as '{{.ID}} {{.Names}}'")
-    c.add_argument("-f", "--filter", action="append", default=[], help="status=STATE, name=REGEX, id=PREFIX")
+    c.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        help="KEY=VALUE: status, name (a regex), id, label, ...",
+    )
     c.add_argument("--noheading", action="store_true", help="no header line")
     c.add_argument("-s", "--size", action="store_true", help="the SIZE each container wrote (and virtual)")
     c.add_argument("-p", "--pod", action="store_true", help="the POD ID and PODNAME of each container")

@@ -35,6 +35,13 @@ def parse(texts: list[str]) -> dict[str, list[str]]:
             raise HutchError(f"--filter {text!r}: invalid health, expected one of {', '.join(HEALTH)}")
         if key == "exited" and not value.lstrip("-").isdigit():
             raise HutchError(f"--filter {text!r}: the exit code must be a number")
+        if key == "name":
+            import re
+
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise HutchError(f"--filter {text!r}: invalid regular expression: {e}") from None
         out.setdefault(key, []).append(value)
     return out
 

@@ -31,7 +31,7 @@ def run(
         keys = attach.parse_detach_keys(detach_keys)  # run checked them before create; start here
     except BaseException:
         if restore is not None:
-            _put_back(engine, rec, restore)
+            monitor.put_back(engine, rec.id, restore)
         raise
     remove = rec.remove
     if remove:
@@ -50,7 +50,7 @@ def run(
         for sock in held:
             sock.close()
         if restore is not None:
-            _put_back(engine, rec, restore)
+            monitor.put_back(engine, rec.id, restore)
         raise
     sock = held[0]
     cooked = _raw_terminal(engine, rec) if interactive and os.isatty(0) else None
@@ -68,20 +68,6 @@ def run(
     if remove:
         _remove(engine, rec.id)
     return code
-
-
-def _put_back(engine: Engine, rec: Record, previous: str) -> None:
-    """A start that failed before its monitor could put the container back (as Engine.start_detached)."""
-    import contextlib
-
-    from hutch.engine import monitor
-    from hutch.engine.db import NoSuchContainer
-
-    with contextlib.suppress(NoSuchContainer):
-        now = engine.db.get(rec.id)
-        if now.state == "running" and now.monitor_pid == os.getpid():
-            monitor.unmount(engine, now)
-            engine.db.update(rec.id, state=previous, monitor_pid=None)
 
 
 def _remove(engine: Engine, container_id: str) -> None:

@@ -7,8 +7,9 @@ The runtime library runs it in-process, with its state under RUNTIME_ROOT. The m
 a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
 state and unmounts the rootfs; with --rm it then removes everything.
 
-Engine is the facade: create, start, stop, kill, wait, list and remove live here; running and finishing are
-in hutch.engine.monitor, exec in hutch.engine.exec, the inspect document in hutch.engine.inspect.
+Engine is the facade: create, start, stop, kill, list and remove live here; running and finishing are in
+hutch.engine.monitor, exec in hutch.engine.exec, wait in hutch.engine.waiting, the inspect document in
+hutch.engine.inspect.
 """
 
 from __future__ import annotations
@@ -481,7 +482,7 @@ class Engine:
     def log_path(self, rec: Record) -> str:
         return self.path(rec, "userdata/ctr.log")
 
-    # --- start, kill, wait, exec, inspect ---------------------------------------------------------------
+    # --- start, kill, exec, inspect (wait: hutch.engine.waiting) --------------------------------------------
 
     def claim_start(self, name_or_id: str) -> tuple[Record, str | None]:
         """Mark a created or exited container as starting (running, under this process) and mount its rootfs;
@@ -504,14 +505,9 @@ class Engine:
         try:
             self.run_detached(rec, restore=previous)
         except BaseException:
-            # The monitor puts the container back when its launch fails; if it never got that far, we do.
-            with contextlib.suppress(NoSuchContainer):
-                now = self.db.get(rec.id)
-                if now.state == "running" and now.monitor_pid == os.getpid():
-                    from hutch.engine import monitor
+            from hutch.engine import monitor
 
-                    monitor.unmount(self, now)
-                    self.db.update(rec.id, state=previous, monitor_pid=None)
+            monitor.put_back(self, rec.id, previous)
             raise
 
     def _mount(self, rec: Record) -> None:
@@ -545,19 +541,6 @@ class Engine:
                 "container state improper"
             ) from None
         return rec
-
-    def wait(self, name_or_id: str, interval: float = 0.05) -> int:
-        """podman wait: until the container has exited; its exit code."""
-        rec = self.find(name_or_id)
-        while True:
-            try:
-                rec = self.refresh(self.db.get(rec.id))
-            except NoSuchContainer:
-                break  # removed (--rm) once it exited
-            if rec.state == "exited":
-                break
-            time.sleep(interval)
-        return rec.exit_code if rec.exit_code is not None else -1
 
     def exec(
         self,
@@ -622,7 +605,7 @@ def _has_platform(storage: Storage, image: _db.Image, wanted: _image.Platform) -
 
 
 def _check_name(name: str) -> None:
-    ok = name[0].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
+    ok = name[:1].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
     if not ok:
         raise HutchError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument: {name!r}")
 

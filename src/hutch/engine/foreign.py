@@ -87,7 +87,7 @@ def run_foreground(
             if console is not None:
                 console.close()
     except BaseException:
-        monitor.finish(engine, rec.id, None, remove=restore is None, restore=restore)
+        monitor.failed_launch(engine, rec.id, restore)
         raise
     engine.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
     from hutch.engine import health

@@ -95,21 +95,16 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         },
         "NetworkSettings": network_settings(engine, rec),
         "HostConfig": {
-            "Binds": [],
             "NetworkMode": cfg.get("NetworkMode", "none"),
             "PortBindings": {},
             "RestartPolicy": cfg.get("RestartPolicy") or {"Name": "", "MaximumRetryCount": 0},
-            "LogConfig": {"Type": "k8s-file", "Path": os.path.join(userdata, "ctr.log")},
+            "LogConfig": {
+                "Type": cfg.get("LogDriver") or "k8s-file",  # --log-driver
+                "Path": os.path.join(userdata, "ctr.log"),
+            },
             "AutoRemove": rec.remove,
-            "CapAdd": [],
-            "CapDrop": [],
-            "IpcMode": "private",
-            "PidMode": "private",
-            "UTSMode": "private",
-            "Privileged": False,
             "ReadonlyRootfs": bool(cfg.get("ReadonlyRootfs")),
-            "SecurityOpt": ["seccomp=unconfined"] if cfg.get("Seccomp") == "unconfined" else [],
-            **host_config(engine, rec, cfg),  # the run flags' fields (they replace the defaults above)
+            **host_config(engine, rec, cfg),  # the run flags' fields
         },
     }
 

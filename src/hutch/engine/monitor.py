@@ -93,7 +93,7 @@ def run_foreground(
     except BaseException:
         if tee is not None:
             tee.close()
-        finish(engine, rec.id, None, remove=restore is None, restore=restore)
+        failed_launch(engine, rec.id, restore)
         raise
     if tee is not None:
         try:
@@ -167,7 +167,7 @@ def run_detached(
 def _undo(engine: Engine, rec: Record, runtime: Runtime, restore: str | None) -> None:
     with contextlib.suppress(HutchError):
         runtime.delete(rec.id)
-    finish(engine, rec.id, None, remove=restore is None, restore=restore)
+    failed_launch(engine, rec.id, restore)
 
 
 def cleanup_command(engine: Engine, container_id: str) -> list[str]:
@@ -248,6 +248,13 @@ def runtime_of(rec: Record) -> Runtime:
     return runtimes.of_config(config_of(rec))
 
 
+def failed_launch(engine: Engine, container_id: str, restore: str | None) -> None:
+    """A launch failed: a run's container goes, with its anonymous volumes (no one else could name them);
+    a start's (`restore`) goes back to that state."""
+    first_run = restore is None
+    finish(engine, container_id, None, remove=first_run, restore=restore, volumes=first_run)
+
+
 def finish(
     engine: Engine,
     container_id: str,
@@ -256,11 +263,13 @@ def finish(
     remove: bool = False,
     restore: str | None = None,
     if_running: bool = False,
+    volumes: bool = False,
 ) -> None:
     """After the container's init is gone: delete its runtime state, unmount its rootfs, record the exit
-    code; with `remove` (or --rm) remove it altogether. With `restore` (a failed start) the container
-    goes back to that state and keeps its exit code. With `if_running`, only a container still recorded
-    as running (cleanup and `ps` may both come to finish one)."""
+    code; with `remove` (or --rm) remove it altogether, and with `volumes` (or --rm) its anonymous
+    volumes. With `restore` (a failed start) the container goes back to that state and keeps its exit
+    code. With `if_running`, only a container still recorded as running (cleanup and `ps` may both come
+    to finish one)."""
     with engine.lock(container_id):
         try:
             rec = engine.db.get(container_id)
@@ -282,10 +291,10 @@ def finish(
             remove_files(engine, rec)
             engine.db.remove(rec.id)
             _unlink(os.path.join(engine.containers_dir, f"{rec.id}.lock"))
-            if rec.remove:  # --rm takes the container's anonymous volumes with it, as podman's does
-                from hutch.engine import volumes
+            if rec.remove or volumes:  # --rm takes the anonymous volumes with it, as podman's does
+                from hutch.engine import volumes as _volumes
 
-                volumes.remove_anonymous(engine, config_of(rec).get("Mounts") or [])
+                _volumes.remove_anonymous(engine, config_of(rec).get("Mounts") or [])
             return
         if restore is not None:
             engine.db.update(rec.id, state=restore, monitor_pid=None)
@@ -313,6 +322,16 @@ def settled(engine: Engine, rec: Record, timeout: float = 10.0) -> Record:
         except NoSuchContainer:
             break
     return rec
+
+
+def put_back(engine: Engine, container_id: str, previous: str) -> None:
+    """A start that failed before its monitor could put the container back: it is `previous` again (the
+    monitor does this itself once it has the container; this is for a failure before)."""
+    with contextlib.suppress(NoSuchContainer):
+        now = engine.db.get(container_id)
+        if now.state == "running" and now.monitor_pid == os.getpid():
+            unmount(engine, now)
+            engine.db.update(container_id, state=previous, monitor_pid=None)
 
 
 def started_by_user(engine: Engine, rec: Record) -> None:
@@ -366,10 +385,6 @@ def remove_files(engine: Engine, rec: Record) -> None:
     unmount(engine, rec)
     if os.path.dirname(rec.dir) == engine.containers_dir:
         shutil.rmtree(rec.dir, ignore_errors=True)
-
-
-def _lines(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _unlink(path: str) -> None:

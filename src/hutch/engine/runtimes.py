@@ -173,7 +173,8 @@ def resolve(name: str) -> Runtime:
     if "/" in name:
         if not (os.path.isfile(name) and os.access(name, os.X_OK)):
             raise HutchError(f"--runtime {name!r}: no executable file at that path")
-        return CliRuntime(name, os.path.abspath(name))
+        path = os.path.abspath(name)  # recorded as its name: later commands (and conmon's, in /) find it
+        return CliRuntime(path, path)
     import shutil
 
     found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")

@@ -1,0 +1,110 @@
+"""Regressions found in review of the engine's container commands: error lines that went missing or were
+not one clear line, what a failed run left behind, and fields inspect showed wrong."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.integration import test_engine_run as run_suite
+from tests.integration.test_engine_run import HUTCH, IMAGE, hutch, leftovers, ok
+
+remote = run_suite.remote
+root = run_suite.root
+
+
+def test_exec_detach_of_a_missing_command_says_so(root: Path) -> None:
+    ok(root, "run", "-d", "--name", "rv-exec", IMAGE, "sleep", "1000")
+    try:
+        proc = hutch(root, "exec", "-d", "rv-exec", "/no/such/command")
+        assert proc.returncode == 127
+        assert proc.stderr.startswith("Error: ") and "/no/such/command" in proc.stderr
+        assert proc.stdout == ""
+        proc = hutch(root, "exec", "-d", "rv-nosuch", "true")  # an engine error: on stderr, not stdout
+        assert proc.returncode == 125 and proc.stderr.startswith("Error: ") and proc.stdout == ""
+    finally:
+        ok(root, "rm", "-f", "-t", "0", "rv-exec")
+    assert leftovers(root) == []
+
+
+def test_rm_reports_every_missing_container(root: Path) -> None:
+    proc = hutch(root, "rm", "rv-nosuch-1", "rv-nosuch-2")
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("Error: ") for line in lines)
+    assert "rv-nosuch-1" in lines[0] and "rv-nosuch-2" in lines[1]
+
+
+def test_rename_to_an_empty_name_is_one_clear_error(root: Path) -> None:
+    ok(root, "create", "--name", "rv-rename", IMAGE, "true")
+    try:
+        proc = hutch(root, "rename", "rv-rename", "")
+        assert proc.returncode == 125
+        assert proc.stderr.startswith("Error: names must match") and "internal error" not in proc.stderr
+        assert ok(root, "inspect", "-f", "{{.Name}}", "rv-rename") == "rv-rename\n"
+    finally:
+        ok(root, "rm", "rv-rename")
+
+
+def test_a_runtime_given_by_a_relative_path_works_from_anywhere(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "runc").symlink_to("/usr/sbin/runc")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = [*HUTCH, "--root", str(root)]
+    created = subprocess.run(
+        [*run, "create", "--name", "rv-relrt", "--runtime", "./bin/runc", IMAGE, "true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        runtime = ok(root, "inspect", "-f", "{{.OCIRuntime}}", "rv-relrt").strip()
+        assert runtime == str(tmp_path / "bin" / "runc")
+        # start from another directory (and conmon's exit command runs in /): the runtime is still found
+        started = subprocess.run(
+            [*run, "start", "-a", "rv-relrt"], cwd=elsewhere, capture_output=True, text=True, check=False
+        )
+        assert started.returncode == 0, started.stderr
+    finally:
+        subprocess.run([*run, "rm", "-f", "rv-relrt"], cwd=elsewhere, capture_output=True, check=False)
+    assert leftovers(root) == []
+
+
+def test_inspect_log_config_names_the_log_driver(root: Path) -> None:
+    ok(root, "create", "--name", "rv-nolog", "--log-driver", "none", IMAGE, "true")
+    try:
+        doc = json.loads(ok(root, "inspect", "rv-nolog"))[0]
+        assert doc["HostConfig"]["LogConfig"]["Type"] == "none"
+    finally:
+        ok(root, "rm", "rv-nolog")
+
+
+def test_a_failed_run_removes_its_anonymous_volumes(root: Path) -> None:
+    before = set(ok(root, "volume", "ls", "-q").split())
+    proc = hutch(root, "run", "-v", "/data", IMAGE, "/no/such/command")
+    assert proc.returncode == 127, proc.stderr
+    assert set(ok(root, "volume", "ls", "-q").split()) == before
+    assert leftovers(root) == []
+
+
+def test_ps_filter_name_with_a_bad_regex_is_one_clear_error(root: Path) -> None:
+    proc = hutch(root, "ps", "-a", "--filter", "name=[")
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("Error: --filter 'name=[': invalid regular expression")
+
+
+def test_kill_signals_the_others_when_one_is_missing(root: Path) -> None:
+    ok(root, "run", "-d", "--name", "rv-kill", IMAGE, "sleep", "1000")
+    try:
+        proc = hutch(root, "kill", "rv-nosuch", "rv-kill")
+        assert proc.returncode == 125
+        assert proc.stderr.startswith("Error: ") and "rv-nosuch" in proc.stderr
+        assert proc.stdout == "rv-kill\n"
+        assert ok(root, "wait", "rv-kill") == "137\n"
+    finally:
+        ok(root, "rm", "-f", "rv-kill")
+    assert leftovers(root) == []
