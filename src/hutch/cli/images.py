@@ -3,7 +3,7 @@
 (reference=, dangling=, label=, before=, since=; several values of one key match any, different keys all).
 
 One row per tag (an untagged image is one `<none>` row), newest first. Templates go through the renderer of
-cli/containers.py, over podman's image report fields (.ID, .Repository, .Tag, .Digest, .CreatedSince,
+cli/format.py, over podman's image report fields (.ID, .Repository, .Tag, .Digest, .CreatedSince,
 .CreatedAt, .Size, ...).
 """
 
