@@ -89,3 +89,14 @@ def test_commit_keeps_the_containers_env_user_workdir_and_labels(root: Path) -> 
     finally:
         ok(root, "rm", "-f", "-t", "0", "rvcommit")
         subprocess.run([*HUTCH, "--root", str(root), "rmi", "rvcommitted"], capture_output=True, check=False)
+
+
+def test_stats_refuses_an_interval_below_one(root: Path) -> None:
+    for value in ("0", "-1"):
+        proc = subprocess.run(
+            [*HUTCH, "--root", str(root), "stats", "--no-stream", "-i", value],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        # podman: one error line, exit 125 (0 made a redraw loop that never slept)
+        assert proc.returncode == 125, proc
+        assert proc.stderr == "Error: invalid interval, must be a positive number greater zero\n"

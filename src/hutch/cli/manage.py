@@ -196,6 +196,8 @@ def _stats_text(samples: list[Sample], fmt_: str | None, no_trunc: bool) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     from hutch.engine import stats
 
+    if args.interval < 1:  # as podman (0 would redraw without a pause)
+        raise HutchError("invalid interval, must be a positive number greater zero")
     previous: dict[str, Sample] = {}
     clear = sys.stdout.isatty() and not args.no_stream
     try:
