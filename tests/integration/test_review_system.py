@@ -100,3 +100,18 @@ def test_stats_refuses_an_interval_below_one(root: Path) -> None:
         # podman: one error line, exit 125 (0 made a redraw loop that never slept)
         assert proc.returncode == 125, proc
         assert proc.stderr == "Error: invalid interval, must be a positive number greater zero\n"
+
+
+def test_volume_prune_prompt_lists_the_volumes(fresh: Path) -> None:
+    ok(fresh, "volume", "create", "rv-unused")
+    ok(fresh, "volume", "create", "rv-used")
+    ok(fresh, "run", "-d", "--name", "rv-user", "-v", "rv-used:/data", IMAGE, "sleep", "1000")
+    proc = subprocess.run(
+        [*HUTCH, "--root", str(fresh), "volume", "prune"], input="n\n", capture_output=True, text=True
+    )
+    # podman names what it would remove between the warning and the question; "n" removes nothing.
+    assert proc.returncode == 0
+    assert "will be removed:\nrv-unused\nAre you sure you want to continue? [y/N] " in proc.stdout, (
+        proc.stdout
+    )
+    assert sorted(ok(fresh, "volume", "ls", "-q").split()) == ["rv-unused", "rv-used"]

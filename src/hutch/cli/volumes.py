@@ -108,9 +108,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from hutch.engine import volumes
 
     if not args.force:
+        with _engine(args) as engine:
+            names = "".join(name + "\n" for name in volumes.unused(engine))
         sys.stdout.write(
             "WARNING! This will remove all volumes not used by at least one container. The following volumes "
-            "will be removed:\nAre you sure you want to continue? [y/N] "
+            f"will be removed:\n{names}Are you sure you want to continue? [y/N] "
         )
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):

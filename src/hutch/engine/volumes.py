@@ -115,8 +115,8 @@ def discard(engine: Engine, name: str) -> None:
     shutil.rmtree(directory(engine, name), ignore_errors=True)
 
 
-def prune(engine: Engine) -> list[str]:
-    """Every volume no container uses, removed; their names."""
+def unused(engine: Engine) -> list[str]:
+    """The names of the volumes no container uses."""
     from hutch import jsonfast
 
     used: set[str] = set()
@@ -124,11 +124,14 @@ def prune(engine: Engine) -> list[str]:
         for m in jsonfast.loads(rec.config or "{}").get("Mounts") or []:
             if m.get("Type") == "volume":
                 used.add(str(m.get("Name")))
-    removed = []
-    for vol in engine.db.volumes():
-        if vol.name not in used:
-            discard(engine, vol.name)
-            removed.append(vol.name)
+    return [vol.name for vol in engine.db.volumes() if vol.name not in used]
+
+
+def prune(engine: Engine) -> list[str]:
+    """Every volume no container uses, removed; their names."""
+    removed = unused(engine)
+    for name in removed:
+        discard(engine, name)
     return removed
 
 
