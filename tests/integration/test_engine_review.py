@@ -108,3 +108,16 @@ def test_kill_signals_the_others_when_one_is_missing(root: Path) -> None:
     finally:
         ok(root, "rm", "-f", "rv-kill")
     assert leftovers(root) == []
+
+
+def test_restart_all_starts_stopped_containers_too(root: Path) -> None:
+    created = ok(root, "create", "--name", "rv-r1", IMAGE, "sleep", "1000").strip()
+    exited = ok(root, "run", "-d", "--name", "rv-r2", IMAGE, "sleep", "1000").strip()
+    ok(root, "stop", "-t", "0", "rv-r2")
+    try:
+        assert set(ok(root, "restart", "-a").split()) == {created, exited}
+        for name in ("rv-r1", "rv-r2"):
+            assert ok(root, "inspect", "-f", "{{.State.Status}}", name) == "running\n"
+    finally:
+        ok(root, "rm", "-f", "-t", "0", "rv-r1", "rv-r2")
+    assert leftovers(root) == []

@@ -330,7 +330,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
     prepare_launch()
     with _engine(args) as engine:
-        names = _names(engine, args)
+        names = _names(engine, args, stopped=True)  # podman's -a: every container, whatever its state
         for name in names:
             engine.stop(name, args.time)
             _start_one(engine, name)
@@ -520,7 +520,7 @@ def _commands(
     c = add(sub, "restart", cmd_restart, "stop and start containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")
     c.add_argument("-t", "--time", type=int, help="seconds before SIGKILL (default: --stop-timeout, else 10)")
-    c.add_argument("-a", "--all", action="store_true", help="restart every running container")
+    c.add_argument("-a", "--all", action="store_true", help="restart every container, whatever its state")
 
     c = add(sub, "kill", cmd_kill, "send a signal to containers")
     c.add_argument("containers", nargs="*", metavar="CONTAINER")

@@ -12,6 +12,7 @@ from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
     from typing import Any
 
@@ -130,17 +131,24 @@ def cmd_attach(args: argparse.Namespace) -> int:
         cfg = config_of(rec)
         tty = bool(cfg.get("Tty"))
         stdin = bool(cfg.get("OpenStdin")) and not args.no_stdin
-        sock = attach.connect(rec.id)
-        restore = _raw_terminal(engine, rec) if tty and stdin and os.isatty(0) else None
-        try:
-            detached = attach.relay(sock, stdin=stdin, detach_keys=keys)
-        finally:
-            sock.close()
-            if restore is not None:
-                restore()
+        detached = relay(engine, rec, attach.connect(rec.id), stdin=stdin, keys=keys, raw=tty and stdin)
         if detached:
             return 0
         return _exit_code(engine, rec.id)
+
+
+def relay(engine: Engine, rec: Record, sock: socket.socket, *, stdin: bool, keys: bytes, raw: bool) -> bool:
+    """attach's relay over conmon's socket `sock` (closed after), our terminal raw meanwhile with `raw` (a -t
+    container's stdin, when ours is a terminal); True when the user detached."""
+    from hutch.engine import attach
+
+    restore = _raw_terminal(engine, rec) if raw and os.isatty(0) else None
+    try:
+        return attach.relay(sock, stdin=stdin, detach_keys=keys)
+    finally:
+        sock.close()
+        if restore is not None:
+            restore()
 
 
 def _raw_terminal(engine: Engine, rec: Record) -> Callable[[], None]:

@@ -9,8 +9,6 @@ hands the removal back to cleanup, or does it at once if the container has exite
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
@@ -24,7 +22,7 @@ def run(
 ) -> int:
     """Run `rec` (created with -t) attached; its exit code, or 0 once detached. `restore`: a `start -a`
     of a container claimed from that state, to which a failed launch puts it back."""
-    from hutch.cli.monitor import _exit_code, _raw_terminal
+    from hutch.cli.monitor import _exit_code, relay
     from hutch.engine import attach, monitor
 
     try:
@@ -52,14 +50,7 @@ def run(
         if restore is not None:
             monitor.put_back(engine, rec.id, restore)
         raise
-    sock = held[0]
-    cooked = _raw_terminal(engine, rec) if interactive and os.isatty(0) else None
-    try:
-        detached = attach.relay(sock, stdin=interactive, detach_keys=keys)
-    finally:
-        sock.close()
-        if cooked is not None:
-            cooked()
+    detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive)
     if detached:
         if remove:
             _hand_back_removal(engine, rec.id)
