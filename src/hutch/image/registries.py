@@ -59,9 +59,9 @@ class Entry:
 
     def matches(self, name: str) -> bool:
         """Whether the reference name `host[:port]/path` falls under this prefix (`*.example.com` matches
-        any subdomain's registry)."""
+        any subdomain's registry, on any port)."""
         if self.prefix.startswith("*."):
-            host = name.split("/", 1)[0]
+            host = name.split("/", 1)[0].partition(":")[0]
             return host.endswith(self.prefix[1:])
         return name == self.prefix or name.startswith(self.prefix + "/")
 
