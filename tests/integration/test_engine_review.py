@@ -121,3 +121,16 @@ def test_restart_all_starts_stopped_containers_too(root: Path) -> None:
     finally:
         ok(root, "rm", "-f", "-t", "0", "rv-r1", "rv-r2")
     assert leftovers(root) == []
+
+
+def test_start_starts_the_others_when_one_is_missing(root: Path) -> None:
+    ok(root, "create", "--name", "rv-start", IMAGE, "sleep", "1000")
+    try:
+        proc = hutch(root, "start", "rv-nosuch", "rv-start")
+        assert proc.returncode == 125
+        assert proc.stderr.startswith("Error: ") and "rv-nosuch" in proc.stderr
+        assert proc.stdout == "rv-start\n"
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", "rv-start") == "running\n"
+    finally:
+        ok(root, "rm", "-f", "-t", "0", "rv-start")
+    assert leftovers(root) == []

@@ -305,6 +305,7 @@ def _start_one(
 
 def cmd_start(args: argparse.Namespace) -> int:
     from hutch.engine.containers import InvokeError, prepare_launch
+    from hutch.engine.db import NoSuchContainer
 
     prepare_launch()
     if args.attach and len(args.containers) > 1:
@@ -318,6 +319,9 @@ def cmd_start(args: argparse.Namespace) -> int:
                 )
             except InvokeError as e:
                 code = _fail(str(e), e.exit_code if args.attach else 125)
+                continue
+            except NoSuchContainer as e:  # reported; the others are still started
+                code = _fail(str(e), 125)
                 continue
             if args.attach:
                 return result if result is not None else 0
