@@ -268,11 +268,16 @@ def cmd_reload(args: argparse.Namespace) -> int:
             recs = [engine.find(n) for n in args.containers]
         else:
             raise HutchError("network reload: give containers or --all")
-        for rec in recs:
-            with engine.lock(rec.id):
-                setup.reload(engine, rec)
+        code = 0
+        for rec in recs:  # as podman: each container's error said, the others still reloaded
+            try:
+                with engine.lock(rec.id):
+                    setup.reload(engine, rec)
+            except HutchError as e:
+                code = _fail(str(e), 125)
+                continue
             print(rec.id, flush=True)
-    return 0
+    return code
 
 
 def cmd_port(args: argparse.Namespace) -> int:

@@ -117,7 +117,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.engine import pods
 
     with _engine(args) as engine:
-        docs = [_doc(engine, p) for p in reversed(pods.all_pods(engine))]
+        listed = list(reversed(pods.all_pods(engine)))
+        docs = [_doc(engine, p) for p in listed]
     if args.quiet:
         for d in docs:
             print(d["Id"] if args.no_trunc else d["Id"][:12])
@@ -131,7 +132,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     now = time.time()
     rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
-    for d, p in zip(docs, reversed(pods.all_pods(_engine(args))), strict=False):
+    for d, p in zip(docs, listed, strict=True):  # p: the pod's record (its creation time as a number)
         rows.append(
             [
                 d["Id"][:12],

@@ -83,7 +83,7 @@ def find(engine: Engine, name_or_id: str) -> dict[str, Any]:
     found = [p for p in pods if name_or_id and p["Id"].startswith(name_or_id)]
     if len(found) == 1:
         return found[0]
-    raise NotFoundError(f"{name_or_id}: no pod with name or ID {name_or_id} found: no such pod")
+    raise NotFoundError(f"no pod with name or ID {name_or_id} found: no such pod")
 
 
 def _pause_image(engine: Engine) -> None:
@@ -169,6 +169,10 @@ def create(
         raise ConfigError(
             "--hostname: the pod's hostname needs the pod to share its UTS namespace (--share uts)"
         )
+    if name:
+        from hutch.engine.containers import _check_name
+
+        _check_name(name)  # podman's rule for pods' names as for containers'
     pod_id = secrets.token_hex(32)
     with _locked(engine):
         if name and any(p["Name"] == name for p in all_pods(engine)):
@@ -275,10 +279,21 @@ def _create_for(engine: Engine, name: str, opts: Any) -> dict[str, Any]:
     return pod
 
 
-def _infra_pid(engine: Engine, infra_id: str) -> int:
+def _infra_pid(engine: Engine, infra_id: str, timeout: float = 10.0) -> int:
+    """The infra's init. Another command may be starting the infra right now (its claim in the db, its
+    runtime state not written yet): then its init is waited for, as long as the db says it runs."""
+    from hutch.engine.containers import LIVE
     from hutch.runtime import container
 
-    return int(container.load(engine.runtime_root, infra_id).pid)
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(NotFoundError):
+            c = container.load(engine.runtime_root, infra_id)
+            if c.status() in ("created", "running", "paused"):
+                return int(c.pid)
+        if engine.db.get(infra_id).state not in LIVE or time.monotonic() > deadline:
+            raise StateError(f"the pod's infra container {infra_id[:12]} is not running")
+        time.sleep(0.01)
 
 
 def containers(engine: Engine, pod: dict[str, Any]) -> list[Record]:

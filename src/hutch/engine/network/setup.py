@@ -486,8 +486,11 @@ def reload(engine: Engine, rec: Record) -> None:
     network's own chains (ensured) and the per-container plugins' (portmap: DEL, then ADD on the same
     result); then CHECK of the whole list. A plan from before the per-network rules gets its whole list
     again (DEL, ADD with the addresses and MAC it had)."""
+    from hutch.engine.containers import LIVE
     from hutch.engine.network import firewall
 
+    if rec.state in LIVE and (plan.load(engine.path(rec, "userdata")) or {}).get("mode") == "none":
+        return  # a netns with lo only: no rules of its own (podman's reload of it succeeds, doing nothing)
     userdata, doc, running = _running_plan(engine, rec)
     if not running:
         raise StateError(f"container {rec.id} is not running")

@@ -1,0 +1,82 @@
+"""Pods and networks under concurrent commands and bad input: two members started at once both join the
+infra container one of them started; a pod name podman would refuse is refused, leaving nothing behind;
+`network reload` goes past a container with nothing to reload, or one that fails."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.integration import test_engine_run as run_suite
+from tests.integration.test_engine_run import HUTCH, IMAGE, hutch, ok
+
+remote = run_suite.remote
+root = run_suite.root
+
+
+def test_two_members_started_at_once_share_the_infra(root: Path) -> None:
+    ok(root, "pod", "create", "--name", "race")
+    try:
+        for name in ("race-a", "race-b"):
+            ok(root, "create", "--pod", "race", "--name", name, IMAGE, "sleep", "30")
+        ok(root, "pod", "stop", "-t", "0", "race")  # the infra, started by the creates, stopped
+        procs = [
+            subprocess.Popen(
+                [*HUTCH, "--root", str(root), "start", name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("race-a", "race-b")
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        hostnames = {ok(root, "exec", name, "hostname").strip() for name in ("race-a", "race-b")}
+        assert hostnames == {"race"}
+        doc = json.loads(ok(root, "pod", "inspect", "race"))
+        assert {c["State"] for c in doc["Containers"]} == {"running"}
+    finally:
+        ok(root, "pod", "rm", "-f", "race")
+
+
+def test_a_bad_pod_name_is_refused(root: Path) -> None:
+    before = ok(root, "ps", "-a", "-q")
+    for bad in ("a/b", "-x", "with space"):
+        proc = hutch(root, "pod", "create", f"--name={bad}")
+        assert proc.returncode == 125, proc.stderr
+        assert proc.stderr.startswith("Error: ") and "[a-zA-Z0-9][a-zA-Z0-9_.-]*" in proc.stderr
+    assert ok(root, "pod", "ps", "-q") == ""
+    assert ok(root, "ps", "-a", "-q") == before
+
+
+def test_a_missing_pod_is_podmans_one_line(root: Path) -> None:
+    proc = hutch(root, "pod", "inspect", "nosuchpod")
+    assert proc.returncode == 125
+    assert proc.stderr == "Error: no pod with name or ID nosuchpod found: no such pod\n"
+
+
+def test_reload_all_goes_past_a_container_without_networks(root: Path) -> None:
+    """podman's `network reload --all` reloads every running container; one with --network none has
+    nothing to reload (it was refused, and the reload stopped there)."""
+    none = ok(root, "run", "-d", "--network", "none", IMAGE, "sleep", "30").strip()
+    bridged = ok(root, "run", "-d", IMAGE, "sleep", "30").strip()
+    try:
+        proc = hutch(root, "network", "reload", "--all")
+        assert proc.returncode == 0, proc.stderr
+        assert set(proc.stdout.split()) >= {none, bridged}
+    finally:
+        hutch(root, "rm", "-f", "-t", "0", none, bridged)
+
+
+def test_reload_all_says_each_error_and_reloads_the_rest(root: Path) -> None:
+    host = ok(root, "run", "-d", "--network", "host", IMAGE, "sleep", "30").strip()
+    bridged = ok(root, "run", "-d", IMAGE, "sleep", "30").strip()
+    try:
+        proc = hutch(root, "network", "reload", host, bridged)
+        assert proc.returncode == 125
+        assert proc.stdout.split() == [bridged]
+        assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("Error: ")
+    finally:
+        hutch(root, "rm", "-f", "-t", "0", host, bridged)
