@@ -40,7 +40,7 @@ def inspect(engine: Engine, rec: Record) -> dict[str, object]:
         "State": {
             "OciVersion": "1.2.0",
             "Status": rec.state,
-            "Running": rec.state in ("running", "paused"),
+            "Running": rec.state == "running",  # podman's: false while paused
             "Paused": rec.state == "paused",
             "Restarting": False,
             "OOMKilled": False,
