@@ -80,3 +80,17 @@ def test_reload_all_says_each_error_and_reloads_the_rest(root: Path) -> None:
         assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("Error: ")
     finally:
         hutch(root, "rm", "-f", "-t", "0", host, bridged)
+
+
+def test_host_gateway_without_a_network_is_refused(root: Path) -> None:
+    """--add-host NAME:host-gateway names the network's gateway: with --network none there is none (the
+    hosts file had a line with no address), and podman refuses it too."""
+    before = ok(root, "ps", "-a", "-q")
+    proc = hutch(
+        root, "run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", IMAGE, "cat", "/etc/hosts"
+    )
+    assert proc.returncode == 125, proc.stdout
+    assert proc.stderr.startswith("Error: --add-host") and len(proc.stderr.splitlines()) == 1
+    assert ok(root, "ps", "-a", "-q") == before
+    hosts = ok(root, "run", "--rm", "--add-host", "gw:host-gateway", IMAGE, "cat", "/etc/hosts")
+    assert "10.88.0.1\tgw\n" in hosts

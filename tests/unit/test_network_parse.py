@@ -150,3 +150,14 @@ def test_plugin_errors_are_one_line(tmp_path: Path) -> None:
         [str(Path(cni.CNI_PATH, "bridge"))], input=b"{}", env={"CNI_COMMAND": "VERSION"}, capture_output=True
     )
     assert b"1.0.0" in version.stdout
+
+
+def test_inspect_created_is_gos_time_text() -> None:
+    """podman's `created`: RFC 3339 with the nanoseconds' trailing zeros trimmed, as Go writes a time."""
+    from hutch.engine.network import manage
+
+    net = config.default_network()
+    net.created = 1.5
+    assert manage.inspect(net)["created"] == "1970-01-01T00:00:01.5Z"
+    net.created = 0.0
+    assert manage.inspect(net)["created"] == "0001-01-01T00:00:00Z"

@@ -4,8 +4,6 @@ and pruning networks, podman's inspect document, and the container side of conne
 
 from __future__ import annotations
 
-import time
-
 from hutch.engine.network import config, plan
 from hutch.errors import HutchError, StateError
 
@@ -73,15 +71,10 @@ def prune(engine: Engine) -> list[str]:
     return out
 
 
-def _go_time(t: float) -> str:
-    if not t:
-        return "0001-01-01T00:00:00Z"
-    frac = f"{t % 1:.9f}"[1:]
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + frac + "Z"
-
-
 def inspect(net: config.Network) -> dict[str, Any]:
     """podman's network inspect object."""
+    from hutch.engine.inspect import _go_time
+
     subnets = []
     for s in net.subnets:
         entry: dict[str, Any] = {"subnet": s.subnet, "gateway": s.gateway}

@@ -89,6 +89,9 @@ def build(
                 raise ConfigError(f"{flag}: needs a bridge network, not --network {network}")
         if net.publish or net.publish_all:
             raise ConfigError(f"-p/-P: ports cannot be published with --network {network}")
+    if mode in ("none", "ns") and any(ip == "host-gateway" for _, ip in plan["add_hosts"]):
+        # No gateway to name (podman fails the same: the host containers internal IP is empty).
+        raise ConfigError(f"--add-host HOST:host-gateway: there is no gateway with --network {network}")
     if mode == "ns":
         path = network[3:]
         if not os.path.exists(path):
