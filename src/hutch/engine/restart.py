@@ -46,15 +46,27 @@ def load(userdata: str) -> dict[str, object]:
 
 
 def save(userdata: str, **changes: object) -> None:
+    """Merge `changes` into the state file. `stop` and conmon's cleanup may save at once: the read, merge
+    and rename happen under a lock on userdata (flock of the directory), so neither change is lost."""
+    import fcntl
+
     from hutch import jsonfast
 
-    doc = load(userdata)
-    doc.update(changes)
-    path = os.path.join(userdata, STATE_FILE)
-    with contextlib.suppress(FileNotFoundError):  # the container was removed meanwhile
-        with open(path + ".tmp", "w") as f:
-            f.write(jsonfast.dumps(doc))
-        os.rename(path + ".tmp", path)
+    try:
+        fd = os.open(userdata, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # the container was removed meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        doc = load(userdata)
+        doc.update(changes)
+        path = os.path.join(userdata, STATE_FILE)
+        with contextlib.suppress(FileNotFoundError):  # removed while we waited for the lock
+            with open(f"{path}.tmp", "w") as f:
+                f.write(jsonfast.dumps(doc))
+            os.rename(f"{path}.tmp", path)
+    finally:
+        os.close(fd)
 
 
 def count(userdata: str) -> int:
