@@ -94,3 +94,15 @@ def test_host_gateway_without_a_network_is_refused(root: Path) -> None:
     assert ok(root, "ps", "-a", "-q") == before
     hosts = ok(root, "run", "--rm", "--add-host", "gw:host-gateway", IMAGE, "cat", "/etc/hosts")
     assert "10.88.0.1\tgw\n" in hosts
+
+
+def test_a_refused_member_leaves_the_infra_as_it_was(root: Path) -> None:
+    """run --pod with -p is refused (the pod's ports are its infra's) before the infra is started."""
+    ok(root, "pod", "create", "--name", "still")
+    try:
+        infra = json.loads(ok(root, "pod", "inspect", "still"))["InfraContainerID"]
+        proc = hutch(root, "run", "--rm", "--pod", "still", "-p", "8080", IMAGE, "true")
+        assert proc.returncode == 125 and proc.stderr.startswith("Error: -p"), proc.stderr
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", infra).strip() == "created"
+    finally:
+        ok(root, "pod", "rm", "-f", "still")

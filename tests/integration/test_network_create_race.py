@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.integration.test_engine_run import HUTCH, ok
+from tests.integration.test_engine_run import HUTCH, hutch, ok
 
 pytestmark = pytest.mark.skipif(not Path("/usr/lib/cni/bridge").exists(), reason="no CNI plugins")
 
@@ -50,3 +50,23 @@ def test_concurrent_unnamed_creates_get_distinct_names(tmp_path: Path) -> None:
         assert p.returncode == 0, err
         out.append(stdout.strip())
     assert len(set(out)) == 4, out
+
+
+def _host_link_subnet() -> str:
+    """A subnet of the host's own (a link route of an interface that is not a container bridge)."""
+    out = subprocess.run(["ip", "-4", "route", "show", "scope", "link"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        cols = line.split()
+        dev = cols[cols.index("dev") + 1] if "dev" in cols else ""
+        if "/" in cols[0] and not dev.startswith(("hutch", "cni-", "podman")):
+            return cols[0]
+    raise AssertionError(f"no link route of the host's own: {out.stdout!r}")
+
+
+def test_a_subnet_the_host_uses_is_refused(tmp_path: Path) -> None:
+    """As podman: a --subnet overlapping a host interface's would shadow the host's own route."""
+    subnet = _host_link_subnet()
+    proc = hutch(tmp_path, "network", "create", "--subnet", subnet, "shadow")
+    assert proc.returncode == 125, proc.stdout
+    assert proc.stderr == f"Error: subnet {subnet} is already used on the host or by another config\n"
+    assert not (tmp_path / "networks" / "shadow.conflist").exists()

@@ -248,13 +248,14 @@ def join(engine: Engine, name_or_id: str, opts: Any) -> str:
         opts.cgroup_parent = pod.get("CgroupPath", "")
     if not pod["InfraContainerID"]:
         return str(pod["Id"])
+    share = pod["SharedNamespaces"]
+    if "net" in share and opts.net is not None and (opts.net.publish or opts.net.publish_all):
+        # Before the infra starts: a refused member leaves the pod as it was.
+        raise ConfigError("-p: a pod's ports are published on its infra container (pod create -p)")
     infra = _start_infra(engine, pod)
     assert infra is not None
-    share = pod["SharedNamespaces"]
     if "net" in share:
         opts.network = f"container:{infra.id}"
-        if opts.net is not None and (opts.net.publish or opts.net.publish_all):
-            raise ConfigError("-p: a pod's ports are published on its infra container (pod create -p)")
     pid = _infra_pid(engine, infra.id)
     for ns, attr in _BY_PATH.items():
         if ns in share:

@@ -373,7 +373,7 @@ def _create(
         )
         for i, s in enumerate(subnets)
     ]
-    taken = [t for n in all_networks(root) for t in (ipaddress.ip_network(s.subnet) for s in n.subnets)]
+    taken = _taken(root)  # the networks' subnets and the host's routes, as podman checks a --subnet
     for s in subs:
         net = ipaddress.ip_network(s.subnet)
         if any(_overlap(net, t) for t in taken):
