@@ -134,3 +134,21 @@ def test_start_starts_the_others_when_one_is_missing(root: Path) -> None:
     finally:
         ok(root, "rm", "-f", "-t", "0", "rv-start")
     assert leftovers(root) == []
+
+
+def test_ps_table_format_prints_podmans_titles(root: Path) -> None:
+    empty = ok(root, "ps", "--filter", "name=^rv-none$", "--format", "table {{.ID}}\t{{.Names}}")
+    assert empty.split() == ["CONTAINER", "ID", "NAMES"]
+    cid = ok(root, "create", "--name", "rv-table", IMAGE, "true").strip()
+    try:
+        out = ok(root, "ps", "-a", "--format", "table {{.ID}}\t{{.Names}}\t{{.CreatedAt}}").splitlines()
+        assert out[0].split() == ["CONTAINER", "ID", "NAMES", "CREATED", "AT"]
+        assert out[0].index("NAMES") == 14  # the columns are padded as podman's tabwriter pads them
+        row = next(line for line in out if line.startswith(cid[:12]))
+        assert row.index("rv-table") == 14
+        heading = ok(root, "ps", "-a", "--noheading", "--format", "table {{.ID}} {{.Names}}").splitlines()
+        assert f"{cid[:12]} rv-table" in heading and not any("NAMES" in line for line in heading)
+        plain = ok(root, "ps", "-a", "--format", "{{.ID}} {{.Names}}").splitlines()
+        assert f"{cid[:12]} rv-table" in plain and not any("NAMES" in line for line in plain)
+    finally:
+        ok(root, "rm", "rv-table")

@@ -125,10 +125,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
         print(_json([_ps_json(r) for r in records]))
         return 0
     now = time.time()
-    if args.format:
-        template = args.format.removeprefix("table ")
-        for rec in records:
-            print(fmt.render(template, _ps_fields(rec, now, args.no_trunc)))
+    if args.format:  # `table ...` gets podman's titles and padding (psview.render)
+        docs = [_ps_fields(rec, now, args.no_trunc) for rec in records]
+        sys.stdout.write(psview.render(args.format, docs, not args.noheading))
         return 0
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", *extra]]
     for rec in records:

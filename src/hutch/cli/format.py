@@ -126,6 +126,33 @@ def render(template: str, doc: Any) -> str:
     return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\n", "\n").replace("\\t", "\t"))
 
 
+def render_rows(
+    template: str, rows: list[dict[str, Any]], titles: dict[str, str], heading: bool, default: str = ""
+) -> str:
+    """podman's --format for a listing: `table ...` prints a header from `titles` (unless `heading` is
+    false) and pads the tab-separated columns (`table` alone renders `default`); a plain template prints
+    each row as it renders."""
+    is_table = template.startswith("table")
+    body = template[len("table") :].lstrip() if is_table else template
+    if is_table and not body:
+        body = default
+    lines = [render(body, row) for row in rows]
+    if not is_table:
+        return "".join(line + "\n" for line in lines)
+    if heading:
+        lines.insert(0, render(body, titles))
+    cells = [line.split("\t") for line in lines]
+    width = max((len(c) for c in cells), default=0)
+    return table([c + [""] * (width - len(c)) for c in cells]) if cells else ""
+
+
+def title(field: str) -> str:
+    """A field's column title as podman's report headers make it: `CreatedAt` -> `CREATED AT`."""
+    import re
+
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).upper()
+
+
 def _go_text(v: Any) -> str:
     """A value as Go's text/template prints it."""
     if v is None:

@@ -187,30 +187,12 @@ def _json_doc(storage: Storage, image: Image) -> dict[str, Any]:
 
 
 def render_template(template: str, rows: list[dict[str, Any]], heading: bool) -> str:
-    """podman's --format: `table ...` prints a header (unless `heading` is false) and pads the tab-separated
-    columns; a plain template prints each row as it renders."""
+    """podman's --format (see hutch.cli.format.render_rows), with images' column titles."""
     from hutch.cli import format as fmt
-    from hutch.cli.format import render
 
-    table = template.startswith("table")
-    body = template[len("table") :].lstrip() if table else template
-    if table and not body:
-        body = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    lines = [render(body, row) for row in rows]
-    if not table:
-        return "".join(line + "\n" for line in lines)
-    if heading:
-        lines.insert(0, render(body, {f: HEADERS.get(f, _upper(f)) for f in FIELDS}))
-    cells = [line.split("\t") for line in lines]
-    width = max((len(c) for c in cells), default=0)
-    return fmt.table([c + [""] * (width - len(c)) for c in cells]) if cells else ""
-
-
-def _upper(field: str) -> str:
-    """`CreatedAt` -> `CREATED AT`, as podman's report headers split a field name."""
-    import re
-
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).upper()
+    titles = {f: HEADERS.get(f, fmt.title(f)) for f in FIELDS}
+    default = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    return fmt.render_rows(template, rows, titles, heading, default)
 
 
 def list_images(args: argparse.Namespace, storage: Storage) -> int:

@@ -20,6 +20,12 @@ KEYS = (
 )  # fmt: skip
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 SORTS = ("command", "created", "id", "image", "names", "runningfor", "size", "status")
+# ps --format table's column titles where podman's are not the field's name in capitals
+FIELDS = (
+    "ID", "Id", "Image", "ImageID", "Command", "Created", "CreatedAt", "RunningFor", "StartedAt", "ExitedAt",
+    "State", "Status", "Exited", "ExitCode", "AutoRemove", "Ports", "Names",
+)  # fmt: skip
+TITLES = {"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedHuman": "CREATED", "Pod": "POD ID"}
 
 
 def parse(texts: list[str]) -> dict[str, list[str]]:
@@ -225,3 +231,12 @@ def columns(engine: Engine, records: list[Record], *, size: bool, pod: bool) -> 
         out["POD ID"] = {i: p[0] for i, p in pods.items()}
         out["PODNAME"] = {i: p[1] for i, p in pods.items()}
     return out
+
+
+def render(template: str, docs: list[dict[str, Any]], heading: bool) -> str:
+    """ps --format: each container's fields through the template; `table ...` with podman's titles."""
+    from hutch.cli import format as fmt
+
+    titles = {f: TITLES.get(f, fmt.title(f)) for f in FIELDS}
+    default = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    return fmt.render_rows(template, docs, titles, heading, default)
