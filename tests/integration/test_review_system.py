@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from tests.integration import test_engine_files as files_suite
@@ -115,3 +116,36 @@ def test_volume_prune_prompt_lists_the_volumes(fresh: Path) -> None:
         proc.stdout
     )
     assert sorted(ok(fresh, "volume", "ls", "-q").split()) == ["rv-unused", "rv-used"]
+
+
+def test_volume_prune_leaves_a_volume_a_create_is_mounting(fresh: Path, tmp_path: Path) -> None:
+    # The create's -v ...:U chowns a large tree after it took the volume: a prune in that window found no
+    # container naming the volume (its record is written last) and removed it under the new container.
+    tree = tmp_path / "many"
+    tree.mkdir()
+    for i in range(60000):
+        (tree / str(i)).touch()
+    ok(fresh, "volume", "create", "rvrace")
+    run = subprocess.Popen(
+        [*HUTCH, "--root", str(fresh), "run", "-d", "--name", "racer", "-u", "4321:4321",
+         "-v", "rvrace:/data", "-v", f"{tree}:/many:U", IMAGE, "sleep", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while tree.stat().st_uid != 4321:  # the chown has begun: the volume is taken
+            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+            time.sleep(0.005)
+        pruned = ok(fresh, "volume", "prune", "-f").split()
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        assert "rvrace" not in pruned
+        assert ok(fresh, "volume", "ls", "-q").split() == ["rvrace"]
+        assert (
+            ok(fresh, "exec", "-u", "0", "racer", "sh", "-c", "echo kept > /data/f && cat /data/f")
+            == "kept\n"
+        )
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()

@@ -289,6 +289,7 @@ class Engine:
 
             rec.config = jsonfast.dumps(created)
             self.db.update(rec.id, config=rec.config)
+            mounts.release(resolved)  # the record names its volumes: rm and prune may look now
         except BaseException:
             from hutch.engine import monitor
 

@@ -196,6 +196,7 @@ class Resolved:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     inspect: list[dict[str, Any]] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # volumes this create made (removed if it fails)
+    lock: int = -1  # the volumes' shared lock while volumes are taken and not yet recorded (see release)
 
 
 def resolve(engine: Engine, opts: Options, image: ContainerConfig, *, rootfs: str, out: Resolved) -> None:
@@ -221,6 +222,10 @@ def resolve(engine: Engine, opts: Options, image: ContainerConfig, *, rootfs: st
             if dest not in taken:
                 ro_opts = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
                 wanted.append(MountSpec("tmpfs", dest, "tmpfs", ro_opts, flag="--read-only"))
+    if any(spec.type == "volume" for spec in wanted):
+        from hutch.engine.volumes import hold
+
+        out.lock = hold(engine)
     for spec in wanted:
         if spec.type == "tmpfs":
             out.mounts.append(_oci(spec.destination, "tmpfs", "tmpfs", spec.options))
@@ -309,9 +314,17 @@ def binds(shown: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def release(resolved: Resolved) -> None:
+    """The volumes' lock let go: the container's record names its volumes now (or the create failed)."""
+    if resolved.lock >= 0:
+        os.close(resolved.lock)
+        resolved.lock = -1
+
+
 def discard_created(engine: Engine, resolved: Resolved) -> None:
     """The volumes a failed create made: gone, as if it never ran."""
     from hutch.engine import volumes
 
     for name in resolved.created:
         volumes.discard(engine, name)
+    release(resolved)

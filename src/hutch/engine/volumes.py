@@ -17,6 +17,8 @@ from hutch.errors import ConfigError, ExistsError, HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from hutch.engine.containers import Engine
 
 
@@ -77,6 +79,31 @@ def ensure(
     return vol, True
 
 
+def hold(engine: Engine, exclusive: bool = False) -> int:
+    """An fd of ROOT/volumes.lock, flocked: a create holds it shared from taking its volumes until its
+    record names them (hutch.engine.mounts), rm and prune exclusive, so neither removes a volume a create
+    has taken but not yet recorded. Closing the fd releases it."""
+    import fcntl
+
+    path = os.path.join(engine.root, "volumes.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _exclusive(engine: Engine) -> Iterator[None]:
+    fd = hold(engine, exclusive=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 def get(engine: Engine, name: str) -> VolumeRecord:
     vol = engine.db.volume(name)
     if vol is None:
@@ -98,15 +125,17 @@ def users(engine: Engine, name: str) -> list[str]:
 
 def remove(engine: Engine, name: str, force: bool = False) -> None:
     """podman volume rm: refused while a container uses it, unless `force` (those containers go first)."""
-    get(engine, name)
-    used = users(engine, name)
-    if used and not force:
-        raise VolumeInUse(
-            f"volume {name} is being used by the following container(s): {', '.join(used)}: volume is being used"
-        )
-    for cid in used:
-        engine.remove(cid, force=True)
-    discard(engine, name)
+    with _exclusive(engine):
+        get(engine, name)
+        used = users(engine, name)
+        if used and not force:
+            raise VolumeInUse(
+                f"volume {name} is being used by the following container(s): {', '.join(used)}: volume is "
+                "being used"
+            )
+        for cid in used:
+            engine.remove(cid, force=True)
+        discard(engine, name)
 
 
 def discard(engine: Engine, name: str) -> None:
@@ -129,9 +158,10 @@ def unused(engine: Engine) -> list[str]:
 
 def prune(engine: Engine) -> list[str]:
     """Every volume no container uses, removed; their names."""
-    removed = unused(engine)
-    for name in removed:
-        discard(engine, name)
+    with _exclusive(engine):
+        removed = unused(engine)
+        for name in removed:
+            discard(engine, name)
     return removed
 
 
