@@ -152,3 +152,14 @@ def test_ps_table_format_prints_podmans_titles(root: Path) -> None:
         assert f"{cid[:12]} rv-table" in plain and not any("NAMES" in line for line in plain)
     finally:
         ok(root, "rm", "rv-table")
+
+
+def test_wait_interval_takes_a_duration(root: Path) -> None:
+    assert hutch(root, "run", "--name", "rv-wait", IMAGE, "sh", "-c", "exit 3").returncode == 3
+    try:
+        assert ok(root, "wait", "--interval", "100ms", "rv-wait") == "3\n"
+        assert ok(root, "wait", "-i", "100", "rv-wait") == "3\n"  # milliseconds, as podman still takes
+        proc = hutch(root, "wait", "--interval", "soon", "rv-wait")
+        assert proc.returncode == 125 and proc.stderr.startswith("Error: --interval 'soon'")
+    finally:
+        ok(root, "rm", "rv-wait")

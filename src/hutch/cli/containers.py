@@ -363,9 +363,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
     from hutch.engine import waiting  # --condition
 
     conditions = waiting.check(args.condition)
+    interval = waiting.parse_interval(args.interval) if args.interval else 0.05
     with _engine(args) as engine:
         for name in args.containers:
-            interval = args.interval / 1000 if args.interval else 0.05
             print(waiting.wait(engine, name, conditions, interval), flush=True)
     return 0
 
@@ -532,7 +532,7 @@ def _commands(
 
     c = add(sub, "wait", cmd_wait, "wait for containers to exit; print their exit codes")
     c.add_argument("containers", nargs="+", metavar="CONTAINER")
-    c.add_argument("-i", "--interval", type=int, default=0, help="milliseconds between checks")
+    c.add_argument("-i", "--interval", default="", help="time between checks: a duration (250ms) or ms")
     c.add_argument(
         "--condition",
         action="append",

@@ -23,6 +23,16 @@ def check(conditions: list[str]) -> list[str]:
     return conditions or ["stopped"]
 
 
+def parse_interval(text: str) -> float:
+    """--interval: podman's duration (250ms, 1s), or a number of milliseconds as it took before; seconds."""
+    from hutch import duration
+
+    try:
+        return int(text) / 1000 if text.isdigit() else duration.parse_seconds(text)
+    except ValueError as e:
+        raise HutchError(f"--interval {text!r}: expected a duration (250ms) or milliseconds: {e}") from None
+
+
 def _reached(rec: Record, conditions: list[str]) -> str:
     """The condition `rec` meets now, or ""."""
     state = rec.state
