@@ -163,3 +163,15 @@ def test_wait_interval_takes_a_duration(root: Path) -> None:
         assert proc.returncode == 125 and proc.stderr.startswith("Error: --interval 'soon'")
     finally:
         ok(root, "rm", "rv-wait")
+
+
+def test_all_with_names_is_refused(root: Path) -> None:
+    ok(root, "run", "-d", "--name", "rv-all", IMAGE, "sleep", "1000")
+    try:
+        for command in ("stop", "kill", "restart", "rm"):
+            proc = hutch(root, command, "-a", "rv-all")
+            assert proc.returncode == 125, command
+            assert proc.stderr.startswith("Error: when using the --all switch"), command
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", "rv-all") == "running\n"
+    finally:
+        ok(root, "rm", "-f", "-t", "0", "rv-all")

@@ -204,6 +204,8 @@ def _ps_json(rec: Record) -> dict[str, Any]:
 def _names(engine: Engine, args: argparse.Namespace, stopped: bool = False) -> list[str]:
     """The CONTAINER arguments, or with --all every running container (and every stopped one with `stopped`)."""
     if args.all:
+        if args.containers:
+            raise HutchError("when using the --all switch, you may not pass any containers names or IDs")
         return [r.id for r in engine.list(all=stopped)]
     if not args.containers:
         raise HutchError("you must provide at least one name or id")
