@@ -175,3 +175,33 @@ def test_all_with_names_is_refused(root: Path) -> None:
         assert ok(root, "inspect", "-f", "{{.State.Status}}", "rv-all") == "running\n"
     finally:
         ok(root, "rm", "-f", "-t", "0", "rv-all")
+
+
+def test_run_t_rm_interrupted_still_removes_the_container(root: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [*HUTCH, "--root", str(root), "run", "-t", "--rm", "--name", "rv-int", IMAGE, "sleep", "1000"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while hutch(root, "inspect", "-f", "{{.State.Status}}", "rv-int").stdout != "running\n":
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.2)  # attached, relaying
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        ok(root, "stop", "-t", "0", "rv-int")  # its exit: cleanup removes it, as --rm asked
+        deadline = time.monotonic() + 10
+        while hutch(root, "inspect", "rv-int").returncode == 0:
+            assert time.monotonic() < deadline, "the --rm container was left"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+        hutch(root, "rm", "-f", "-t", "0", "rv-int")
+    assert leftovers(root) == []

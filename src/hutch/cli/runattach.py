@@ -50,7 +50,12 @@ def run(
         if restore is not None:
             monitor.put_back(engine, rec.id, restore)
         raise
-    detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive)
+    try:
+        detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive)
+    except BaseException:  # interrupted (^C without -i): the container runs on; cleanup removes it
+        if remove:
+            _hand_back_removal(engine, rec.id)
+        raise
     if detached:
         if remove:
             _hand_back_removal(engine, rec.id)
