@@ -182,7 +182,8 @@ def test_run_t_rm_interrupted_still_removes_the_container(root: Path) -> None:
     import time
 
     proc = subprocess.Popen(
-        [*HUTCH, "--root", str(root), "run", "-t", "--rm", "--name", "rv-int", IMAGE, "sleep", "1000"],
+        [*HUTCH, "--root", str(root), "run", "-t", "--rm", "--sig-proxy=false", "--name", "rv-int", IMAGE]
+        + ["sleep", "1000"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -204,4 +205,29 @@ def test_run_t_rm_interrupted_still_removes_the_container(root: Path) -> None:
         proc.kill()
         proc.wait()
         hutch(root, "rm", "-f", "-t", "0", "rv-int")
+    assert leftovers(root) == []
+
+
+def test_run_t_proxies_signals_to_the_container(root: Path) -> None:
+    import signal
+    import time
+
+    script = 'trap "exit 7" TERM; echo ready; while :; do sleep 0.1; done'
+    proc = subprocess.Popen(
+        [*HUTCH, "--root", str(root), "run", "-t", "--rm", "--name", "rv-proxy", IMAGE, "sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert b"ready" in proc.stdout.readline()
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # to hutch: podman's --sig-proxy passes it to the container
+        assert proc.wait(timeout=10) == 7
+        assert hutch(root, "inspect", "rv-proxy").returncode == 125  # removed (--rm)
+    finally:
+        proc.kill()
+        proc.wait()
+        hutch(root, "rm", "-f", "-t", "0", "rv-proxy")
     assert leftovers(root) == []

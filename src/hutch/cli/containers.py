@@ -91,7 +91,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.tty:  # under conmon, attached: the detach keys leave it running (cli/runattach.py)
                 from hutch.cli import runattach
 
-                return runattach.run(engine, rec, interactive=args.interactive, detach_keys=args.detach_keys)
+                return runattach.run(
+                    engine,
+                    rec,
+                    interactive=args.interactive,
+                    detach_keys=args.detach_keys,
+                    sig_proxy=args.sig_proxy,
+                )
             return engine.run_foreground(
                 rec, tty=args.tty, interactive=args.interactive, sig_proxy=args.sig_proxy
             )

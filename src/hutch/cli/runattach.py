@@ -18,10 +18,17 @@ if TYPE_CHECKING:
 
 
 def run(
-    engine: Engine, rec: Record, *, interactive: bool, detach_keys: str, restore: str | None = None
+    engine: Engine,
+    rec: Record,
+    *,
+    interactive: bool,
+    detach_keys: str,
+    restore: str | None = None,
+    sig_proxy: bool = True,
 ) -> int:
     """Run `rec` (created with -t) attached; its exit code, or 0 once detached. `restore`: a `start -a`
-    of a container claimed from that state, to which a failed launch puts it back."""
+    of a container claimed from that state, to which a failed launch puts it back. `sig_proxy`: the
+    signals we get go to the container's init while we are attached (podman's --sig-proxy)."""
     from hutch.cli.monitor import _exit_code, relay
     from hutch.engine import attach, monitor
 
@@ -50,6 +57,8 @@ def run(
         if restore is not None:
             monitor.put_back(engine, rec.id, restore)
         raise
+    if sig_proxy:
+        _forward_signals(engine, rec)
     try:
         detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive)
     except BaseException:  # interrupted (^C without -i): the container runs on; cleanup removes it
@@ -64,6 +73,15 @@ def run(
     if remove:
         _remove(engine, rec.id)
     return code
+
+
+def _forward_signals(engine: Engine, rec: Record) -> None:
+    from hutch.engine import monitor
+    from hutch.runtime import foreground
+
+    pid = monitor.runtime_of(rec).pid(rec.id)
+    if pid > 0:
+        foreground.forward_signals(pid)
 
 
 def _remove(engine: Engine, container_id: str) -> None:
