@@ -149,3 +149,18 @@ def test_volume_prune_leaves_a_volume_a_create_is_mounting(fresh: Path, tmp_path
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def test_export_to_a_missing_directory_names_the_output(root: Path, tmp_path: Path) -> None:
+    ok(root, "create", "--name", "rv-export", IMAGE, "true")
+    try:
+        target = tmp_path / "nodir" / "out.tar"
+        proc = subprocess.run(
+            [*HUTCH, "--root", str(root), "export", "-o", str(target), "rv-export"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        # podman: "open FILE: no such file or directory", the file the user named (not a temporary one)
+        assert proc.returncode == 125
+        assert proc.stderr == f"Error: open {target}: no such file or directory\n", proc.stderr
+    finally:
+        ok(root, "rm", "rv-export")

@@ -363,9 +363,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 with open(tmp, "wb") as f:
                     copy.write_tar(_no_top(copy.walk(rootfd, ".", ".")), f)
                 os.rename(tmp, args.output)
-            except BaseException:
+            except BaseException as e:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+                if isinstance(e, OSError) and e.filename == tmp:  # the file asked for, as podman names it
+                    raise HutchError(f"open {args.output}: {(e.strerror or str(e)).lower()}") from None
                 raise
     return 0
 
