@@ -106,3 +106,36 @@ def test_a_refused_member_leaves_the_infra_as_it_was(root: Path) -> None:
         assert ok(root, "inspect", "-f", "{{.State.Status}}", infra).strip() == "created"
     finally:
         ok(root, "pod", "rm", "-f", "still")
+
+
+def test_pod_pause_all_goes_past_a_pod_it_cannot_pause(root: Path) -> None:
+    """As podman: each pod's error is said and the other pods are still acted on (exit 125)."""
+    ok(root, "pod", "create", "--name", "idle")  # nothing of it runs
+    ok(root, "pod", "create", "--name", "busy")
+    try:
+        ok(root, "run", "-d", "--pod", "busy", "--name", "busy-1", IMAGE, "sleep", "30")
+        proc = hutch(root, "pod", "pause", "--all")
+        assert proc.returncode == 125
+        assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("Error: ")
+        busy = json.loads(ok(root, "pod", "inspect", "busy"))["Id"]
+        assert proc.stdout.split() == [busy]
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", "busy-1").strip() == "paused"
+    finally:
+        hutch(root, "pod", "unpause", "busy")
+        hutch(root, "pod", "rm", "-f", "idle", "busy")
+
+
+def test_table_formats_have_podmans_header(root: Path) -> None:
+    """network ls and pod ps --format 'table ...': a header line of the columns' titles (not with
+    --noheading), as podman prints it; a plain template prints the rows alone."""
+    lines = ok(root, "network", "ls", "--format", "table {{.Name}}\t{{.ID}}").splitlines()
+    assert lines[0].split() == ["NAME", "NETWORK", "ID"] and any(ln.split()[0] == "hutch" for ln in lines[1:])
+    plain = ok(root, "network", "ls", "--noheading", "--format", "table {{.Name}}").split()
+    assert "NAME" not in plain and "hutch" in plain
+    ok(root, "pod", "create", "--name", "fmt")
+    try:
+        lines = ok(root, "pod", "ps", "--format", "table {{.Name}}\t{{.Status}}").splitlines()
+        assert lines[0].split() == ["NAME", "STATUS"] and ["fmt", "Created"] in [ln.split() for ln in lines]
+        assert ok(root, "pod", "ps", "--format", "{{.Name}}").split() == ["fmt"]
+    finally:
+        ok(root, "pod", "rm", "-f", "fmt")

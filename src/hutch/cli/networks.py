@@ -140,7 +140,6 @@ def _fields(net: Any) -> dict[str, Any]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
-    from hutch.cli.format import render
     from hutch.engine.network import config, manage
 
     nets = config.all_networks(_root(args))
@@ -162,10 +161,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(_json([manage.inspect(n) for n in nets]))
         return 0
-    if args.format:
-        template = args.format.removeprefix("table ")
-        for n in nets:
-            print(render(template, _fields(n)))
+    if args.format:  # `table ...` has podman's header (--noheading drops it) and padded columns
+        titles = {k: fmt.title(k) for k in _fields(config.default_network())}
+        titles.update(ID="NETWORK ID", Name="NAME", Driver="DRIVER")
+        rows_ = [_fields(n) for n in nets]
+        default = "{{.ID}}\t{{.Name}}\t{{.Driver}}"
+        sys.stdout.write(fmt.render_rows(args.format, rows_, titles, not args.noheading, default))
         return 0
     rows = [["NETWORK ID", "NAME", "DRIVER"]]
     rows += [[n.id[:12], n.name, "bridge"] for n in nets]

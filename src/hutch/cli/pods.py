@@ -85,6 +85,24 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
+_DOC_KEYS = (
+    "Id",
+    "Name",
+    "Created",
+    "State",
+    "Hostname",
+    "Labels",
+    "CreateCgroup",
+    "CgroupParent",
+    "CgroupPath",
+    "CreateInfra",
+    "InfraContainerID",
+    "SharedNamespaces",
+    "NumContainers",
+    "Containers",
+)  # fmt: skip  (_doc's, for the titles of a `table` format's header)
+
+
 def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
     """podman's pod inspect document."""
     from hutch.engine import pods
@@ -113,7 +131,6 @@ def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
-    from hutch.cli.format import render
     from hutch.engine import pods
 
     with _engine(args) as engine:
@@ -126,9 +143,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(_json(docs))
         return 0
-    if args.format:
-        for d in docs:
-            print(render(args.format.removeprefix("table "), {**d, "ID": d["Id"][:12], "Status": d["State"]}))
+    if args.format:  # `table ...` has podman's header (--noheading drops it) and padded columns
+        rows_ = [{**d, "ID": d["Id"][:12], "Status": d["State"]} for d in docs]
+        titles = {k: fmt.title(k) for k in (*_DOC_KEYS, "ID", "Status")}
+        titles.update(ID="POD ID", Name="NAME", Status="STATUS", InfraContainerID="INFRA ID")
+        default = "{{.ID}}\t{{.Name}}\t{{.Status}}\t{{.InfraContainerID}}"
+        sys.stdout.write(fmt.render_rows(args.format, rows_, titles, not args.noheading, default))
         return 0
     now = time.time()
     rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
@@ -177,8 +197,13 @@ def _each(args: argparse.Namespace, action: Callable[[Engine, dict[str, Any]], N
                 except NotFoundError as e:
                     _fail(str(e))
                     code = 125
-        for pod in chosen:
-            action(engine, pod)
+        for pod in chosen:  # as podman: each pod's error said, the others still acted on
+            try:
+                action(engine, pod)
+            except HutchError as e:
+                _fail(str(e))
+                code = 125
+                continue
             print(pod["Id"], flush=True)
     return code
 
