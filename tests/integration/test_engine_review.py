@@ -231,3 +231,27 @@ def test_run_t_proxies_signals_to_the_container(root: Path) -> None:
         proc.wait()
         hutch(root, "rm", "-f", "-t", "0", "rv-proxy")
     assert leftovers(root) == []
+
+
+def test_attach_proxies_signals_to_the_container(root: Path) -> None:
+    import signal
+    import time
+
+    script = 'trap "exit 7" TERM; echo ready; while :; do sleep 0.1; done'
+    ok(root, "run", "-d", "--name", "rv-attach", IMAGE, "sh", "-c", script)
+    proc = subprocess.Popen(
+        [*HUTCH, "--root", str(root), "attach", "rv-attach"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.5)  # attached
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 7
+        assert ok(root, "inspect", "-f", "{{.State.ExitCode}}", "rv-attach") == "7\n"
+    finally:
+        proc.kill()
+        proc.wait()
+        ok(root, "rm", "-f", "-t", "0", "rv-attach")
+    assert leftovers(root) == []

@@ -131,17 +131,35 @@ def cmd_attach(args: argparse.Namespace) -> int:
         cfg = config_of(rec)
         tty = bool(cfg.get("Tty"))
         stdin = bool(cfg.get("OpenStdin")) and not args.no_stdin
-        detached = relay(engine, rec, attach.connect(rec.id), stdin=stdin, keys=keys, raw=tty and stdin)
+        sock = attach.connect(rec.id)
+        detached = relay(engine, rec, sock, stdin=stdin, keys=keys, raw=tty and stdin, proxy=args.sig_proxy)
         if detached:
             return 0
         return _exit_code(engine, rec.id)
 
 
-def relay(engine: Engine, rec: Record, sock: socket.socket, *, stdin: bool, keys: bytes, raw: bool) -> bool:
+def relay(
+    engine: Engine,
+    rec: Record,
+    sock: socket.socket,
+    *,
+    stdin: bool,
+    keys: bytes,
+    raw: bool,
+    proxy: bool = False,
+) -> bool:
     """attach's relay over conmon's socket `sock` (closed after), our terminal raw meanwhile with `raw` (a -t
-    container's stdin, when ours is a terminal); True when the user detached."""
+    container's stdin, when ours is a terminal), and with `proxy` the signals we get sent on to the
+    container's init (--sig-proxy); True when the user detached."""
     from hutch.engine import attach
 
+    if proxy:
+        from hutch.engine import monitor
+        from hutch.runtime import foreground
+
+        pid = monitor.runtime_of(rec).pid(rec.id)
+        if pid > 0:
+            foreground.forward_signals(pid)
     restore = _raw_terminal(engine, rec) if raw and os.isatty(0) else None
     try:
         return attach.relay(sock, stdin=stdin, detach_keys=keys)
@@ -272,7 +290,9 @@ def add_commands(
     c.add_argument(
         "--detach-keys", default="ctrl-p,ctrl-q", help="the keys that detach (default ctrl-p,ctrl-q)"
     )
-    c.add_argument("--sig-proxy", default="true", help=argparse.SUPPRESS)
+    from hutch.cli.main import bool_flag
+
+    bool_flag(c, "--sig-proxy", help="the signals hutch gets go to the container (default true)")
 
     if not top:
         c = add(sub, "cleanup", cmd_cleanup, argparse.SUPPRESS)

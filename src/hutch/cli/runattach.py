@@ -57,10 +57,8 @@ def run(
         if restore is not None:
             monitor.put_back(engine, rec.id, restore)
         raise
-    if sig_proxy:
-        _forward_signals(engine, rec)
     try:
-        detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive)
+        detached = relay(engine, rec, held[0], stdin=interactive, keys=keys, raw=interactive, proxy=sig_proxy)
     except BaseException:  # interrupted (^C without -i): the container runs on; cleanup removes it
         if remove:
             _hand_back_removal(engine, rec.id)
@@ -73,15 +71,6 @@ def run(
     if remove:
         _remove(engine, rec.id)
     return code
-
-
-def _forward_signals(engine: Engine, rec: Record) -> None:
-    from hutch.engine import monitor
-    from hutch.runtime import foreground
-
-    pid = monitor.runtime_of(rec).pid(rec.id)
-    if pid > 0:
-        foreground.forward_signals(pid)
 
 
 def _remove(engine: Engine, container_id: str) -> None:
