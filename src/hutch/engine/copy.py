@@ -371,11 +371,13 @@ def rootfs(engine: Engine, rec: Record) -> Iterator[int]:
         if not os.path.ismount(merged):
             engine._mount(rec)
             mounted_here = True
-    fd = os.open(merged, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = -1
     try:
+        fd = os.open(merged, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         yield fd
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         if mounted_here:
             with engine.lock(rec.id), contextlib.suppress(HutchError):
                 if engine.db.get(rec.id).state not in ("running", "paused"):
