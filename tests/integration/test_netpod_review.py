@@ -139,3 +139,17 @@ def test_table_formats_have_podmans_header(root: Path) -> None:
         assert ok(root, "pod", "ps", "--format", "{{.Name}}").split() == ["fmt"]
     finally:
         ok(root, "pod", "rm", "-f", "fmt")
+
+
+def test_pod_rm_refuses_a_pod_whose_infra_runs(root: Path) -> None:
+    """podman's pod rm without -f refuses a pod any of whose containers runs, its infra too."""
+    ok(root, "pod", "create", "--name", "held")
+    try:
+        ok(root, "run", "--pod", "held", "--name", "held-1", IMAGE, "true")  # starts the infra
+        infra = json.loads(ok(root, "pod", "inspect", "held"))["InfraContainerID"]
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", infra).strip() == "running"
+        proc = hutch(root, "pod", "rm", "held")
+        assert proc.returncode == 125 and infra in proc.stderr, proc.stderr
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", infra).strip() == "running"
+    finally:
+        ok(root, "pod", "rm", "-f", "held")

@@ -1,5 +1,6 @@
-"""Concurrent `hutch network create` commands: each network gets a bridge and a subnet of its own (the free
-ones are chosen and the conflist written under one host-wide lock)."""
+"""`hutch network create` and `rm` beside other commands and the host: concurrent creates each get a name,
+bridge and subnet of their own (chosen and written under one host-wide lock); a subnet of the host's own is
+refused; rm deletes an idle bridge only under the bridge's lock."""
 
 from __future__ import annotations
 
@@ -70,3 +71,35 @@ def test_a_subnet_the_host_uses_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 125, proc.stdout
     assert proc.stderr == f"Error: subnet {subnet} is already used on the host or by another config\n"
     assert not (tmp_path / "networks" / "shadow.conflist").exists()
+
+
+def test_network_rm_takes_the_bridge_lock(tmp_path: Path) -> None:
+    """network rm deletes an idle bridge under the bridge's lock, as teardown does: a container's ADD,
+    which holds it, never has the bridge deleted under it."""
+    import fcntl
+    import os
+    import time
+
+    ok(tmp_path, "network", "create", "locked")
+    bridge = json.loads(ok(tmp_path, "network", "inspect", "locked"))[0]["network_interface"]
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)  # as a crash left it
+    lock = f"/run/hutch/cni/locks/{bridge}"
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # an ADD on this bridge in progress
+        proc = subprocess.Popen(
+            [*HUTCH, "--root", str(tmp_path), "network", "rm", "locked"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.0)
+        assert Path(f"/sys/class/net/{bridge}").exists()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert not Path(f"/sys/class/net/{bridge}").exists()
+    finally:
+        os.close(fd)
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)

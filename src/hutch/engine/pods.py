@@ -357,7 +357,7 @@ def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
     """podman pod rm: refused while containers of it run, unless forced."""
     from hutch.engine.db import NoSuchContainer
 
-    running = [r for r in members(engine, pod) if r.state in ("running", "paused")]
+    running = [r for r in containers(engine, pod) if r.state in ("running", "paused")]  # the infra too
     if running and not force:
         raise StateError(
             f"pod {pod['Id']} has containers that are not ready to be removed: cannot remove container "

@@ -48,13 +48,17 @@ def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
 
 def _drop(engine: Engine, net: config.Network) -> None:
     """The network's firewall chains (first: a crash in between leaves the conflist, so a retry finds
-    them), its conflist, and its bridge if a crash left it idle (no lease on it)."""
-    from hutch.engine.network import firewall
+    them), its conflist, and its bridge if a crash left it idle (no lease on it), under the bridge's lock
+    as teardown takes it (an ADD holding it is not left without its bridge)."""
+    import os
+
+    from hutch.engine.network import firewall, locks
     from hutch.engine.network.setup import remove_idle_bridge
 
     firewall.remove(net.bridge, [s.subnet for s in net.subnets])
     config.delete(engine.root, net.name)
-    remove_idle_bridge(net.name, net.bridge)
+    with locks.held(os.path.join(locks.LOCK_DIR, net.bridge)):
+        remove_idle_bridge(net.name, net.bridge)
 
 
 def prune(engine: Engine) -> list[str]:
