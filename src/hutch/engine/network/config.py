@@ -284,7 +284,7 @@ def _mtu(options: list[str]) -> int:
     return mtu
 
 
-def make_subnet(text: str, gateway: str, ip_range: str, where: str) -> Subnet:
+def make_subnet(text: str, gateway: str, ip_range: str) -> Subnet:
     """--subnet with its --gateway and --ip-range checked against it."""
     import ipaddress
 
@@ -315,7 +315,6 @@ def make_subnet(text: str, gateway: str, ip_range: str, where: str) -> Subnet:
         if rng.num_addresses > 2:
             first, last = first + 1, last - 1
         sub.range_start, sub.range_end = str(first), str(last)
-    del where
     return sub
 
 
@@ -368,9 +367,7 @@ def _create(
     if len(gateways) > len(subnets) or len(ip_ranges) > len(subnets):
         raise ConfigError("--gateway and --ip-range each need a --subnet")
     subs = [
-        make_subnet(
-            s, gateways[i] if i < len(gateways) else "", ip_ranges[i] if i < len(ip_ranges) else "", s
-        )
+        make_subnet(s, gateways[i] if i < len(gateways) else "", ip_ranges[i] if i < len(ip_ranges) else "")
         for i, s in enumerate(subnets)
     ]
     taken = _taken(root)  # the networks' subnets and the host's routes, as podman checks a --subnet
@@ -379,9 +376,9 @@ def _create(
         if any(_overlap(net, t) for t in taken):
             raise ConfigError(f"subnet {net} is already used on the host or by another config")
     if not subs:
-        subs.append(make_subnet(str(free_subnet(root)), "", "", "default"))
+        subs.append(make_subnet(str(free_subnet(root)), "", ""))
     if ipv6 and not any(ipaddress.ip_network(s.subnet).version == 6 for s in subs):
-        subs.append(make_subnet(str(free_subnet(root, ipv6=True)), "", "", "default"))
+        subs.append(make_subnet(str(free_subnet(root, ipv6=True)), "", ""))
     if any(ipaddress.ip_network(s.subnet).version == 6 for s in subs):
         ipv6 = True
     network = Network(

@@ -376,8 +376,8 @@ def _detach(container_id: str, doc: dict[str, Any], entry: dict[str, Any], path:
 def remove_idle_bridge(name: str, bridge: str) -> None:
     """A user network's bridge with no lease left goes (podman's netavark does the same), so no interface
     outlives the last container; its firewall chains stay with the network (network rm takes them). The
-    default network's stays, as
-    podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms) on every `run --rm`."""
+    default network's stays, as podman's cni-podman0 does: deleting a bridge waits for the kernel (~100 ms)
+    on every `run --rm`. The caller holds the bridge's lock."""
     from hutch.engine.network import config
 
     if name == config.DEFAULT_NETWORK:
@@ -552,11 +552,6 @@ def ports(engine: Engine, rec: Record) -> list[dict[str, Any]]:
         with contextlib.suppress(NoSuchContainer):
             doc = plan.load(engine.path(engine.db.get(doc["target"]), "userdata")) or {}
     return list(doc.get("ports", []))
-
-
-def networks_of(engine: Engine, rec: Record) -> list[str]:
-    doc = plan.load(engine.path(rec, "userdata")) or {}
-    return [e["name"] for e in doc.get("networks", [])]
 
 
 def before_launch(
