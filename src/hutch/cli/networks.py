@@ -13,7 +13,7 @@ from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
 
     from hutch.engine.containers import Engine
@@ -89,17 +89,8 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _labels(texts: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for text in texts:
-        key, _, value = text.partition("=")
-        if not key:
-            raise HutchError(f"--label {text!r}: the key is empty")
-        out[key] = value
-    return out
-
-
 def cmd_create(args: argparse.Namespace) -> int:
+    from hutch.cli.runflags import _pairs
     from hutch.engine.network import config
 
     net = config.create(
@@ -110,7 +101,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         ip_ranges=list(args.ip_range),
         internal=args.internal,
         ipv6=args.ipv6,
-        labels=_labels(args.label),
+        labels=_pairs(args.label, "--label"),
         driver=args.driver,
         dns=not args.disable_dns,
         options=list(args.opt),

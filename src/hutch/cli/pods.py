@@ -31,7 +31,7 @@ def _fail(message: str) -> None:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from hutch.cli.networks import _labels
+    from hutch.cli.runflags import _pairs
     from hutch.engine import pods
     from hutch.engine.network.plan import NetOptions
 
@@ -45,7 +45,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             engine,
             args.name or args.pod_name or "",
             share=share,
-            labels=_labels(args.label),
+            labels=_pairs(args.label, "--label"),
             network=args.network or "bridge",
             net=net,
             infra=infra,
