@@ -105,7 +105,16 @@ class ContainerDB:
     def close(self) -> None:
         self._conn.close()
 
+    def _version(self) -> int:
+        c = self._conn
+        if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None:
+            return 0
+        return int(c.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
+
     def _migrate(self) -> None:
+        # A read first: a current schema takes no write lock (every command opens the db; logs -f per poll).
+        if self._version() == SCHEMA_VERSION:
+            return
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
