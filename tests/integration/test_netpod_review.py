@@ -153,3 +153,16 @@ def test_pod_rm_refuses_a_pod_whose_infra_runs(root: Path) -> None:
         assert ok(root, "inspect", "-f", "{{.State.Status}}", infra).strip() == "running"
     finally:
         ok(root, "pod", "rm", "-f", "held")
+
+
+def test_pod_stats_rows_are_the_running_containers(root: Path) -> None:
+    """As podman's pod stats: a container of the pod that is not running has no row."""
+    ok(root, "pod", "create", "--name", "half")
+    try:
+        ok(root, "run", "-d", "--pod", "half", "--name", "half-up", IMAGE, "sleep", "30")
+        ok(root, "run", "--pod", "half", "--name", "half-done", IMAGE, "true")
+        docs = json.loads(ok(root, "pod", "stats", "--no-stream", "--format", "json", "half"))
+        names = {d["name"] for d in docs}
+        assert "half-up" in names and "half-done" not in names and len(names) == 2, names
+    finally:
+        ok(root, "pod", "rm", "-f", "half")

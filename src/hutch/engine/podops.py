@@ -39,8 +39,8 @@ def top(engine: Engine, pod: dict[str, Any], wanted: list[str]) -> list[list[str
 
 
 def stats(engine: Engine, pod: dict[str, Any], previous: dict[str, Sample]) -> list[Sample]:
-    """A sample of each container of the pod. The pod's memory limit bounds each container's, as the kernel
-    applies it (the container's cgroup lies below the pod's)."""
+    """A sample of each running container of the pod (podman skips the others). The pod's memory limit
+    bounds each container's, as the kernel applies it (the container's cgroup lies below the pod's)."""
     from hutch.engine import pods
     from hutch.engine import stats as _stats
 
@@ -48,7 +48,9 @@ def stats(engine: Engine, pod: dict[str, Any], previous: dict[str, Sample]) -> l
     out = []
     for rec in pods.containers(engine, pod):
         s = _stats.sample(engine, rec, previous.get(rec.id))
-        if s.running and limit and (not s.mem_limit or s.mem_limit > limit):
+        if not s.running:
+            continue
+        if limit and (not s.mem_limit or s.mem_limit > limit):
             s.mem_limit = limit
         out.append(s)
     return out
