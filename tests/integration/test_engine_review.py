@@ -43,6 +43,9 @@ def test_rename_to_an_empty_name_is_one_clear_error(root: Path) -> None:
         assert proc.returncode == 125
         assert proc.stderr.startswith("Error: names must match") and "internal error" not in proc.stderr
         assert ok(root, "inspect", "-f", "{{.Name}}", "rv-rename") == "rv-rename\n"
+        for name in ("café", "ｆｕｌｌ"):  # podman's [a-zA-Z0-9]: ASCII only
+            assert hutch(root, "rename", "rv-rename", name).stderr.startswith("Error: names must match")
+            assert hutch(root, "create", "--name", name, IMAGE, "true").returncode == 125
     finally:
         ok(root, "rm", "rv-rename")
 

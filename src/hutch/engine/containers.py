@@ -606,7 +606,7 @@ def _has_platform(storage: Storage, image: _db.Image, wanted: _image.Platform) -
 
 
 def _check_name(name: str) -> None:
-    ok = name[:1].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
+    ok = name.isascii() and name[:1].isalnum() and all(ch.isalnum() or ch in "_.-" for ch in name)
     if not ok:
         raise HutchError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument: {name!r}")
 
