@@ -166,3 +166,13 @@ def test_pod_stats_rows_are_the_running_containers(root: Path) -> None:
         assert "half-up" in names and "half-done" not in names and len(names) == 2, names
     finally:
         ok(root, "pod", "rm", "-f", "half")
+
+
+def test_port_lists_running_containers_only(root: Path) -> None:
+    """As podman's port: a container that does not run has no port mappings to list."""
+    cid = ok(root, "create", "-p", "8080", IMAGE, "true").strip()
+    try:
+        assert ok(root, "port", cid) == ""
+        assert cid[:12] not in ok(root, "port", "--all")
+    finally:
+        ok(root, "rm", "-f", cid)

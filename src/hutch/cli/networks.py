@@ -284,6 +284,8 @@ def cmd_port(args: argparse.Namespace) -> int:
         else:
             raise HutchError("port: give a container or --all")
         for rec in recs:
+            if rec.state != "running":
+                continue  # as podman: only a running container's mappings are listed
             mappings = setup.ports(engine, rec)
             if args.port:
                 port, _, proto = args.port.partition("/")
