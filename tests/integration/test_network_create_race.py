@@ -103,3 +103,13 @@ def test_network_rm_takes_the_bridge_lock(tmp_path: Path) -> None:
     finally:
         os.close(fd)
         subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
+
+
+def test_network_rm_goes_past_one_it_cannot_remove(tmp_path: Path) -> None:
+    """As podman: each network's error is a line, and the others are still removed."""
+    ok(tmp_path, "network", "create", "gone")
+    proc = hutch(tmp_path, "network", "rm", "hutch", "gone")
+    assert proc.returncode == 125
+    assert proc.stderr == "Error: default network hutch cannot be removed\n"
+    assert proc.stdout == "gone\n"
+    assert not (tmp_path / "networks" / "gone.conflist").exists()

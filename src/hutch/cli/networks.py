@@ -208,6 +208,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
                 code = _fail(str(e), 1)
             except manage.InUseError as e:
                 code = _fail(str(e), 2)
+            except HutchError as e:  # each network's error said, the others still removed (podman)
+                code = _fail(str(e), 125)
     return code
 
 
