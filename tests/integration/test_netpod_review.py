@@ -176,3 +176,23 @@ def test_port_lists_running_containers_only(root: Path) -> None:
         assert cid[:12] not in ok(root, "port", "--all")
     finally:
         ok(root, "rm", "-f", cid)
+
+
+def test_a_pod_create_that_cannot_save_leaves_no_infra(root: Path) -> None:
+    """The pod's record written last: when that fails (a read-only ROOT/pods here), its infra container
+    and cgroup go too."""
+    ok(root, "pod", "create", "--name", "first")  # ROOT/pods exists
+    pods = root / "pods"
+    before = ok(root, "ps", "-a", "-q")
+    subprocess.run(["mount", "--bind", str(pods), str(pods)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(pods)], check=True)
+        proc = hutch(root, "pod", "create", "--name", "unsaved")
+        assert proc.returncode == 125 and proc.stderr.startswith("Error: "), proc.stderr
+    finally:
+        subprocess.run(["umount", str(pods)], check=True)
+    try:
+        assert ok(root, "ps", "-a", "-q") == before
+        assert [ln.split()[1] for ln in ok(root, "pod", "ps", "--noheading").splitlines()] == ["first"]
+    finally:
+        ok(root, "pod", "rm", "-f", "first")

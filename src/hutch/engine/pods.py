@@ -207,6 +207,9 @@ def create(
                 ).id
             _save(engine, pod)
         except BaseException:
+            if pod["InfraContainerID"]:  # made before the record could be written: it goes too
+                with contextlib.suppress(HutchError):
+                    engine.remove(pod["InfraContainerID"], force=True)
             podcgroup.remove(made, shared_parents)
             raise
     return pod
