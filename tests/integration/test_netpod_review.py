@@ -196,3 +196,19 @@ def test_a_pod_create_that_cannot_save_leaves_no_infra(root: Path) -> None:
         assert [ln.split()[1] for ln in ok(root, "pod", "ps", "--noheading").splitlines()] == ["first"]
     finally:
         ok(root, "pod", "rm", "-f", "first")
+
+
+def test_network_rm_force_takes_the_pods_on_it(root: Path) -> None:
+    """podman's network rm -f removes the containers and pods that use the network: a pod whose infra is
+    on it goes whole (its member was left running in the netns of a removed infra)."""
+    before = ok(root, "ps", "-a", "-q")
+    ok(root, "network", "create", "podnet")
+    try:
+        ok(root, "pod", "create", "--network", "podnet", "--name", "onnet")
+        ok(root, "run", "-d", "--pod", "onnet", "--name", "onnet-1", IMAGE, "sleep", "30")
+        assert ok(root, "network", "rm", "-f", "podnet") == "podnet\n"
+        assert hutch(root, "pod", "exists", "onnet").returncode == 1
+        assert ok(root, "ps", "-a", "-q") == before
+    finally:
+        hutch(root, "pod", "rm", "-f", "onnet")
+        hutch(root, "network", "rm", "-f", "podnet")

@@ -40,10 +40,27 @@ def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
             f'"{net.name}" has associated containers with it. Use -f to forcibly delete containers and pods: '
             "network is being used"
         )
-    for rec in using:
-        engine.remove(rec.id, force=True)
+    _remove_users(engine, using)
     _drop(engine, net)
     return net.name
+
+
+def _remove_users(engine: Engine, using: list[Record]) -> None:
+    """network rm -f: the containers on the network, and whole the pods whose infra is one of them (their
+    members share its netns; as podman removes "containers and pods")."""
+    import contextlib
+
+    from hutch.engine import pods
+    from hutch.engine.db import NoSuchContainer
+
+    infra_of = {p["InfraContainerID"]: p for p in pods.all_pods(engine) if p["InfraContainerID"]}
+    for rec in using:
+        if rec.id in infra_of:
+            pods.remove(engine, infra_of[rec.id], force=True)
+    for rec in using:
+        if rec.id not in infra_of:
+            with contextlib.suppress(NoSuchContainer):  # a member its pod's removal took
+                engine.remove(rec.id, force=True)
 
 
 def _drop(engine: Engine, net: config.Network) -> None:
