@@ -212,3 +212,18 @@ def test_network_rm_force_takes_the_pods_on_it(root: Path) -> None:
     finally:
         hutch(root, "pod", "rm", "-f", "onnet")
         hutch(root, "network", "rm", "-f", "podnet")
+
+
+def test_pod_restart_honours_its_time(root: Path) -> None:
+    """pod restart -t 0 kills at once what ignores SIGTERM (a sleep as PID 1), not after the default 10s."""
+    import time
+
+    ok(root, "pod", "create", "--name", "quick")
+    try:
+        ok(root, "run", "-d", "--pod", "quick", "--name", "quick-1", IMAGE, "sleep", "60")
+        started = time.monotonic()
+        ok(root, "pod", "restart", "-t", "0", "quick")
+        assert time.monotonic() - started < 8
+        assert ok(root, "inspect", "-f", "{{.State.Status}}", "quick-1").strip() == "running"
+    finally:
+        ok(root, "pod", "rm", "-f", "quick")

@@ -229,7 +229,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     prepare_launch()
 
     def restart(engine: Engine, pod: dict[str, Any]) -> None:
-        pods.stop(engine, pod)
+        pods.stop(engine, pod, args.time)
         pods.start(engine, pod)
 
     return _each(args, restart)
