@@ -227,3 +227,15 @@ def test_pod_restart_honours_its_time(root: Path) -> None:
         assert ok(root, "inspect", "-f", "{{.State.Status}}", "quick-1").strip() == "running"
     finally:
         ok(root, "pod", "rm", "-f", "quick")
+
+
+def test_pod_ps_no_trunc_shows_whole_ids(root: Path) -> None:
+    pod_id = ok(root, "pod", "create", "--name", "whole").strip()
+    try:
+        infra = json.loads(ok(root, "pod", "inspect", "whole"))["InfraContainerID"]
+        (row,) = [ln.split() for ln in ok(root, "pod", "ps", "--no-trunc").splitlines()[1:]]
+        assert row[0] == pod_id and infra in row
+        (row,) = [ln.split() for ln in ok(root, "pod", "ps").splitlines()[1:]]
+        assert row[0] == pod_id[:12] and infra[:12] in row
+    finally:
+        ok(root, "pod", "rm", "-f", "whole")

@@ -136,15 +136,16 @@ def cmd_ps(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
         listed = list(reversed(pods.all_pods(engine)))
         docs = [_doc(engine, p) for p in listed]
+    width = 64 if args.no_trunc else 12  # the ids' (--no-trunc: whole, as podman)
     if args.quiet:
         for d in docs:
-            print(d["Id"] if args.no_trunc else d["Id"][:12])
+            print(d["Id"][:width])
         return 0
     if args.format == "json":
         print(_json(docs))
         return 0
     if args.format:  # `table ...` has podman's header (--noheading drops it) and padded columns
-        rows_ = [{**d, "ID": d["Id"][:12], "Status": d["State"]} for d in docs]
+        rows_ = [{**d, "ID": d["Id"][:width], "Status": d["State"]} for d in docs]
         titles = {k: fmt.title(k) for k in (*_DOC_KEYS, "ID", "Status")}
         titles.update(ID="POD ID", Name="NAME", Status="STATUS", InfraContainerID="INFRA ID")
         default = "{{.ID}}\t{{.Name}}\t{{.Status}}\t{{.InfraContainerID}}"
@@ -155,11 +156,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
     for d, p in zip(docs, listed, strict=True):  # p: the pod's record (its creation time as a number)
         rows.append(
             [
-                d["Id"][:12],
+                d["Id"][:width],
                 d["Name"],
                 d["State"],
                 fmt.human_duration(now - p["Created"]) + " ago",
-                d["InfraContainerID"][:12] or "",
+                d["InfraContainerID"][:width],
                 str(d["NumContainers"]),
             ]
         )
