@@ -473,3 +473,25 @@ def test_sig_proxy(root: Path, proxy: bool) -> None:
         proc.kill()
         ok(root, "rm", "-f", name)
     assert leftovers(root) == []
+
+
+def test_hot_paths_stay_off_heavy_imports(root: Path) -> None:
+    """`hutch ps` and `hutch run --rm --network none` import none of the modules that cost milliseconds
+    and that they do not need (docs/architecture.md, Start-up time)."""
+    heavy = {"subprocess", "hashlib", "secrets", "socket", "ipaddress", "typing", "tempfile"}
+    launcher = REPO / ".venv" / "bin" / "hutch"
+    # run --rm needs shutil (rmtree of the container's dir); ps does not.
+    for args, extra in (
+        (["ps", "-a"], {"shutil"}),
+        (["run", "--rm", "--network", "none", IMAGE, "true"], set()),
+    ):
+        proc = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "hutch-python"), "-X", "importtime", "-IS", str(launcher),
+             "--root", str(root), *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        imported = {
+            line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "import time:" in line
+        }
+        assert (heavy | extra) & imported == set(), args

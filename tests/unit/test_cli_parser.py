@@ -51,3 +51,8 @@ def test_an_unexpected_error_is_one_line_and_125(
     assert err == "Error: internal error: KeyError: 'oops' (--log-level debug shows where)\n"
     assert main.main(["--log-level", "debug", "images"]) == main.EXIT_ENGINE
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_help_is_as_wide_as_the_terminal_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main._Formatter("hutch")._width == 38  # as argparse narrows shutil's answer

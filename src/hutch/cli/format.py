@@ -3,12 +3,11 @@ the Go templates of --format (`render`)."""
 
 from __future__ import annotations
 
-import datetime
-
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import datetime
     from typing import Any
 
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -51,7 +50,10 @@ def human_duration(seconds: float) -> str:
 
 
 def parse_time(text: str | None) -> datetime.datetime | None:
-    """An RFC 3339 time from an image config (nanoseconds allowed), or None."""
+    """An RFC 3339 time from an image config (nanoseconds allowed), or None. (datetime is imported here:
+    `hutch ps` never needs it.)"""
+    import datetime
+
     if not text:
         return None
     value = text.strip()
@@ -73,6 +75,8 @@ def parse_time(text: str | None) -> datetime.datetime | None:
 
 def ago(text: str | None, now: datetime.datetime | None = None) -> str:
     """podman's CREATED column: `2 years ago`, or `N/A` without a time."""
+    import datetime
+
     t = parse_time(text)
     if t is None:
         return "N/A"
