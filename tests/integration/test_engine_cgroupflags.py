@@ -108,13 +108,14 @@ def test_process_flags(root: Path) -> None:
     assert proc.stdout.strip() in ("i686", "armv7l"), proc.stderr
     proc = run(root, "--no-hosts", IMAGE, "sh", "-c", "test -e /etc/hosts; echo $?")
     assert proc.stdout.strip() == "1"  # the image has none, and none is bound over it
-    env = dict(os.environ, HUTCH_ENV_HOST_PROBE="seen")
+    env = dict(os.environ, HUTCH_ENV_HOST_PROBE="seen", OVERRIDE="host")  # the image has OVERRIDE=image
     got = subprocess.run(
         [*run_suite.HUTCH, "--root", str(root), "run", "--rm", "--network", "none", "--env-host",
          "-e", "HOME=/flag", IMAGE, "env"],
         capture_output=True, text=True, env=env, check=False, timeout=60,
     ).stdout.split("\n")  # fmt: skip
     assert "HUTCH_ENV_HOST_PROBE=seen" in got and "HOME=/flag" in got
+    assert "OVERRIDE=host" in got  # the host's environment over the image's, as podman puts it
     assert "HUTCH_ENV_HOST_PROBE=seen" not in run(root, IMAGE, "env").stdout
 
 

@@ -250,6 +250,8 @@ def generate(
     env = merge_env(
         [f"PATH={DEFAULT_PATH}", "container=hutch"],
         list(image.env),
+        # --env-host: the host's environment over the defaults and the image's, under the flags (podman's)
+        [f"{k}={v}" for k, v in os.environ.items()] if opts.env_host else [],
         [f"HOSTNAME={hostname}"],
         opts.env,
     )

@@ -165,7 +165,7 @@ def _linux(doc: dict[str, Any], opts: Options) -> None:
 
 
 def _more(doc: dict[str, Any], opts: Options) -> None:
-    """--cgroup-parent, --personality, --umask, --no-hosts, --env-host."""
+    """--cgroup-parent, --personality, --umask, --no-hosts (--env-host is spec.generate's)."""
     if opts.cgroup_parent:
         doc["linux"]["cgroupsPath"] = f"{opts.cgroup_parent}/{doc['annotations']['io.hutch.container.id']}"
     if opts.personality:
@@ -174,10 +174,6 @@ def _more(doc: dict[str, Any], opts: Options) -> None:
         doc["process"]["user"]["umask"] = opts.umask
     if opts.no_hosts:  # the image's own /etc/hosts
         doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/etc/hosts"]
-    if opts.env_host:  # the host's environment under the image's and the flags'
-        env: list[str] = doc["process"]["env"]
-        have = {e.partition("=")[0] for e in env}
-        doc["process"]["env"] = [f"{k}={v}" for k, v in os.environ.items() if k not in have] + env
 
 
 def join_containers(engine: Engine, opts: Options) -> None:
