@@ -199,7 +199,12 @@ def _make(d: str, top: str, created: list[str], cpuset: bool = False, fresh: boo
                     if fresh and level == d:
                         raise
                 if cpuset:
-                    v1.cpuset_inherit(level)
+                    try:
+                        v1.cpuset_inherit(level)
+                    except HutchError:
+                        if os.path.isdir(level):
+                            raise
+                        raise FileNotFoundError(level) from None  # removed meanwhile: as below
             return
         except FileNotFoundError:  # another container removed a shared parent under us: again
             if attempt == 2:
