@@ -130,3 +130,67 @@ def test_cred_helpers_and_creds_store(locked: tuple[RegistryServer, str], tmp_pa
     assert not (tmp_path / "missing" / "storage" / "hutch.db").exists() or not list(
         (tmp_path / "missing" / "storage" / "layers").iterdir()
     )
+
+
+def storing_helper(bin_dir: Path, name: str, vault: Path, log: Path) -> None:
+    """A helper keeping each server's JSON in a file of `vault` (store, get, erase), as pass or
+    secretservice keep them in their own stores."""
+    bin_dir.mkdir(exist_ok=True)
+    vault.mkdir(exist_ok=True)
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(
+        f"""#!/bin/sh
+echo "$1" >> {log}
+case "$1" in
+store) doc=$(cat); server=$(printf '%s' "$doc" | sed 's/.*"ServerURL": *"\\([^"]*\\)".*/\\1/')
+       printf '%s' "$doc" > "{vault}/$server" ;;
+get) read -r server; [ -f "{vault}/$server" ] && cat "{vault}/$server" && exit 0
+     echo "credentials not found in native keychain"; exit 1 ;;
+erase) read -r server; [ -f "{vault}/$server" ] && rm "{vault}/$server" && exit 0
+       echo "credentials not found in native keychain"; exit 1 ;;
+*) exit 3 ;;
+esac
+"""
+    )
+    script.chmod(0o755)
+
+
+def test_login_and_logout_through_cred_helper(locked: tuple[RegistryServer, str], tmp_path: Path) -> None:
+    server, config_digest = locked
+    bin_dir, vault, log = tmp_path / "bin", tmp_path / "vault", tmp_path / "helper.log"
+    storing_helper(bin_dir, "vault", vault, log)
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps({"credHelpers": {server.host: "vault"}}))
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "REGISTRY_AUTH_FILE": str(auth_file),
+        "DOCKER_CONFIG": str(tmp_path / "no-docker"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*HUTCH, "--root", str(tmp_path / "storage"), *args],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+
+    got = run("login", "--tls-verify=false", "-u", USER, "-p", PASSWORD, server.host)
+    assert got.returncode == 0 and got.stdout.strip() == "Login Succeeded!", got.stderr
+    # The helper has the login; the file keeps no secret of it.
+    stored = json.loads((vault / server.host).read_text())
+    assert stored == {"ServerURL": server.host, "Username": USER, "Secret": PASSWORD}
+    assert json.loads(auth_file.read_text()) == {"credHelpers": {server.host: "vault"}}
+    pulled = run("pull", "-q", "--tls-verify=false", f"{server.host}/busybox:1")
+    assert pulled.returncode == 0 and pulled.stdout.strip() == config_digest[7:], pulled.stderr
+
+    out = run("logout", server.host)
+    assert out.returncode == 0 and out.stdout.strip() == f"Removed login credentials for {server.host}"
+    assert not (vault / server.host).exists() and log.read_text().split()[-1] == "erase"
+    again = run("logout", server.host)
+    assert again.returncode == EXIT_ENGINE and f"not logged into {server.host}" in again.stderr
+
+    # logout --all erases what the file's helpers hold.
+    assert run("login", "--tls-verify=false", "-u", USER, "-p", PASSWORD, server.host).returncode == 0
+    assert (vault / server.host).exists()
+    assert run("logout", "--all").returncode == 0
+    assert not (vault / server.host).exists() and not auth_file.exists()

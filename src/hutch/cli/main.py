@@ -383,11 +383,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
     from hutch.image import auth
 
     if args.all:
-        path = args.authfile or auth.auth_file()
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        auth.remove_all(args.authfile)
         print("Removed login credentials for all registries")
         return 0
     if not args.registry:

@@ -5,9 +5,10 @@ Credentials are read as podman and docker keep them: the containers auth.json (`
 `~/.docker/config.json` (`$DOCKER_CONFIG/config.json`). Each has `{"auths": {KEY: {"auth": base64(user:pass)}}}`
 where KEY is a registry (`quay.io`), a registry with a namespace or repository (`quay.io/org`), or docker's old URL
 form (`https://index.docker.io/v1/`); the most specific key wins. `save` and `remove` write the containers
-auth.json atomically, for `hutch login` and `logout`. A file's credential helpers come first, as docker
-runs them: `credHelpers` for the registry, else `credsStore` (hutch.image.credhelpers); a helper without
-credentials for the registry leaves the file's `auths` to answer.
+auth.json atomically, for `hutch login` and `logout`; a registry the file gives a `credHelpers` helper has its
+login stored and erased by that helper instead, as containers/image does. When reading, a file's credential
+helpers come first, as docker runs them: `credHelpers` for the registry, else `credsStore`
+(hutch.image.credhelpers); a helper without credentials for the registry leaves the file's `auths` to answer.
 
 `parse_challenges` reads a WWW-Authenticate header (RFC 7235) into schemes and parameters (realm, service,
 scope for a Bearer challenge).
@@ -204,35 +205,86 @@ def _write(path: str, doc: dict[str, Any]) -> None:
     replace_file(path, lambda f: f.write(data), mode=0o600)
 
 
+def _helper_for(path: str, doc: dict[str, Any], key: str) -> str | None:
+    """The helper the file's `credHelpers` names for exactly `key` (a registry; a namespaced key has none),
+    as containers/image picks where `login` writes."""
+    helpers = doc.get("credHelpers")
+    if helpers is None:
+        return None
+    if not isinstance(helpers, dict):
+        raise ConfigError(f"{path}: credHelpers: expected an object")
+    helper = next((v for k, v in helpers.items() if _normalize_key(k) == key), None)
+    if helper is not None and (not isinstance(helper, str) or not helper):
+        raise ConfigError(f"{path}: credHelpers.{key}: expected a helper name")
+    return helper
+
+
 def save(registry: str, creds: Credentials, path: str | None = None) -> str:
-    """Store credentials for `registry` (or `registry/namespace`) in the containers auth.json; returns its path."""
+    """Store credentials for `registry` (or `registry/namespace`): through the credential helper the
+    containers auth.json names for it in `credHelpers`, else in the file's `auths`. Returns where they went
+    (the file's path, or `credential helper: NAME`)."""
     path = auth_file() if path is None else path
     doc = _read(path) or {}
+    key = _normalize_key(registry)
+    helper = _helper_for(path, doc, key)
+    if helper is not None:
+        from hutch.image import credhelpers
+
+        credhelpers.store(helper, key, creds, path)
+        return f"credential helper: {helper}"
     auths = doc.setdefault("auths", {})
     if not isinstance(auths, dict):
         raise ConfigError(f"{path}: auths: expected an object")
     entry: dict[str, str] = {"auth": base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}
     if creds.identity_token:
         entry["identitytoken"] = creds.identity_token
-    auths[_normalize_key(registry)] = entry
+    auths[key] = entry
     _write(path, doc)
     return path
 
 
 def remove(registry: str, path: str | None = None) -> bool:
-    """Forget the credentials for `registry`; False when there were none."""
+    """Forget the credentials for `registry`, in its `credHelpers` helper and in the file's `auths`; False
+    when neither had any."""
     path = auth_file() if path is None else path
     doc = _read(path)
-    auths = (doc or {}).get("auths")
-    if doc is None or not isinstance(auths, dict):
+    if doc is None:
         return False
     key = _normalize_key(registry)
-    keys = [k for k in auths if _normalize_key(k) == key]
+    helper = _helper_for(path, doc, key)
+    erased = False
+    if helper is not None:
+        from hutch.image import credhelpers
+
+        erased = credhelpers.erase(helper, key, path)
+    auths = doc.get("auths")
+    keys = [k for k in auths if _normalize_key(k) == key] if isinstance(auths, dict) else []
     for k in keys:
-        del auths[k]
+        del auths[k]  # type: ignore[union-attr]
     if keys:
         _write(path, doc)
-    return bool(keys)
+    return erased or bool(keys)
+
+
+def remove_all(path: str | None = None) -> None:
+    """`logout --all`: erase what each `credHelpers` helper holds for its registry (one without any is
+    fine), then the file."""
+    path = auth_file() if path is None else path
+    doc = _read(path)
+    if doc is None:
+        return
+    helpers = doc.get("credHelpers")
+    if isinstance(helpers, dict):
+        from hutch.image import credhelpers
+
+        for key in helpers:
+            helper = _helper_for(path, doc, _normalize_key(key))
+            if helper is not None:
+                credhelpers.erase(helper, _normalize_key(key), path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def parse_challenges(header: str) -> list[Challenge]:

@@ -1,5 +1,6 @@
 """Credential helpers, as docker and podman run them: `docker-credential-NAME get` on $PATH, the registry's
-server URL on stdin, `{"ServerURL": ..., "Username": ..., "Secret": ...}` on stdout.
+server URL on stdin, `{"ServerURL": ..., "Username": ..., "Secret": ...}` on stdout; `store` takes that JSON on
+stdin (for `hutch login`), `erase` the server URL (for `logout`).
 
 An auth file names them with `credHelpers` (`{"registry.example": "NAME"}`, for one registry) or `credsStore`
 (`"NAME"`, for every registry). A helper that does not know the registry says so on its output and exits
@@ -32,37 +33,42 @@ def server_url(registry: str) -> str:
     return registry
 
 
-def get(helper: str, registry: str, source: str) -> Credentials | None:
-    """Credentials for `registry` from `docker-credential-HELPER get`, or None if it has none. `source` (the
-    auth file that names the helper) goes into errors."""
-    import json
+def _run(helper: str, verb: str, data: bytes, registry: str, source: str) -> str | None:
+    """`docker-credential-HELPER VERB` with `data` on stdin: its output, or None when the helper says it has
+    no credentials for `registry`. `source` (the auth file that names the helper) goes into errors."""
     import shutil
     import subprocess
-
-    from hutch.image.auth import Credentials
 
     program = PREFIX + helper
     path = shutil.which(program)
     if path is None:
         raise CredentialHelperError(f"{source}: credential helper {program} is not in $PATH")
     try:
-        proc = subprocess.run(
-            [path, "get"],
-            input=server_url(registry).encode(),
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        proc = subprocess.run([path, verb], input=data, capture_output=True, timeout=TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CredentialHelperError(f"{source}: credential helper {program}: {e}") from None
     out = proc.stdout.decode(errors="replace").strip()
     if proc.returncode != 0:
-        if _NOT_FOUND in out.lower() or _NOT_FOUND in proc.stderr.decode(errors="replace").lower():
+        err = proc.stderr.decode(errors="replace").strip()
+        if _NOT_FOUND in out.lower() or _NOT_FOUND in err.lower():
             return None
-        why = out or proc.stderr.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+        why = out or err or f"exit status {proc.returncode}"
         raise CredentialHelperError(
-            f"{source}: credential helper {program} get {registry}: {why.splitlines()[0]}"
+            f"{source}: credential helper {program} {verb} {registry}: {why.splitlines()[0]}"
         )
+    return out
+
+
+def get(helper: str, registry: str, source: str) -> Credentials | None:
+    """Credentials for `registry` from `docker-credential-HELPER get`, or None if it has none."""
+    import json
+
+    from hutch.image.auth import Credentials
+
+    out = _run(helper, "get", server_url(registry).encode(), registry, source)
+    if out is None:
+        return None
+    program = PREFIX + helper
     try:
         doc = json.loads(out)
     except ValueError:
@@ -79,3 +85,20 @@ def get(helper: str, registry: str, source: str) -> Credentials | None:
     if user == TOKEN_USER:
         return Credentials("", "", secret)
     return Credentials(user, secret)
+
+
+def store(helper: str, registry: str, creds: Credentials, source: str) -> None:
+    """Hand `creds` for `registry` to `docker-credential-HELPER store` (an identity token as `<token>`)."""
+    import json
+
+    user, secret = (
+        (TOKEN_USER, creds.identity_token) if creds.identity_token else (creds.username, creds.password)
+    )
+    doc = {"ServerURL": server_url(registry), "Username": user, "Secret": secret}
+    if _run(helper, "store", json.dumps(doc).encode(), registry, source) is None:
+        raise CredentialHelperError(f"{source}: credential helper {PREFIX + helper} did not store {registry}")
+
+
+def erase(helper: str, registry: str, source: str) -> bool:
+    """`docker-credential-HELPER erase` for `registry`; False when the helper had no credentials for it."""
+    return _run(helper, "erase", server_url(registry).encode(), registry, source) is not None
