@@ -674,6 +674,45 @@ def test_realtime_on_the_default_path(runtime: Any, bundle: Any, cid: str) -> No
     assert int(read(cpu.parent / "cpu.rt_runtime_us")) >= 25000
 
 
+def test_delete_gives_the_realtime_budget_back(runtime: Any, bundle: Any, cid: str) -> None:
+    # hutch/ holds the real-time budget of the containers below it; a deleted container's share must go
+    # back, or it piles up there with every container until the host's budget is gone.
+    need_v1("cpu")
+    top = Path(HOST.v1["cpu"].mountpoint)
+    if not (top / "cpu.rt_runtime_us").exists():
+        pytest.skip("no real-time group scheduling")
+    own = top / f"{cid}-own"  # the runtime's own cpu cgroup: the hutch/ below it is this test's alone
+    parent = own / "hutch"
+
+    def in_own(*args: str) -> None:
+        shell = f'echo $$ > {own}/cgroup.procs && exec "$@"'
+        subprocess.run(["sh", "-c", shell, "sh", *runtime.command(*args)], check=True, timeout=30)
+
+    own.mkdir()
+    try:
+        (own / "cpu.rt_runtime_us").write_text("50000")
+        in_own("run", "-d", "--bundle", bundle(["sleep", "100"]), f"{cid}-keep")  # keeps hutch/ there
+        assert read(parent / "cpu.rt_runtime_us") == "0"
+        realtime = bundle(["true"], edit=resources_spec({"cpu": {"realtimeRuntime": 10000}}))
+        in_own("create", "--bundle", realtime, f"{cid}-a")
+        in_own("create", "--bundle", realtime, f"{cid}-b")
+        assert read(parent / "cpu.rt_runtime_us") == "20000"
+        in_own("delete", "--force", f"{cid}-a")
+        assert read(parent / "cpu.rt_runtime_us") == "10000"
+        in_own("delete", "--force", f"{cid}-b")
+        assert read(parent / "cpu.rt_runtime_us") == "0"
+        in_own("run", "--bundle", realtime, f"{cid}-c")
+        assert read(parent / "cpu.rt_runtime_us") == "0"
+        in_own("delete", "--force", f"{cid}-keep")
+        assert not parent.exists()
+    finally:
+        for name in ("a", "b", "c", "keep"):
+            runtime.run("delete", "--force", f"{cid}-{name}", check=False)
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+        own.rmdir()
+
+
 def test_update_memory_below_usage_with_check(runtime: Any, bundle: Any, cid: str) -> None:
     runtime.run("run", "-d", "--bundle", bundle(["sleep", "100"]), cid)
     doc = {"memory": {"limit": 4096, "checkBeforeUpdate": True}}

@@ -147,7 +147,12 @@ def leftovers(root: Path) -> list[str]:
     containers = root / "containers"
     if containers.exists():
         found += [f"container dir {p}" for p in os.listdir(containers) if not p.endswith(".db")]
-    for base in ("/sys/fs/cgroup/hutch", "/sys/fs/cgroup/unified/hutch", "/sys/fs/cgroup/memory/hutch"):
+    for base in (
+        "/sys/fs/cgroup/hutch",
+        "/sys/fs/cgroup/unified/hutch",
+        "/sys/fs/cgroup/memory/hutch",
+        "/sys/fs/cgroup/cpu/hutch",
+    ):
         if os.path.isdir(base):
             # Engine containers' cgroups are named by their 64-hex ids (other suites leave their own).
             found += [

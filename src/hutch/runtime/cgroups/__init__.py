@@ -252,6 +252,9 @@ def destroy(record: Record, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise HostError(f"cgroups: processes {left} in {dirs[0]} did not die")
         time.sleep(0.005)
+    cpu = _v1(record).get("cpu", "")
+    if cpu in dirs:  # the parents we made hold its real-time budget: it would pile up there
+        v1.give_back(cpu, _owned(record))
     for d in dirs:
         for sub in files.subtree(d):
             _rmdir(sub, deadline)
@@ -317,8 +320,9 @@ def apply(
         ):
             kind, d = need("cpu", "cpu")
             if kind == "v1":
-                v1.grant_realtime(d, c, _owned(record))
-            (v1.cpu if kind == "v1" else v2.cpu)(d, c, update)
+                v1.cpu_in_budget(d, c, update, _owned(record))
+            else:
+                v2.cpu(d, c, update)
         if c.cpus or c.mems:
             kind, d = need("cpuset", "cpu.cpus" if c.cpus else "cpu.mems")
             (v1.cpuset if kind == "v1" else v2.cpuset)(d, c, update)

@@ -130,28 +130,109 @@ def realtime(d: str, c: CPU) -> None:
             raise HostError(f"{e} (the parent {parent} has cpu.rt_runtime_us {budget})") from None
 
 
-def grant_realtime(d: str, c: CPU, owned: list[str]) -> None:
-    """Give the parents we made (hutch/ of default paths) the real-time budget the container asks for.
+# --- the real-time budget of the parents we made ---
 
-    A cgroup's real-time runtime must fit in its parent's, and a new cgroup has none; so, top-down, each
-    parent of ours gets what the container's request adds (scaled to its period). Parents made by others
-    are left as they are: a request beyond their budget fails with an error that names it.
+RT_RUNTIME = "cpu.rt_runtime_us"
+
+
+def cpu_in_budget(d: str, c: CPU, update: bool, owned: list[str]) -> None:
+    """cpu(), with the parents we made (hutch/ of default paths) holding the container's real-time budget.
+
+    A cgroup's real-time runtime must fit in its parent's, and a new cgroup has none: so each parent of ours
+    holds what the containers below it take (scaled to its period). It grows top-down before the
+    container's own write and shrinks bottom-up after it; give_back() returns the rest at delete. Parents
+    made by others are left as they are: a request beyond their budget fails with an error naming it. The
+    topmost parent's flock serialises the containers that share it (their read-modify-writes).
     """
-    if not c.realtime_runtime or c.realtime_runtime < 0 or not files.exists(d, "cpu.rt_runtime_us"):
+    chain = owned_chain(d, owned)
+    if not chain or c.realtime_runtime is None or c.realtime_runtime < 0 or not files.exists(d, RT_RUNTIME):
+        cpu(d, c, update)
         return
-    period = c.realtime_period or files.read_int(d, "cpu.rt_period_us", 1_000_000) or 1_000_000
-    more = c.realtime_runtime - max(files.read_int(d, "cpu.rt_runtime_us"), 0)
-    if more <= 0:
-        return
+    lock = _lock(chain[-1])
+    try:
+        runtime, period = held(d)
+        new_period = c.realtime_period or period
+        steps = [(p, _share(c.realtime_runtime, new_period, p) - _share(runtime, period, p)) for p in chain]
+        grown: list[tuple[str, int]] = []
+        try:
+            for level, delta in reversed(steps):  # top-down: each fits in its parent
+                if delta > 0:
+                    _add(level, delta)
+                    grown.append((level, delta))
+            cpu(d, c, update)
+        except BaseException:
+            for level, delta in reversed(grown):
+                _add_quietly(level, -delta)
+            raise
+        for level, delta in steps:  # bottom-up: a parent stays above its children
+            if delta < 0:
+                _add_quietly(level, delta)
+    finally:
+        os.close(lock)
+
+
+def owned_chain(d: str, owned: list[str]) -> list[str]:
+    """The parents of `d` that we made, nearest first."""
     chain = []
     parent = os.path.dirname(d)
     while parent in owned:
         chain.append(parent)
         parent = os.path.dirname(parent)
-    for level in reversed(chain):
-        level_period = files.read_int(level, "cpu.rt_period_us", 1_000_000) or 1_000_000
-        runtime = max(files.read_int(level, "cpu.rt_runtime_us"), 0) + more * level_period // period
-        write(level, "cpu.rt_runtime_us", str(runtime), "cpu.realtimeRuntime")
+    return chain
+
+
+def held(d: str) -> tuple[int, int]:
+    """(real-time runtime, period) of a container's cgroup; a runtime of -1 (unlimited) counts as none."""
+    return max(files.read_int(d, RT_RUNTIME), 0), files.read_int(d, "cpu.rt_period_us") or 1_000_000
+
+
+def give_back(d: str, owned: list[str]) -> None:
+    """Return a container's real-time runtime to the parents we made, at delete once its processes are gone.
+
+    Its own runtime goes to 0 first: the kernel counts a removed cgroup in its parent's sum until it is
+    released, some time after the rmdir, and would refuse the parent's smaller budget until then.
+    """
+    chain = owned_chain(d, owned)
+    runtime, period = held(d) if chain else (0, 0)
+    if runtime <= 0:
+        return
+    try:
+        lock = _lock(chain[-1])
+    except OSError:
+        return  # removed with the container's cgroup (by a delete beside ours): its budget went with it
+    try:
+        write(d, RT_RUNTIME, "0", "cpu.realtimeRuntime")
+        for level in chain:
+            _add_quietly(level, -_share(runtime, period, level))
+    except HostError:
+        pass  # the container's cgroup is gone: its runtime went nowhere we can take it from
+    finally:
+        os.close(lock)
+
+
+def _share(runtime: int, period: int, level: str) -> int:
+    level_period = files.read_int(level, "cpu.rt_period_us", 1_000_000) or 1_000_000
+    return runtime * level_period // period
+
+
+def _add(level: str, delta: int) -> None:
+    runtime = max(files.read_int(level, RT_RUNTIME), 0) + delta
+    write(level, RT_RUNTIME, str(max(runtime, 0)), "cpu.realtimeRuntime")
+
+
+def _add_quietly(level: str, delta: int) -> None:
+    try:
+        _add(level, delta)
+    except HostError:
+        pass  # below what its other children hold: leave it to them
+
+
+def _lock(d: str) -> int:
+    import fcntl
+
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def cpuset(d: str, c: CPU, update: bool) -> None:
