@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
     from hutch.engine.spec import Options
+    from hutch.image.progress import Progress
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -71,9 +72,21 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
         tls_verify=args.tls_verify,
         interactive=args.interactive,
         platform=args.platform or "",
+        pull_progress=_no_progress if args.quiet else _pull_progress,
     )
     monitor.record_options(engine, rec, extra)
     return rec
+
+
+def _pull_progress() -> Progress:
+    """A pull of a missing image shows pull's bars on a terminal, its lines otherwise (imported only then)."""
+    from hutch.cli.progress import for_stderr
+
+    return for_stderr()
+
+
+def _no_progress() -> None:
+    return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -476,6 +489,7 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     networks.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
     c.add_argument("--platform", help="os/arch[/variant] of the image to use (pulled if not stored)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress output when pulling the image")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
     from hutch.cli import health, runflags
 

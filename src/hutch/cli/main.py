@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
     from hutch.image.db import Image
-    from hutch.image.progress import Progress
     from hutch.image.storage import Storage
 
 DEFAULT_STORAGE = "/var/lib/hutch/storage"
@@ -119,6 +118,7 @@ def _err(line: str) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from hutch.cli.progress import for_stderr
     from hutch.image.pull import pull
     from hutch.oci.image import Platform
 
@@ -130,23 +130,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 storage=storage,
                 platform=platform,
                 tls_verify=args.tls_verify,
-                progress=None if args.quiet else _pull_progress(),
+                progress=None if args.quiet else for_stderr(),
                 registries_conf=args.registries_conf,
             )
             print(image.id.hex, flush=True)
     return 0
 
 
-def _pull_progress() -> Callable[[str], None] | Progress:
-    """Bars per blob when stderr is a terminal (as podman draws them), podman's plain lines otherwise."""
-    if not sys.stderr.isatty():
-        return _err
-    from hutch.cli.progress import TerminalProgress
-
-    return TerminalProgress(sys.stderr)
-
-
 def cmd_push(args: argparse.Namespace) -> int:
+    from hutch.cli.progress import for_stderr
     from hutch.image.push import push
 
     with _storage(args) as storage:
@@ -155,7 +147,7 @@ def cmd_push(args: argparse.Namespace) -> int:
             args.destination,
             storage=storage,
             tls_verify=args.tls_verify,
-            progress=None if args.quiet else _err,
+            progress=None if args.quiet else for_stderr(),
             registries_conf=args.registries_conf,
         )
     if args.digestfile:

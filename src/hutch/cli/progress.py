@@ -3,11 +3,12 @@ place, `Copying blob 4abcf2066143 [=====>--------------] 1.2MiB / 3.4MiB`, then 
 
 Redraws move the cursor up over the bars and clear each line (ANSI CSI A and 2K); at most one redraw per
 REDRAW seconds while bytes arrive, and always when a blob starts or ends. Steps (`Writing manifest ...`) go
-below the bars.
+below the bars. `for_stderr` picks the form for pull, push, and run or create pulling a missing image.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 BAR_WIDTH = 30
 REDRAW = 0.1
 _UNITS = ("b", "KiB", "MiB", "GiB", "TiB")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def for_stderr() -> Progress:
+    """Bars per blob when stderr is a terminal (as podman draws them), podman's plain lines otherwise."""
+    return TerminalProgress(sys.stderr) if sys.stderr.isatty() else Progress(_err)
 
 
 def size_1024(n: float) -> str:

@@ -24,10 +24,11 @@ from hutch.errors import ExistsError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
+    from hutch.image.progress import Progress
     from hutch.image.storage import Storage
     from hutch.oci import image as _image
 
@@ -149,11 +150,17 @@ class Engine:
         self.db.add(rec)
 
     def image(
-        self, name: str, pull: str = "missing", tls_verify: bool = True, platform: str = ""
+        self,
+        name: str,
+        pull: str = "missing",
+        tls_verify: bool = True,
+        platform: str = "",
+        progress: Callable[[], Progress | None] | None = None,
     ) -> _db.Image:
         """The image `name` names, pulled as podman's --pull says (always, missing, never; newer is missing).
         A name no registry can resolve (a short name without search registries) is `image not known`. With
-        `platform` (os/arch[/variant]) a stored image of another platform counts as missing."""
+        `platform` (os/arch[/variant]) a stored image of another platform counts as missing. A pull reports
+        to what `progress` makes (called only when pulling; None: silent); without it, plain lines."""
         from hutch.oci.image import Platform
 
         storage = self.storage()
@@ -182,7 +189,8 @@ class Engine:
             if pull == "always":
                 raise
             raise NotFoundError(f"{name}: image not known") from None
-        return pull_image(name, storage=storage, platform=wanted, tls_verify=tls_verify, progress=_progress)
+        report = _progress if progress is None else progress()
+        return pull_image(name, storage=storage, platform=wanted, tls_verify=tls_verify, progress=report)
 
     def create(
         self,
@@ -195,8 +203,10 @@ class Engine:
         tls_verify: bool = True,
         interactive: bool = False,
         platform: str = "",
+        pull_progress: Callable[[], Progress | None] | None = None,
     ) -> Record:
-        """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure."""
+        """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure.
+        `pull_progress` is image()'s `progress`."""
         from hutch.engine import health
         from hutch.engine import spec as _spec
         from hutch.image import snapshot
@@ -204,7 +214,7 @@ class Engine:
 
         if name:
             _check_name(name)  # before any pull
-        image = self.image(image_name, pull, tls_verify, platform)
+        image = self.image(image_name, pull, tls_verify, platform, pull_progress)
         storage = self.storage()
         config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
         layers = storage.db.image_layers(image.id)

@@ -2,7 +2,8 @@
 same registry when the image came from one), then its manifest, byte for byte, so the digest is kept.
 
 Blobs go up in parallel threads (the registry client is thread-safe); the manifest goes last, once every blob
-it names is in place, as the distribution spec requires.
+it names is in place, as the distribution spec requires. Progress is pull's (hutch.image.progress): a bar per
+blob as its bytes go up on a terminal, podman's `Copying blob ID done` lines otherwise.
 """
 
 from __future__ import annotations
@@ -15,19 +16,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hutch.image.progress import Progress
     from hutch.oci.digest import Digest
-
-    Progress = Callable[[str], None]
 
 MAX_WORKERS = 4
 
 
 class PushError(HutchError):
     """A stored image cannot be pushed (a blob of it is missing from the store)."""
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 def destination(text: str) -> _reference.Reference:
@@ -48,18 +44,34 @@ def push(
     *,
     storage: Storage,
     tls_verify: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | Callable[[str], None] | None = None,
     registries_conf: str | None = None,
 ) -> Digest:
     """Push the stored image `source` to `dest` (default: the name `source` gives); returns the manifest
     digest the registry now has. registries.conf may block the registry or make it insecure (its mirrors
-    are for pulls only)."""
+    are for pulls only). `progress` is a hutch.image.progress.Progress or a callable taking podman's lines."""
+    from hutch.image import progress as _progress
+
+    report = _progress.of(progress)
+    try:
+        return _push(source, dest, storage, tls_verify, report, registries_conf)
+    finally:
+        report.close()
+
+
+def _push(
+    source: str,
+    dest: str | None,
+    storage: Storage,
+    tls_verify: bool,
+    report: Progress,
+    registries_conf: str | None,
+) -> Digest:
     from concurrent.futures import ThreadPoolExecutor
 
     from hutch.image import registries, upload
     from hutch.image.registry import Registry
 
-    say = progress or _quiet
     image = storage.find(source)
     target = destination(dest if dest is not None else source)
     insecure = registries.load(explicit=registries_conf).insecure(target)
@@ -79,13 +91,14 @@ def push(
         if ref.domain == target.domain and ref.repository != target.repository:
             mount_from = ref.repository
             break
-    say("Getting image source signatures")
+    report.line("Getting image source signatures")
     with Registry(target.domain, tls_verify=tls_verify and not insecure) as reg:
         reg.ping()  # auth challenge and scheme settled once, before the blob threads start
 
         def send(index: int) -> None:
             d = descriptors[index]
             what = "config" if index == 0 else "blob"
+            report.blob_start(what, d.digest, d.size)
             done = upload.push_blob(
                 reg,
                 target.repository,
@@ -93,12 +106,13 @@ def push(
                 d.size,
                 storage.blobs.path(d.digest),
                 mount_from=mount_from or None,
+                progress=lambda n: report.blob_advance(d.digest, n),
             )
             note = {"exists": "skipped: already exists", "mounted": "skipped: mounted"}.get(done, "done")
-            say(f"Copying {what} {d.digest.short} {note}")
+            report.blob_done(what, d.digest, note)
 
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(descriptors))) as pool:
             for f in [pool.submit(send, i) for i in range(len(descriptors))]:
                 f.result()
-        say("Writing manifest to image destination")
+        report.line("Writing manifest to image destination")
         return upload.put_manifest(reg, target.repository, target.tag, data, image.media_type)

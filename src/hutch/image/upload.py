@@ -19,7 +19,8 @@ from hutch.oci.digest import Digest, of_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
 
     from urllib3.response import BaseHTTPResponse
 
@@ -42,11 +43,13 @@ def push_blob(
     *,
     chunk_size: int = 0,
     mount_from: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> str:
     """Upload a blob (bytes, or the path of a file) unless `repo` has it; returns what was done.
 
     "exists": the registry had it. "mounted": it was mounted from `mount_from`, a repository of the same
     registry. "uploaded": sent in one PUT (or in PATCHes of `chunk_size` bytes when that is set).
+    `progress` is told the length of each piece read for sending (negative when a retry starts over).
     """
     if reg.head_blob(repo, digest) is not None:
         return "exists"
@@ -71,10 +74,11 @@ def push_blob(
     what = f"upload of {reg.host}/{repo}@{digest}"
     if not chunk_size:
         with open(os.devnull if isinstance(source, bytes) else source, "rb") as f:
+            counted = _Counted(f, progress)
 
             def from_start() -> Any:
-                f.seek(0)
-                return f
+                counted.rewind()
+                return counted
 
             reg.request(
                 "PUT",
@@ -111,6 +115,8 @@ def push_blob(
             )
             location = _location(reg, resp, location)
             offset += len(piece)
+            if progress is not None:
+                progress(len(piece))
     reg.request(
         "PUT",
         with_digest(location),
@@ -122,6 +128,28 @@ def push_blob(
         what=what,
     )
     return "uploaded"
+
+
+class _Counted:
+    """A file as a request body (urllib3 reads it in blocks), telling `report` each block's length."""
+
+    def __init__(self, f: BinaryIO, report: Callable[[int], None] | None) -> None:
+        self._f = f
+        self._report = report
+        self._sent = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        if data and self._report is not None:
+            self._sent += len(data)
+            self._report(len(data))
+        return data
+
+    def rewind(self) -> None:
+        self._f.seek(0)
+        if self._sent and self._report is not None:
+            self._report(-self._sent)
+        self._sent = 0
 
 
 def put_manifest(reg: Registry, repo: str, reference: str, data: bytes, media_type: str) -> Digest:
