@@ -238,3 +238,63 @@ def test_failed_create_removes_the_volumes_it_made(root: Path) -> None:
     assert set(volumes(root)) == before
     assert not (root / "volumes" / "fresh-vol").exists()
     assert mine(root) == []
+
+
+MANY = 6000
+
+
+@pytest.fixture(scope="module")
+def many_files_image(root: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The busybox image with MANY files in /many: copying them into a volume takes a while."""
+    import io
+    import tarfile
+
+    raw = io.BytesIO(_tar_layer())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=raw) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for i in range(MANY):
+            info = tarfile.TarInfo(f"many/{i}")
+            info.size = 2
+            dst.addfile(info, io.BytesIO(b"x\n"))
+    path = tmp_path_factory.mktemp("manyimg") / "rootfs.tar"
+    path.write_bytes(out.getvalue())
+    ok(root, "import", "-q", str(path), "manyimg:1")
+    return "manyimg:1"
+
+
+def test_runs_filling_one_new_volume_at_once(root: Path, many_files_image: str) -> None:
+    """Runs at once with one new named volume over the image's /many: each succeeds and each container sees
+    the whole of it (one copies while the others wait; a run that found it half copied took it as filled, and
+    two that found it empty both copied, the second failing on the first one's files)."""
+    for round_ in range(2):
+        name = f"race{round_}"
+        procs = [
+            subprocess.Popen(
+                [
+                    *run_suite.HUTCH,
+                    "--root",
+                    str(root),
+                    "run",
+                    "--rm",
+                    "-v",
+                    f"{name}:/many",
+                    many_files_image,
+                    "sh",
+                    "-c",
+                    "ls /many | wc -l",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for _ in range(3)
+        ]
+        try:
+            results = [(p.wait(120), *p.communicate()) for p in procs]
+            assert [(code, out.strip()) for code, out, _ in results] == [(0, str(MANY))] * 3, results
+            assert len(os.listdir(root / "volumes" / name / "_data")) == MANY
+        finally:
+            ok(root, "volume", "rm", "-f", name)
+    ok(root, "rmi", many_files_image)

@@ -198,12 +198,29 @@ def inspect(engine: Engine, vol: VolumeRecord) -> dict[str, object]:
 def copy_up(engine: Engine, vol: VolumeRecord, rootfs: str, destination: str) -> None:
     """A volume's first mount: the image's content at `destination` (resolved inside `rootfs`, so its
     symlinks cannot lead out) copied in, with owners and modes, as podman does; an empty volume takes the
-    directory's owner and mode."""
-    from hutch.runtime import inroot
-
+    directory's owner and mode. Under the volume's lock, its record read again: of two creates filling one new
+    volume at once, one copies and the other finds it copied (else it saw a half-copied volume as filled,
+    or failed on the files the first one made)."""
     if not vol.needs_copy:
         return
-    data = mountpoint(engine, vol.name)
+    import fcntl
+
+    lock = os.open(directory(engine, vol.name), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        now = engine.db.volume(vol.name)
+        if now is not None and now.needs_copy:
+            _fill(engine, vol.name, rootfs, destination)
+            engine.db.volume_copied(vol.name)
+    finally:
+        os.close(lock)
+    vol.needs_copy = False
+
+
+def _fill(engine: Engine, name: str, rootfs: str, destination: str) -> None:
+    from hutch.runtime import inroot
+
+    data = mountpoint(engine, name)
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fd = inroot.open_path(rootfd, destination, os.O_PATH | os.O_DIRECTORY)
@@ -217,8 +234,6 @@ def copy_up(engine: Engine, vol: VolumeRecord, rootfs: str, destination: str) ->
                 _copy_tree(f"/proc/self/fd/{fd}", data)
         finally:
             os.close(fd)
-    engine.db.volume_copied(vol.name)
-    vol.needs_copy = False
 
 
 def _copy_tree(src: str, dst: str) -> None:
