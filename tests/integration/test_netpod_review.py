@@ -5,6 +5,7 @@ infra container one of them started; a pod name podman would refuse is refused, 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -239,3 +240,30 @@ def test_pod_ps_no_trunc_shows_whole_ids(root: Path) -> None:
         assert row[0] == pod_id[:12] and infra[:12] in row
     finally:
         ok(root, "pod", "rm", "-f", "whole")
+
+
+def test_connect_whose_dns_fails_leaves_nothing_attached(root: Path) -> None:
+    """network connect of a running container: when its names cannot be served (a directory stands where
+    aardvark-dns's file for the bridge goes), the interface it got goes again, with its address, and the
+    plan is as before; a later connect works."""
+    ok(root, "network", "create", "dnsfail")
+    try:
+        ok(root, "run", "-d", "--name", "dnsf", IMAGE, "sleep", "60")
+        bridge = json.loads(ok(root, "network", "inspect", "dnsfail"))[0]["network_interface"]
+        blocker = Path("/run/hutch/aardvark") / bridge
+        blocker.mkdir(parents=True)
+        try:
+            proc = hutch(root, "network", "connect", "dnsfail", "dnsf")
+        finally:
+            blocker.rmdir()
+        assert proc.returncode == 125 and proc.stderr.startswith("Error: "), proc.stderr
+        assert "eth1" not in ok(root, "exec", "dnsf", "ip", "-o", "link")
+        doc = json.loads(ok(root, "inspect", "dnsf"))[0]
+        assert list(doc["NetworkSettings"]["Networks"]) == ["hutch"]
+        leases = Path("/run/hutch/cni/ipam/dnsfail")
+        assert not leases.exists() or not [n for n in os.listdir(leases) if n[0].isdigit()]
+        ok(root, "network", "connect", "dnsfail", "dnsf")
+        assert "eth1" in ok(root, "exec", "dnsf", "ip", "-o", "link")
+    finally:
+        hutch(root, "rm", "-f", "-t", "0", "dnsf")
+        hutch(root, "network", "rm", "-f", "dnsfail")

@@ -435,13 +435,33 @@ def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: s
         try:
             _record(engine, doc, entry, first=False)
             plan.save(userdata, doc)
-            _added(rec.id, userdata, doc, entry, _add(rec.id, doc, entry, netns.path(rec.id)))
-        except HutchError:
+            _attach(rec.id, userdata, doc, entry)
+        except BaseException:
             doc["networks"].remove(entry)
             doc["confs"].pop(net.name, None)
             plan.save(userdata, doc)
             raise
         write_etc(engine, userdata, doc)
+
+
+def _attach(container_id: str, userdata: str, doc: dict[str, Any], entry: dict[str, Any]) -> None:
+    """ADD on a running container, then its names on the network's DNS: all or nothing, so when the names
+    fail the interface goes again (DEL) and the other networks' names are served as before."""
+    path = netns.path(container_id)
+    result = _add(container_id, doc, entry, path)
+    try:
+        _added(container_id, userdata, doc, entry, result)
+    except BaseException:
+        doc["results"].pop(entry["name"], None)
+        with contextlib.suppress(HutchError, OSError):  # the first error is the one to report
+            if doc["confs"][entry["name"]].get("dns"):
+                from hutch.engine.network import dns
+
+                dns.remove(container_id)
+                _re_register_dns(container_id, doc)
+        with contextlib.suppress(HutchError, OSError):
+            _detach(container_id, doc, entry, path)
+        raise
 
 
 def disconnect(engine: Engine, rec: Record, network: str) -> None:
