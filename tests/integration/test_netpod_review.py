@@ -267,3 +267,37 @@ def test_connect_whose_dns_fails_leaves_nothing_attached(root: Path) -> None:
     finally:
         hutch(root, "rm", "-f", "-t", "0", "dnsf")
         hutch(root, "network", "rm", "-f", "dnsfail")
+
+
+def test_dns_wait_goes_past_a_short_reply(tmp_path: Path) -> None:
+    """wait_answering from inside a netns to a server that first answers with a 2-byte datagram, then with
+    an answer: the short one is no answer (its header was read before its length was checked, and the
+    wait gave up at once)."""
+    import sys
+    import uuid
+
+    from hutch.engine.network import dns
+
+    name = f"hutch-dnstest-{uuid.uuid4().hex[:8]}"
+    server = tmp_path / "server.py"
+    server.write_text(
+        "import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('127.0.0.1', 53))\n"
+        "query, peer = s.recvfrom(512)\n"
+        "s.sendto(query[:2], peer)\n"
+        "query, peer = s.recvfrom(512)\n"
+        "s.sendto(query[:2] + bytes([0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]) + query[12:], peer)\n"
+    )
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    proc = None
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        proc = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, str(server)])
+        assert dns.wait_answering(f"/run/netns/{name}", "127.0.0.1", "member", timeout=10)
+        assert proc.wait(10) == 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["ip", "netns", "delete", name], check=True)

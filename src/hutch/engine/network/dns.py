@@ -188,8 +188,7 @@ def wait_answering(netns_path: str, server: str, name: str, timeout: float = 2.0
                     except OSError:
                         time.sleep(0.01)
                         continue
-                    rcode, answers = reply[3] & 0xF, struct.unpack("!H", reply[6:8])[0]
-                    if len(reply) >= 12 and rcode == 0 and answers:
+                    if answered(reply):
                         code = 0
                     else:
                         time.sleep(0.01)
@@ -198,3 +197,11 @@ def wait_answering(netns_path: str, server: str, name: str, timeout: float = 2.0
         os._exit(code)
     _, status = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status) == 0
+
+
+def answered(reply: bytes) -> bool:
+    """Whether a DNS reply is a whole header (12 bytes) with no error and some answer; a shorter datagram
+    is no answer (its fields are not read)."""
+    if len(reply) < 12:
+        return False
+    return reply[3] & 0xF == 0 and (reply[6] << 8 | reply[7]) > 0
