@@ -4,9 +4,9 @@ Only what cgroup device programs need. `union bpf_attr` is packed by hand, field
 include/uapi/linux/bpf.h; the kernel accepts a shorter attr than its own as long as the rest would be zero.
 """
 
-import ctypes
 import struct
 
+from hutch.linux import cdata
 from hutch.linux.libc import syscall
 
 BPF_PROG_LOAD = 5
@@ -22,31 +22,31 @@ BPF_F_ALLOW_MULTI = 2
 _ATTR_SIZE = 128  # comfortably covers every field we set (the PROG_LOAD ones end at 72)
 
 
-def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
-    return syscall("bpf", ctypes.c_long(cmd), attr, ctypes.c_uint(_ATTR_SIZE), detail=what)
+def _bpf(cmd: int, attr: cdata.Array[cdata.c_char], what: str) -> int:
+    return syscall("bpf", cdata.c_long(cmd), attr, cdata.c_uint(_ATTR_SIZE), detail=what)
 
 
-def _attr(fmt: str, *values: object) -> ctypes.Array[ctypes.c_char]:
-    buf = ctypes.create_string_buffer(_ATTR_SIZE)
+def _attr(fmt: str, *values: object) -> cdata.Array[cdata.c_char]:
+    buf = cdata.create_string_buffer(_ATTR_SIZE)
     struct.pack_into(fmt, buf, 0, *values)
     return buf
 
 
 def prog_load(prog_type: int, insns: bytes, license: str = "Apache", log_size: int = 1 << 16) -> int:
     """Load a program; returns its fd. On a verifier error the OSError's message carries the verifier log."""
-    code = ctypes.create_string_buffer(insns, len(insns))
-    lic = ctypes.create_string_buffer(license.encode())
-    log = ctypes.create_string_buffer(log_size)
+    code = cdata.create_string_buffer(insns, len(insns))
+    lic = cdata.create_string_buffer(license.encode())
+    log = cdata.create_string_buffer(log_size)
     # prog_type, insn_cnt, insns, license, log_level, log_size, log_buf
     attr = _attr(
         "=IIQQIIQ",
         prog_type,
         len(insns) // 8,
-        ctypes.addressof(code),
-        ctypes.addressof(lic),
+        cdata.addressof(code),
+        cdata.addressof(lic),
         1,
         log_size,
-        ctypes.addressof(log),
+        cdata.addressof(log),
     )
     try:
         return _bpf(BPF_PROG_LOAD, attr, "BPF_PROG_LOAD")
@@ -68,9 +68,9 @@ def prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
 
 def prog_query(target_fd: int, attach_type: int, max_ids: int = 64) -> list[int]:
     """The ids of the programs attached directly to the cgroup open at `target_fd`."""
-    ids = (ctypes.c_uint32 * max_ids)()
+    ids = (cdata.c_uint32 * max_ids)()
     # target_fd, attach_type, query_flags, attach_flags, prog_ids, prog_cnt
-    attr = _attr("=IIIIQI", target_fd, attach_type, 0, 0, ctypes.addressof(ids), max_ids)
+    attr = _attr("=IIIIQI", target_fd, attach_type, 0, 0, cdata.addressof(ids), max_ids)
     _bpf(BPF_PROG_QUERY, attr, "BPF_PROG_QUERY")
     (count,) = struct.unpack_from("=I", attr, 24)
     return [int(ids[i]) for i in range(min(count, max_ids))]

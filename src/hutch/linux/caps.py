@@ -1,7 +1,6 @@
 """Capabilities: capget(2), capset(2), the bounding set and the ambient set."""
 
-import ctypes
-
+from hutch.linux import cdata
 from hutch.linux.libc import check, libc
 from hutch.linux.prctl import (
     PR_CAP_AMBIENT,
@@ -14,15 +13,15 @@ from hutch.linux.prctl import (
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _Header(cdata.Structure):
+    _fields_ = [("version", cdata.c_uint32), ("pid", cdata.c_int)]
 
 
-class _Data(ctypes.Structure):
+class _Data(cdata.Structure):
     _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", cdata.c_uint32),
+        ("permitted", cdata.c_uint32),
+        ("inheritable", cdata.c_uint32),
     ]
 
 
@@ -42,7 +41,7 @@ def capget() -> tuple[int, int, int]:
     """(effective, permitted, inheritable) of the calling thread, as 64-bit masks."""
     hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_Data * 2)()
-    check(libc.capget(ctypes.byref(hdr), data), "capget")
+    check(libc.capget(cdata.byref(hdr), data), "capget")
     return tuple(
         getattr(data[0], f) | (getattr(data[1], f) << 32) for f in ("effective", "permitted", "inheritable")
     )
@@ -56,7 +55,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    check(libc.capset(ctypes.byref(hdr), data), "capset")
+    check(libc.capset(cdata.byref(hdr), data), "capset")
 
 
 def drop_bounding(keep: int, last: int) -> None:

@@ -1,7 +1,6 @@
 """openat2(2) with RESOLVE_IN_ROOT, close_range(2) and fstatfs(2)'s f_type: the file calls the stdlib lacks."""
 
-import ctypes
-
+from hutch.linux import cdata
 from hutch.linux.libc import check, cpath, libc, syscall
 
 RESOLVE_NO_XDEV = 0x01
@@ -18,21 +17,21 @@ PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+class _OpenHow(cdata.Structure):
+    _fields_ = [("flags", cdata.c_uint64), ("mode", cdata.c_uint64), ("resolve", cdata.c_uint64)]
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags, mode, resolve)
-    return syscall("openat2", dirfd, cpath(path), ctypes.byref(how), ctypes.sizeof(how), detail=path)
+    return syscall("openat2", dirfd, cpath(path), cdata.byref(how), cdata.sizeof(how), detail=path)
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
-    syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
+    syscall("close_range", cdata.c_uint(first), cdata.c_uint(last), cdata.c_uint(flags))
 
 
 def fstatfs_type(fd: int) -> int:
     """The filesystem type (statfs f_type, a *_MAGIC number) of what `fd` refers to."""
-    buf = (ctypes.c_long * 16)()  # struct statfs: 120 bytes on 64-bit Linux, f_type first
+    buf = (cdata.c_long * 16)()  # struct statfs: 120 bytes on 64-bit Linux, f_type first
     check(libc.fstatfs(fd, buf), "fstatfs")
     return int(buf[0])

@@ -1,9 +1,10 @@
 """The C library, loaded once, and the error convention of every wrapper in linux/."""
 
-import ctypes
 import os
 
-libc = ctypes.CDLL(None, use_errno=True)
+from hutch.linux import cdata
+
+libc = cdata.CDLL(None, use_errno=True)
 
 # Syscalls that glibc 2.36 does not wrap, by machine. The new mount API and later calls share one
 # numbering on every architecture; the older ones differ.
@@ -56,14 +57,14 @@ def syscall_number(name: str) -> int:
 def check(ret: int, name: str, detail: str = "") -> int:
     """Return `ret`, or raise OSError naming the call when it is -1."""
     if ret == -1:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         where = f"{name}({detail})" if detail else name
         raise OSError(err, f"{where}: {os.strerror(err)}")
     return ret
 
 
 def syscall(name: str, *args: object, detail: str = "") -> int:
-    """Invoke a raw syscall by name; arguments must already be ctypes-compatible."""
+    """Invoke a raw syscall by name; arguments must already be C-compatible (ints, bytes, cdata values)."""
     return check(libc.syscall(syscall_number(name), *args), name, detail)
 
 

@@ -1,7 +1,6 @@
 """mount(2), umount2(2), pivot_root(2) and the new mount API (open_tree, move_mount, mount_setattr)."""
 
-import ctypes
-
+from hutch.linux import cdata
 from hutch.linux.libc import check, cpath, libc, syscall
 
 MS_RDONLY = 0x1
@@ -52,12 +51,12 @@ MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 
-class _MountAttr(ctypes.Structure):
+class _MountAttr(cdata.Structure):
     _fields_ = [
-        ("attr_set", ctypes.c_uint64),
-        ("attr_clr", ctypes.c_uint64),
-        ("propagation", ctypes.c_uint64),
-        ("userns_fd", ctypes.c_uint64),
+        ("attr_set", cdata.c_uint64),
+        ("attr_clr", cdata.c_uint64),
+        ("propagation", cdata.c_uint64),
+        ("userns_fd", cdata.c_uint64),
     ]
 
 
@@ -67,7 +66,7 @@ def mount(
     src = cpath(source) if source is not None else None
     typ = fstype.encode() if fstype is not None else None
     dat = data.encode() if data else None
-    ret = libc.mount(src, cpath(target), typ, ctypes.c_ulong(flags), dat)
+    ret = libc.mount(src, cpath(target), typ, cdata.c_ulong(flags), dat)
     check(ret, "mount", f"{source or ''} -> {target}, type {fstype or ''}, flags {flags:#x}")
 
 
@@ -80,12 +79,12 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 
 def open_tree(dirfd: int, path: str, flags: int) -> int:
-    return syscall("open_tree", dirfd, cpath(path), ctypes.c_uint(flags), detail=path)
+    return syscall("open_tree", dirfd, cpath(path), cdata.c_uint(flags), detail=path)
 
 
 def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
     syscall(
-        "move_mount", from_fd, cpath(from_path), to_fd, cpath(to_path), ctypes.c_uint(flags), detail=to_path
+        "move_mount", from_fd, cpath(from_path), to_fd, cpath(to_path), cdata.c_uint(flags), detail=to_path
     )
 
 
@@ -103,9 +102,9 @@ def mount_setattr(
         "mount_setattr",
         dirfd,
         cpath(path),
-        ctypes.c_uint(flags),
-        ctypes.byref(attr),
-        ctypes.c_size_t(ctypes.sizeof(attr)),
+        cdata.c_uint(flags),
+        cdata.byref(attr),
+        cdata.c_size_t(cdata.sizeof(attr)),
         detail=path,
     )
 
@@ -120,15 +119,15 @@ FSCONFIG_CMD_CREATE = 6
 
 
 def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
-    return syscall("fsopen", fstype.encode(), ctypes.c_uint(flags), detail=fstype)
+    return syscall("fsopen", fstype.encode(), cdata.c_uint(flags), detail=fstype)
 
 
 def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0) -> None:
     k = key.encode() if key is not None else None
     v = cpath(value) if value is not None else None
     detail = f"{key}={value}" if value is not None else (key or f"cmd {cmd}")
-    syscall("fsconfig", fd, ctypes.c_uint(cmd), k, v, ctypes.c_int(aux), detail=detail)
+    syscall("fsconfig", fd, cdata.c_uint(cmd), k, v, cdata.c_int(aux), detail=detail)
 
 
 def fsmount(fd: int, flags: int = FSMOUNT_CLOEXEC, attr_flags: int = 0) -> int:
-    return syscall("fsmount", fd, ctypes.c_uint(flags), ctypes.c_uint(attr_flags))
+    return syscall("fsmount", fd, cdata.c_uint(flags), cdata.c_uint(attr_flags))

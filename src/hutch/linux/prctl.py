@@ -1,7 +1,6 @@
 """prctl(2) and the process attributes that go with it: personality, I/O priority, scheduler, keyrings."""
 
-import ctypes
-
+from hutch.linux import cdata
 from hutch.linux.libc import check, libc, syscall
 
 PR_SET_PDEATHSIG = 1
@@ -25,36 +24,36 @@ IOPRIO_CLASS_SHIFT = 13
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    args = [ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5)]
+    args = [cdata.c_ulong(a) for a in (arg2, arg3, arg4, arg5)]
     return check(libc.prctl(option, *args), "prctl", str(option))
 
 
 def personality(persona: int) -> None:
-    check(libc.personality(ctypes.c_ulong(persona)), "personality", f"{persona:#x}")
+    check(libc.personality(cdata.c_ulong(persona)), "personality", f"{persona:#x}")
 
 
 def ioprio_set(io_class: int, level: int) -> None:
     syscall("ioprio_set", IOPRIO_WHO_PROCESS, 0, (io_class << IOPRIO_CLASS_SHIFT) | level)
 
 
-class _SchedAttr(ctypes.Structure):
+class _SchedAttr(cdata.Structure):
     _fields_ = [
-        ("size", ctypes.c_uint32),
-        ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64),
-        ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32),
-        ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64),
-        ("sched_period", ctypes.c_uint64),
+        ("size", cdata.c_uint32),
+        ("sched_policy", cdata.c_uint32),
+        ("sched_flags", cdata.c_uint64),
+        ("sched_nice", cdata.c_int32),
+        ("sched_priority", cdata.c_uint32),
+        ("sched_runtime", cdata.c_uint64),
+        ("sched_deadline", cdata.c_uint64),
+        ("sched_period", cdata.c_uint64),
     ]
 
 
 def sched_setattr(
     policy: int, flags: int, nice: int, priority: int, runtime: int, deadline: int, period: int
 ) -> None:
-    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
-    syscall("sched_setattr", 0, ctypes.byref(attr), 0)
+    attr = _SchedAttr(cdata.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
+    syscall("sched_setattr", 0, cdata.byref(attr), 0)
 
 
 def join_session_keyring(name: str) -> int:

@@ -5,9 +5,9 @@ seccomp_load(), gives every flag the kernel has (WAIT_KILLABLE_RECV needs libsec
 listener fd of SECCOMP_FILTER_FLAG_NEW_LISTENER straight from the syscall.
 """
 
-import ctypes
 import struct
 
+from hutch.linux import cdata
 from hutch.linux.libc import libc, syscall, syscall_number
 
 SECCOMP_SET_MODE_FILTER = 1
@@ -31,10 +31,10 @@ IOCTL_NOTIF_SEND = 0xC0000000 | (NOTIF_RESP.size << 16) | (ord("!") << 8) | 1
 USER_NOTIF_FLAG_CONTINUE = 1
 
 
-class SockFprog(ctypes.Structure):
+class SockFprog(cdata.Structure):
     """struct sock_fprog: `len` counts instructions (8 bytes each), at most 4096."""
 
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    _fields_ = [("len", cdata.c_ushort), ("filter", cdata.c_void_p)]
 
 
 class Program:
@@ -43,8 +43,8 @@ class Program:
     __slots__ = ("_buf", "fprog")
 
     def __init__(self, code: bytes) -> None:
-        self._buf = ctypes.create_string_buffer(code, len(code))
-        self.fprog = SockFprog(len(code) // 8, ctypes.addressof(self._buf))
+        self._buf = cdata.create_string_buffer(code, len(code))
+        self.fprog = SockFprog(len(code) // 8, cdata.addressof(self._buf))
 
     def __len__(self) -> int:
         return int(self.fprog.len)
@@ -58,18 +58,18 @@ def set_mode_filter(program: Program, flags: int) -> int:
     FILTER_FLAG_NEW_LISTENER, else 0. Needs no_new_privs or CAP_SYS_ADMIN."""
     return syscall(
         "seccomp",
-        ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
-        ctypes.c_uint(flags),
-        ctypes.byref(program.fprog),
+        cdata.c_uint(SECCOMP_SET_MODE_FILTER),
+        cdata.c_uint(flags),
+        cdata.byref(program.fprog),
         detail=f"SECCOMP_SET_MODE_FILTER, {flags:#x}",
     )
 
 
 def action_available(action: int) -> bool:
     """Whether the kernel knows a SECCOMP_RET_* action (its data bits ignored)."""
-    value = ctypes.c_uint32(action & 0xFFFF0000)
+    value = cdata.c_uint32(action & 0xFFFF0000)
     rc = libc.syscall(
-        syscall_number("seccomp"), ctypes.c_uint(SECCOMP_GET_ACTION_AVAIL), 0, ctypes.byref(value)
+        syscall_number("seccomp"), cdata.c_uint(SECCOMP_GET_ACTION_AVAIL), 0, cdata.byref(value)
     )
     return bool(rc == 0)
 
@@ -78,9 +78,9 @@ def flags_supported(flags: int) -> bool:
     """Whether the kernel accepts these filter flags together: it checks them before it reads the program,
     so a NULL program fails with EFAULT when they are fine and EINVAL when they are not."""
     rc = libc.syscall(
-        syscall_number("seccomp"), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), None
+        syscall_number("seccomp"), cdata.c_uint(SECCOMP_SET_MODE_FILTER), cdata.c_uint(flags), None
     )
-    return bool(rc == -1 and ctypes.get_errno() == 14)  # EFAULT
+    return bool(rc == -1 and cdata.get_errno() == 14)  # EFAULT
 
 
 class Notification:

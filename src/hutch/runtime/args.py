@@ -7,13 +7,20 @@ a long flag may also be written with one dash (`-bundle`), as Go's flag package 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import SimpleNamespace
+else:
+
+    class SimpleNamespace:
+        """Attributes from keywords: types.SimpleNamespace's part that parse needs, without `types` (~0.2 ms)."""
+
+        def __init__(self, **values: object) -> None:
+            self.__dict__.update(values)
+
 
 _KINDS = ("bool", "str", "int", "list", "intlist")
 

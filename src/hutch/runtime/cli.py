@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from types import SimpleNamespace
 
 from hutch import OCI_VERSION, __version__, jsonfast
 from hutch.errors import HutchError, NotFoundError
-from hutch.runtime import cgroup_warmup, container, log, selfprotect
+from hutch.runtime import container, log
 from hutch.runtime.args import Command
 from hutch.runtime.container import DEFAULT_ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import SimpleNamespace
+
     from hutch.oci.config import Process, Spec
     from hutch.runtime.foreground import ConsoleReceiver
 
@@ -141,6 +142,8 @@ def _terminal(terminal: bool, args: SimpleNamespace, what: str) -> tuple[int | N
 
 
 def _create(args: SimpleNamespace) -> int:
+    from hutch.runtime import cgroup_warmup, selfprotect
+
     selfprotect.ensure_sealed()
     cgroup_warmup.start()
     from hutch.oci import config
@@ -167,6 +170,8 @@ def _create(args: SimpleNamespace) -> int:
 
 
 def _run(args: SimpleNamespace) -> int:
+    from hutch.runtime import cgroup_warmup, selfprotect
+
     selfprotect.ensure_sealed()
     cgroup_warmup.start()
     from hutch.oci import config
@@ -262,6 +267,8 @@ def _list(args: SimpleNamespace) -> int:
 
 
 def _exec(args: SimpleNamespace) -> int:
+    from hutch.runtime import selfprotect
+
     selfprotect.ensure_sealed()
     from hutch.runtime import execute, foreground, lifecycle
 

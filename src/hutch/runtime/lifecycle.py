@@ -11,7 +11,6 @@ import time
 
 from hutch import OCI_VERSION
 from hutch.errors import HutchError, NotFoundError, StateError
-from hutch.linux import signals
 from hutch.runtime import container
 from hutch.runtime.container import Container
 
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
 
 def parse_signal(text: str) -> int:
     """A signal given as a number, `KILL` or `SIGKILL`; 0 (as runc takes it) only checks the init exists."""
+    from hutch.linux import signals
+
     if text.isdigit():
         num = int(text)
         if 0 <= num <= signals.SIGRTMAX:
@@ -61,9 +62,15 @@ def start(c: Container) -> None:
     finally:
         os.close(fd)
     os.unlink(c.fifo)
-    spec = spec_of(c)
-    if spec.hooks.poststart:
-        _run_hooks("poststart", spec, c, fatal=False)
+    if _has_hooks(c, "poststart"):
+        _run_hooks("poststart", spec_of(c), c, fatal=False)
+
+
+def _has_hooks(c: Container, kind: str) -> bool:
+    """Whether the config (parsed at create) has hooks of `kind`: most have none, and start and delete then
+    need not import and run the config parser."""
+    hooks = c.config.get("hooks")
+    return isinstance(hooks, dict) and bool(hooks.get(kind))
 
 
 def _run_hooks(kind: str, spec: Spec, c: Container, fatal: bool) -> None:
@@ -125,7 +132,7 @@ def delete(c: Container, force: bool = False) -> None:
     if status != "stopped":
         for pid in container_pids(c) or ([c.pid] if c.pid > 0 else []):  # never kill(0): our own group
             try:
-                os.kill(pid, signals.NUMBERS["KILL"])
+                os.kill(pid, 9)  # SIGKILL
             except ProcessLookupError:
                 pass
         if status == "paused":
@@ -136,9 +143,8 @@ def delete(c: Container, force: bool = False) -> None:
     from hutch.runtime import cgroups
 
     cgroups.destroy(c.cgroup)
-    spec = spec_of(c)
-    if spec.hooks.poststop:
-        _run_hooks("poststop", spec, c, fatal=False)
+    if _has_hooks(c, "poststop"):
+        _run_hooks("poststop", spec_of(c), c, fatal=False)
     container.remove_state(c.dir)
 
 

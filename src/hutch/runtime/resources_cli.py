@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from types import SimpleNamespace
 
 from hutch.errors import HutchError, StateError
 from hutch.runtime.args import Command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import SimpleNamespace
+
     from hutch.oci.resources import Resources
     from hutch.runtime.container import Container
 

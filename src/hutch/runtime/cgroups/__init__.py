@@ -21,14 +21,15 @@ import os
 import time
 
 from hutch.errors import HostError, HutchError
-from hutch.oci.config import Device, Linux
-from hutch.oci.resources import Resources
 from hutch.runtime.cgroups import files, layout, v1, v2
 from hutch.runtime.cgroups.files import field_error
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # delete, kill and pause need no config types (oci.config is ~1 ms to import)
     from collections.abc import Callable
+
+    from hutch.oci.config import Device, Linux
+    from hutch.oci.resources import Resources
 
 Record = dict[str, object]
 
@@ -97,7 +98,12 @@ def setup(
     `remember` gets the record as soon as the directories exist, before the limits and the move (whose RCU
     grace period is the long part): a runtime killed from then on leaves cgroups `delete --force` finds.
     """
-    resources = linux.resources or Resources()
+    if linux.resources is None:
+        from hutch.oci.resources import Resources
+
+        resources = Resources()
+    else:
+        resources = linux.resources
     privileged = os.geteuid() == 0
     host = host or layout.detect()
     path = layout.clean(linux.cgroups_path)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 
 from hutch.errors import HostError
-from hutch.oci.resources import CPU, BlockIO, HugepageLimit, Memory, Network, ThrottleDevice
 from hutch.runtime.cgroups import files
 from hutch.runtime.cgroups.files import field_error, write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.resources import CPU, BlockIO, HugepageLimit, Memory, Network, ThrottleDevice
 
 MEMSW = "memory.memsw.limit_in_bytes"
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 
-from hutch.oci.resources import CPU, BlockIO, HugepageLimit, Memory
 from hutch.runtime.cgroups import files, v1
 from hutch.runtime.cgroups.files import field_error, write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.resources import CPU, BlockIO, HugepageLimit, Memory
 
 
 def enable_controllers(directory: str, top: str) -> None:
