@@ -67,7 +67,7 @@ def test_sizes_and_resources() -> None:
     doc = resources(ResourceFlags(memory="64m", cpus="1.5", cpu_shares="512", cpuset_cpus="0-1"))
     assert doc["memory"] == {"limit": 64 << 20, "swap": 128 << 20}
     assert doc["cpu"] == {"period": 100000, "quota": 150000, "shares": 512, "cpus": "0-1"}
-    assert doc["pids"] == {"limit": 2048}
+    assert "pids" not in doc  # the default limit is the engine's (Options), not the flags'
     assert "pids" not in resources(ResourceFlags(pids_limit="0"))
     assert resources(ResourceFlags(pids_limit="-1"), create=False) == {"pids": {"limit": -1}}
     assert resources(ResourceFlags(memory="64m", memory_swap="-1"))["memory"]["swap"] == -1

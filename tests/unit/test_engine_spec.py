@@ -107,9 +107,15 @@ def test_generated_spec_has_podmans_defaults(rootfs: Path, tmp_path: Path) -> No
     for d in ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/etc/hosts"):
         assert d in destinations
     assert spec.root is not None and spec.root.path == str(rootfs)
+    # podman's pids limit is the engine's default, for a library caller as for the CLI
+    assert doc["linux"]["resources"]["pids"] == {"limit": 2048}
     host = generate(image, Options(network="host"), rootfs=str(rootfs), userdata="/ud", container_id="b" * 64)
     assert "network" not in {ns["type"] for ns in host["linux"]["namespaces"]}
     assert host["hostname"] == "b" * 12
+    unlimited = generate(
+        image, Options(resources={}), rootfs=str(rootfs), userdata="/ud", container_id="c" * 64
+    )
+    assert "pids" not in unlimited["linux"]["resources"]
 
 
 PROFILE = {

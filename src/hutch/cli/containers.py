@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def _engine(args: argparse.Namespace) -> Engine:
     from hutch.engine.containers import Engine
 
-    return Engine(args.root or DEFAULT_STORAGE, args.db_path)
+    return Engine(args.root or DEFAULT_STORAGE, args.db_path, leave_open=True)  # we exit next
 
 
 def _fail(message: str, code: int) -> int:

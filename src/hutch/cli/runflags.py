@@ -267,7 +267,11 @@ def _mounts(opts: Options, args: argparse.Namespace) -> None:
 def _limits(opts: Options, args: argparse.Namespace) -> None:
     from hutch.engine import resources, security
 
-    opts.resources = resources.resources(resource_flags(args))
+    flags = resource_flags(args)
+    defaults = opts.resources  # the engine's: podman's pids limit
+    opts.resources = resources.resources(flags)
+    if flags.pids_limit is None and "pids" in defaults:
+        opts.resources["pids"] = defaults["pids"]
     opts.ulimits = [resources.ulimit(u) for u in args.ulimit]
     if args.shm_size:
         opts.shm_size = resources.shm_size(args.shm_size)

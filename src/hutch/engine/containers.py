@@ -78,10 +78,16 @@ def invoke_error(e: HutchError) -> HutchError:
     return e
 
 
-class Engine:
-    """The containers under `root` (the storage root); images come from the storage there."""
+# The databases of engines closed with `leave_open`: referenced here, they stay open until the process exits.
+_LEFT_OPEN: list[object] = []
 
-    def __init__(self, root: str, db_path: str | None = None) -> None:
+
+class Engine:
+    """The containers under `root` (the storage root); images come from the storage there. `leave_open`: see
+    close."""
+
+    def __init__(self, root: str, db_path: str | None = None, *, leave_open: bool = False) -> None:
+        self.leave_open = leave_open
         self.root = os.path.abspath(root)
         self.image_db_path = db_path or os.path.join(self.root, "hutch.db")
         self.containers_dir = os.path.join(self.root, "containers")
@@ -91,6 +97,13 @@ class Engine:
         self._storage: Storage | None = None
 
     def close(self) -> None:
+        """Close the databases; with `leave_open` (a command whose process exits next) leave them to the exit.
+        The last connection to close a WAL database checkpoints it (two fsyncs) and deletes the WAL, whose
+        re-creation the next command syncs again (two more); left open, the WAL stays and is taken up by the
+        next command as after a crash, and commits checkpoint it every few runs (ContainerDB)."""
+        if self.leave_open:
+            _LEFT_OPEN.extend((self.db, self._storage))
+            return
         self.db.close()
         if self._storage is not None:
             self._storage.close()
@@ -281,6 +294,7 @@ class Engine:
                 self.path(rec, "upper"),
                 self.path(rec, "work"),
                 merged,
+                volatile=remove,  # --rm: nothing of it outlives it, so nothing need reach the disk
             )
             mounts.resolve(self, opts, config.config, rootfs=merged, out=resolved)
             doc = _spec.generate(
@@ -533,7 +547,10 @@ class Engine:
         if not layers:
             raise NotFoundError(f"container {rec.id[:12]}: its image {rec.image_id[:12]} is not known")
         paths = [layer.path for layer in reversed(layers)]
-        snapshot.mount_rootfs(paths, self.path(rec, "upper"), self.path(rec, "work"), merged)
+        if rec.remove:  # mounted volatile before (see hutch.image.snapshot)
+            snapshot.clear_volatile(self.path(rec, "work"))
+        upper, work = self.path(rec, "upper"), self.path(rec, "work")
+        snapshot.mount_rootfs(paths, upper, work, merged, volatile=rec.remove)
 
     def kill(self, name_or_id: str, sig: int) -> Record:
         """podman kill: the signal to the container's init."""

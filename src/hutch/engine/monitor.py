@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 
 from hutch.engine import health
@@ -291,10 +290,11 @@ def finish(
             remove_files(engine, rec)
             engine.db.remove(rec.id)
             _unlink(os.path.join(engine.containers_dir, f"{rec.id}.lock"))
-            if rec.remove or volumes:  # --rm takes the anonymous volumes with it, as podman's does
+            mounts = config_of(rec).get("Mounts") if '"Mounts"' in rec.config else None
+            if mounts and (rec.remove or volumes):  # --rm takes the anonymous volumes with it, as podman's
                 from hutch.engine import volumes as _volumes
 
-                _volumes.remove_anonymous(engine, config_of(rec).get("Mounts") or [])
+                _volumes.remove_anonymous(engine, mounts)
             return
         if restore is not None:
             engine.db.update(rec.id, state=restore, monitor_pid=None)
@@ -384,7 +384,45 @@ def unmount(engine: Engine, rec: Record) -> None:
 def remove_files(engine: Engine, rec: Record) -> None:
     unmount(engine, rec)
     if os.path.dirname(rec.dir) == engine.containers_dir:
-        shutil.rmtree(rec.dir, ignore_errors=True)
+        remove_tree(rec.dir)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def remove_tree(path: str) -> None:
+    """`rm -rf path`, through directory fds that never follow a symlink (the container wrote the upper dir):
+    shutil.rmtree's way, without its imports (bz2, lzma: ~1.5 ms of `run --rm`). What cannot be removed is
+    left to shutil, which goes on past errors."""
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except FileNotFoundError:
+        return
+    try:
+        try:
+            _empty(fd)
+        finally:
+            os.close(fd)
+        os.rmdir(path)
+    except OSError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _empty(fd: int) -> None:
+    with os.scandir(fd) as entries:
+        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_dir in names:
+        if is_dir:
+            sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            try:
+                _empty(sub)
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)
 
 
 def _unlink(path: str) -> None:

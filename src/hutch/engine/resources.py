@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass
 
-DEFAULT_PIDS_LIMIT = 2048  # containers.conf's pids_limit
 CPU_PERIOD = 100000
 MIN_MEMORY = 6 * 1024 * 1024  # podman refuses less: the container could not even start
 
@@ -63,7 +62,8 @@ def _int(text: str, flag: str, minimum: int | None = None) -> int:
 
 
 def resources(f: ResourceFlags, *, create: bool = True) -> dict[str, Any]:
-    """linux.resources (without devices) from the flags; `create` adds podman's defaults (pids limit, swap)."""
+    """linux.resources (without devices) from the flags; `create` adds podman's default swap (the default pids
+    limit is hutch.engine.spec.Options's, which a --pids-limit replaces)."""
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     if f.memory is not None:
@@ -98,8 +98,6 @@ def resources(f: ResourceFlags, *, create: bool = True) -> dict[str, Any]:
             out["pids"] = {"limit": limit}
         elif not create:
             out["pids"] = {"limit": -1}
-    elif create:
-        out["pids"] = {"limit": DEFAULT_PIDS_LIMIT}
     return out
 
 

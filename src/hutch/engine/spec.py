@@ -67,6 +67,11 @@ READONLY_PATHS = (
 )
 
 _NOSUID_NOEXEC_NODEV = ["nosuid", "noexec", "nodev"]
+DEFAULT_PIDS_LIMIT = 2048  # containers.conf's pids_limit
+
+
+def _default_resources() -> dict[str, Any]:
+    return {"pids": {"limit": DEFAULT_PIDS_LIMIT}}
 
 
 @dataclass(slots=True)
@@ -104,7 +109,8 @@ class Options:
     devices: list[dict[str, Any]] = field(default_factory=list)
     device_rules: list[dict[str, Any]] = field(default_factory=list)
     device_flags: list[str] = field(default_factory=list)  # --device as given, for inspect
-    resources: dict[str, Any] = field(default_factory=dict)  # linux.resources but devices
+    # linux.resources but devices; podman's default pids limit unless the caller says otherwise
+    resources: dict[str, Any] = field(default_factory=_default_resources)
     oom_score_adj: int | None = None
     init: bool = False
     cgroupns: str = ""  # "", private, host

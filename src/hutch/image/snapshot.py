@@ -5,6 +5,11 @@ lower dir there. The new mount API configures the filesystem one key at a time: 
 appends one lower layer per fsconfig call, with no limit but the kernel's layer count (500). On an older
 kernel, mount(2) is used with the options as they are when they fit, else with paths relative to the layers'
 common parent, from a child process that chdirs there (the parent's working directory is left alone).
+
+A `volatile` overlay (Linux 5.10) never syncs its upper dir: not on umount, not on sync(2). A container
+that is removed when it exits (--rm) loses nothing by it, as podman mounts those; its umount then no longer
+waits for the upper filesystem's journal (tens of ms when the disk is busy). After a crash the kernel
+refuses to mount such an upper dir again until work/incompat/volatile is removed (`clear_volatile`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 from hutch.errors import HostError
 from hutch.linux.mount import (
     FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_FLAG,
     FSCONFIG_SET_STRING,
     MNT_DETACH,
     MOVE_MOUNT_F_EMPTY_PATH,
@@ -44,7 +50,9 @@ def _fs_log(fd: int) -> str:
     return "; ".join(lines)
 
 
-def _mount_new_api(lower_dirs: list[str], upper: str | None, work: str | None, target: str) -> None:
+def _mount_new_api(
+    lower_dirs: list[str], upper: str | None, work: str | None, target: str, volatile: bool
+) -> None:
     fd = fsopen("overlay")
     try:
         try:
@@ -54,6 +62,8 @@ def _mount_new_api(lower_dirs: list[str], upper: str | None, work: str | None, t
             if upper is not None and work is not None:
                 fsconfig(fd, FSCONFIG_SET_STRING, "upperdir", upper)
                 fsconfig(fd, FSCONFIG_SET_STRING, "workdir", work)
+                if volatile:
+                    fsconfig(fd, FSCONFIG_SET_FLAG, "volatile")
             fsconfig(fd, FSCONFIG_CMD_CREATE)
         except OSError as e:
             log = _fs_log(fd)
@@ -67,25 +77,27 @@ def _mount_new_api(lower_dirs: list[str], upper: str | None, work: str | None, t
         os.close(mfd)
 
 
-def _options(lower_dirs: list[str], upper: str | None, work: str | None) -> str:
+def _options(lower_dirs: list[str], upper: str | None, work: str | None, volatile: bool) -> str:
     opts = "lowerdir=" + ":".join(d.replace("\\", "\\\\").replace(":", "\\:") for d in lower_dirs)
     if upper is not None and work is not None:
-        opts += f",upperdir={upper},workdir={work}"
+        opts += f",upperdir={upper},workdir={work}" + (",volatile" if volatile else "")
     return opts
 
 
-def _mount_legacy(lower_dirs: list[str], upper: str | None, work: str | None, target: str) -> None:
+def _mount_legacy(
+    lower_dirs: list[str], upper: str | None, work: str | None, target: str, volatile: bool
+) -> None:
     lowers = [os.path.abspath(d) for d in lower_dirs]
     upper = os.path.abspath(upper) if upper is not None else None
     work = os.path.abspath(work) if work is not None else None
     target = os.path.abspath(target)
-    opts = _options(lowers, upper, work)
+    opts = _options(lowers, upper, work, volatile)
     if len(opts) < _PAGE:
         mount("overlay", target, "overlay", 0, opts)
         return
     base = os.path.commonpath(lowers)
     rel = [os.path.relpath(d, base) for d in lowers]
-    opts = _options(rel, upper, work)
+    opts = _options(rel, upper, work, volatile)
     if len(opts) >= _PAGE:
         raise HostError(f"overlay on {target}: {len(lower_dirs)} layers do not fit in the mount options")
     pid = os.fork()
@@ -104,12 +116,19 @@ def _mount_legacy(lower_dirs: list[str], upper: str | None, work: str | None, ta
 
 
 def mount_rootfs(
-    lower_dirs: list[str], upper: str | None, work: str | None, target: str, *, legacy: bool = False
+    lower_dirs: list[str],
+    upper: str | None,
+    work: str | None,
+    target: str,
+    *,
+    legacy: bool = False,
+    volatile: bool = False,
 ) -> None:
     """Mount an overlay of `lower_dirs` (top layer first) with `upper` and `work` on `target`.
 
     With `upper` and `work` both None the mount is read-only (it then needs at least two lower dirs).
-    `legacy` forces the mount(2) path, which kernels before 6.8 take.
+    `legacy` forces the mount(2) path, which kernels before 6.8 take. `volatile`: the upper dir is never
+    synced (see above).
     """
     if not lower_dirs:
         raise HostError(f"overlay on {target}: no lower layers")
@@ -118,16 +137,27 @@ def mount_rootfs(
     try:
         if not legacy:
             try:
-                _mount_new_api(lower_dirs, upper, work, target)
+                _mount_new_api(lower_dirs, upper, work, target, volatile)
                 return
             except OSError as e:
                 # ENOSYS: no new mount API; EINVAL from "lowerdir+": a kernel before 6.8.
                 old_kernel = e.errno == errno.EINVAL and "fsconfig(lowerdir+=" in str(e)
                 if e.errno != errno.ENOSYS and not old_kernel:
                     raise
-        _mount_legacy(lower_dirs, upper, work, target)
+        _mount_legacy(lower_dirs, upper, work, target, volatile)
     except OSError as e:
         raise HostError(f"overlay on {target} ({len(lower_dirs)} layers): {e.strerror or e}") from None
+
+
+def clear_volatile(work: str) -> None:
+    """Let a volatile overlay's upper dir be mounted again: the kernel refuses while the marker it leaves
+    under `work` is there, even after a clean umount (after a crash the upper dir may be incomplete)."""
+    marker = os.path.join(work, "work", "incompat", "volatile")
+    for path, remove in ((os.path.join(marker, "dirty"), os.unlink), (marker, os.rmdir)):
+        try:
+            remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def unmount(target: str, *, detach: bool = False) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 
 from hutch import jsonfast
 from hutch.errors import ConfigError, HutchError, NotFoundError
@@ -240,6 +239,8 @@ class Storage:
 
     def collect(self) -> _db.Garbage:
         """Delete what no image references: database rows, then blob files and layer directories."""
+        import shutil  # here: `run` opens the storage, and shutil imports bz2 and lzma
+
         gc = _Flock(os.path.join(self.locks_dir, "gc"), fcntl.LOCK_EX)
         alone = gc.acquire(blocking=False)
         try:
