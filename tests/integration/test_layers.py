@@ -384,3 +384,135 @@ def test_a_directory_replaced_by_a_symlink_is_not_followed_at_the_end(tmp_path: 
     unpack(io.BytesIO(build(fill)), TAR, str(tmp_path / "layer"))
     assert os.readlink(tmp_path / "layer/d") == str(outside)
     assert os.stat(outside / "sub").st_mtime == before
+
+
+# The tar formats layers come in (hutch.image.tarstream), each unpacked as GNU tar would.
+
+
+def build_format(fill: Callable[[Add], None], fmt: int, **tar_args: object) -> bytes:
+    """build(), in tarfile's `fmt` (GNU_FORMAT, USTAR_FORMAT or PAX_FORMAT)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt, **tar_args) as tf:  # type: ignore[call-overload]
+
+        def add(name: str, type: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.mtime = type, 0o644, T_FILE
+            for key, value in fields.items():
+                setattr(ti, key, value)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data) if data else None)
+
+        fill(add)
+    return buf.getvalue()
+
+
+LONG = "/".join(["d" * 60] * 3) + "/" + "f" * 80  # past ustar's 100 + 155
+
+
+def test_gnu_long_names_links_and_base256_ids(tmp_path: Path) -> None:
+    def fill(add: Add) -> None:
+        add(LONG, data=b"long", uid=3_000_000, gid=2_500_000)  # past the octal field: base-256
+        add("short-link", tarfile.SYMTYPE, linkname=LONG)
+        add("hard", tarfile.LNKTYPE, linkname=LONG)
+
+    raw = build_format(fill, tarfile.GNU_FORMAT)
+    assert b"././@LongLink" in raw  # GNU long name records
+    dest = tmp_path / "layer"
+    assert unpack(io.BytesIO(raw), TAR, str(dest)).files == 3
+    st = os.stat(dest / LONG)
+    assert (dest / LONG).read_bytes() == b"long" and (st.st_uid, st.st_gid) == (3_000_000, 2_500_000)
+    assert os.readlink(dest / "short-link") == LONG
+    assert os.stat(dest / "hard").st_ino == st.st_ino
+
+
+def test_ustar_prefix_names(tmp_path: Path) -> None:
+    name = "p" * 120 + "/" + "n" * 90  # fits only with the prefix field
+    raw = build_format(lambda add: add(name, data=b"u"), tarfile.USTAR_FORMAT)
+    assert raw[345:348] == b"ppp"
+    unpack(io.BytesIO(raw), TAR, str(tmp_path / "layer"))
+    assert (tmp_path / "layer" / name).read_bytes() == b"u"
+
+
+def test_pax_times_in_nanoseconds_and_libarchive_xattrs(tmp_path: Path) -> None:
+    def fill(add: Add) -> None:
+        headers = {"mtime": "1500000000.123456789", "LIBARCHIVE.xattr.user.a%20b": "dmFsdWU"}  # "value"
+        add("f", data=b"x", pax_headers=headers)
+        add("old", data=b"y", pax_headers={"mtime": "-1.5"})
+
+    unpack(io.BytesIO(build_format(fill, tarfile.PAX_FORMAT)), TAR, str(tmp_path / "layer"))
+    assert os.stat(tmp_path / "layer/f").st_mtime_ns == 1_500_000_000_123_456_789
+    assert os.getxattr(tmp_path / "layer/f", "user.a b") == b"value"
+    assert os.stat(tmp_path / "layer/old").st_mtime_ns == -1_500_000_000
+
+
+def test_global_pax_headers_are_skipped(tmp_path: Path) -> None:
+    raw = build_format(
+        lambda add: add("f", data=b"x"), tarfile.PAX_FORMAT, pax_headers={"comment": "made by git archive"}
+    )
+    assert raw[156:157] == b"g"
+    stats = unpack(io.BytesIO(raw), TAR, str(tmp_path / "layer"))
+    assert stats.files == 1 and os.listdir(tmp_path / "layer") == ["f"]
+
+
+def set_type(raw: bytes, offset: int, kind: bytes) -> bytes:
+    """`raw` with the header at `offset` given the type `kind`, its checksum made right again."""
+    hdr = bytearray(raw[offset : offset + 512])
+    hdr[156:157] = kind
+    hdr[148:156] = b" " * 8
+    hdr[148:156] = b"%06o\0 " % sum(hdr)
+    return raw[:offset] + bytes(hdr) + raw[offset + 512 :]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bad-checksum", "after entry 'a': corrupt tar: bad header checksum"),
+        ("truncated-data", "corrupt tar: unexpected end of data"),
+        ("sparse", "entry 'b': refused: sparse file"),
+        ("volume-header", "entry 'b': refused: unsupported entry type 'V'"),
+    ],
+)
+def test_malformed_tars_are_refused(tmp_path: Path, case: str, message: str) -> None:
+    raw = build_format(lambda add: (add("a", data=b"1" * 600), add("b", data=b"2")), tarfile.USTAR_FORMAT)
+    second = 512 + 1024  # a's header, then its 600 bytes padded to two blocks
+    assert raw[second : second + 1] == b"b"
+    if case == "bad-checksum":
+        raw = raw[:second] + b"c" + raw[second + 1 :]
+    elif case == "truncated-data":
+        raw = raw[:800]
+    else:
+        raw = set_type(raw, second, b"S" if case == "sparse" else b"V")
+    dest = tmp_path / "layer"
+    with pytest.raises(LayerError, match="layer sha256:bad") as err:
+        unpack(io.BytesIO(raw), TAR, str(dest), layer="sha256:bad")
+    assert message in str(err.value)
+    assert not dest.exists()
+
+
+def test_an_entry_under_a_directory_later_replaced_by_a_symlink_is_refused(tmp_path: Path) -> None:
+    """The unpacker keeps the fds of directories it made for the entries that follow: once the directory
+    is replaced, they are not used (the next entry under its name resolves the symlink, and is refused)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def fill(add: Add) -> None:
+        add("d", tarfile.DIRTYPE)
+        add("d/x", data=b"1")
+        add("d", tarfile.SYMTYPE, linkname=str(outside))
+        add("d/y", data=b"evil")
+
+    with pytest.raises(LayerError, match="entry 'd/y': refused: parent 'd' leads outside the layer"):
+        unpack(io.BytesIO(build(fill)), TAR, str(tmp_path / "layer"))
+    assert os.listdir(outside) == []
+
+
+def test_an_entry_under_a_whited_out_directory_is_not_written_into_the_removed_one(tmp_path: Path) -> None:
+    def fill(add: Add) -> None:
+        add("d", tarfile.DIRTYPE)
+        add("d/x", data=b"1")
+        add(".wh.d")
+        add("d2", tarfile.DIRTYPE)
+        add("d/y", data=b"2")
+
+    with pytest.raises(LayerError, match="entry 'd/y': refused: parent 'd' is not a directory"):
+        unpack(io.BytesIO(build(fill)), TAR, str(tmp_path / "layer"))

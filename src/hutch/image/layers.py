@@ -15,13 +15,13 @@ import hashlib
 import os
 import shutil
 import stat
-import tarfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from hutch.errors import HutchError
+from hutch.image.tarstream import BLK, CHR, DIR, FIFO, LNK, REG, SPARSE, SYM, Entry, Reader, TarError
 from hutch.linux.fs import O_PATH, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, openat2
 
 WHITEOUT_PREFIX = ".wh."
@@ -33,9 +33,6 @@ _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 _T = TypeVar("_T")
 _CHUNK = 1 << 20
 _DEPTH = 8  # chunks decompressed ahead of the tar reader
-# tarfile's stream mode keeps what it read ahead in one bytes object and copies the rest of it on every
-# read: a modest read-ahead keeps the copy per header small (bench/unpack: 256 KiB is the fastest).
-_TAR_BUF = 1 << 18
 _RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
 _O_DIRPATH = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -234,24 +231,69 @@ def _split(name: str) -> list[str]:
     """The components of an entry name, relative to the layer root; refuses absolute and `..` names."""
     if name.startswith("/"):
         raise _Refused("absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
+    parts = name.split("/")
+    if "" in parts or "." in parts:
+        parts = [p for p in parts if p not in ("", ".")]
     if ".." in parts:
         raise _Refused("path contains '..'")
     return parts
 
 
+_O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PARENTS = (
+    64  # directory fds kept open for the entries that follow (a tar lists a directory's entries together)
+)
+
+
 class _Unpacker:
+    """Makes the entries of one layer under the directory fd `root`.
+
+    Parent directories are looked up with openat2(RESOLVE_BENEATH) and their fds kept for the entries that
+    follow: a kept fd stays right until something in the layer is removed (a later entry replacing an
+    earlier one, a whiteout), which forgets them all."""
+
     def __init__(self, root: int, allow_devices: bool) -> None:
         self.root = root
-        self.root_path = f"/proc/self/fd/{root}"
         self.allow_devices = allow_devices
-        self.dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}
+        self.dirs: dict[tuple[str, ...], int] = {}  # directory -> its mtime (ns), set at the end
+        self._parents: dict[str, int] = {}
+        self._stale: list[int] = []  # fds forgotten while an entry may still use them
+
+    def close(self) -> None:
+        self.forget()
+        self._close_stale()
+
+    def forget(self) -> None:
+        self._stale.extend(self._parents.values())
+        self._parents = {}
+
+    def _close_stale(self) -> None:
+        for fd in self._stale:
+            os.close(fd)
+        self._stale = []
 
     def parent(self, parts: list[str]) -> int:
-        """An O_PATH fd of the directory holding parts[-1], made if missing; never outside the root."""
+        """An fd of the directory holding parts[-1] (not to be closed), made if missing; never outside the
+        root."""
         if len(parts) == 1:
-            return os.dup(self.root)
+            return self.root
         rel = "/".join(parts[:-1])
+        fd = self._parents.get(rel)
+        if fd is not None:
+            return fd
+        try:
+            fd = self._lookup(rel)
+        except FileNotFoundError:  # make the missing parents, as tar does
+            try:
+                os.mkdir(parts[-2], 0o755, dir_fd=self.parent(parts[:-1]))
+            except FileExistsError:
+                pass
+            fd = self._lookup(rel)
+        self._parents[rel] = fd
+        return fd
+
+    def _lookup(self, rel: str) -> int:
         try:
             try:
                 return openat2(self.root, rel, _O_DIRPATH, resolve=_RESOLVE)
@@ -264,17 +306,7 @@ class _Unpacker:
                 raise _Refused(f"parent {rel!r} is a symlink loop") from None
             if e.errno == 20:  # ENOTDIR
                 raise _Refused(f"parent {rel!r} is not a directory") from None
-            if e.errno != 2:  # ENOENT: make the missing parents, as tar does
-                raise
-        fd = self.parent(parts[:-1])
-        try:
-            try:
-                os.mkdir(parts[-2], 0o755, dir_fd=fd)
-            except FileExistsError:
-                pass
-        finally:
-            os.close(fd)
-        return self.parent(parts)
+            raise
 
     def clear(self, pfd: int, name: str, keep_dir: bool) -> None:
         """Remove what is at `name` so that a new entry can take its place (a later entry wins)."""
@@ -285,8 +317,10 @@ class _Unpacker:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return
+            self.forget()
             shutil.rmtree(name, dir_fd=pfd)
         else:
+            self.forget()
             os.unlink(name, dir_fd=pfd)
 
     def replacing(self, pfd: int, name: str, make: Callable[[], _T]) -> _T:
@@ -297,91 +331,88 @@ class _Unpacker:
             self.clear(pfd, name, keep_dir=False)
             return make()
 
-    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+    def entry(self, tar: Reader, m: Entry) -> None:
+        if self._stale:
+            self._close_stale()
+        if len(self._parents) > _PARENTS:
+            self.forget()
+            self._close_stale()
         parts = _split(m.name)
         if not parts:  # "./": the layer's root itself
-            if not m.isdir():
+            if m.type != DIR:
                 raise _Refused("the layer root as a non-directory")
-            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root)
+            fd = os.open(".", _O_DIR, dir_fd=self.root)
             try:
                 self.meta(fd, m)
             finally:
                 os.close(fd)
-            self.dirs[()] = m
+            self.dirs[()] = m.mtime_ns
             return
         base = parts[-1]
         if base.startswith(WHITEOUT_PREFIX):
             self.whiteout(parts)
             return
         pfd = self.parent(parts)
-        try:
-            if m.isdir():
-                try:
-                    os.mkdir(base, 0o700, dir_fd=pfd)
-                except FileExistsError:
-                    self.clear(pfd, base, keep_dir=True)  # a directory stays; anything else goes
-                    try:
-                        os.mkdir(base, 0o700, dir_fd=pfd)
-                    except FileExistsError:
-                        pass
-                fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-                try:
-                    self.meta(fd, m)
-                finally:
-                    os.close(fd)
-                self.dirs[tuple(parts)] = m
-                return
+        kind = m.type
+        if kind == REG:
             # A later entry replaces an earlier one of the same name: make the new one, and clear the old only
             # when it is there (most entries are new; a stat before each would cost a syscall per entry).
-            if m.isreg():
-                fd = self.replacing(
-                    pfd,
-                    base,
-                    lambda: os.open(
-                        base,
-                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                        0o600,
-                        dir_fd=pfd,
-                    ),
-                )
-                try:
-                    src = tf.extractfile(m)
-                    if src is not None:
-                        left = m.size
-                        while left > 0:
-                            chunk = src.read(min(left, _CHUNK))
-                            if not chunk:
-                                raise _Refused("file data ends early (truncated layer)")
-                            view = memoryview(chunk)
-                            while view:
-                                view = view[os.write(fd, view) :]
-                            left -= len(chunk)
-                    self.meta(fd, m)
-                    os.utime(fd, (m.mtime, m.mtime))
-                finally:
-                    os.close(fd)
-            elif m.issym():
-                self.replacing(pfd, base, lambda: os.symlink(m.linkname, base, dir_fd=pfd))
-                os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-                os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
-            elif m.islnk():
-                self.replacing(pfd, base, lambda: self.hardlink(pfd, base, m.linkname))
-            elif m.ischr() or m.isblk() or m.isfifo():
-                if not m.isfifo() and not self.allow_devices:
-                    raise _Refused("device node (devices are not allowed in this layer)")
-                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-                dev = os.makedev(m.devmajor, m.devminor)
-                self.replacing(pfd, base, lambda: os.mknod(base, kind | 0o600, dev, dir_fd=pfd))
-                fd = os.open(base, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-                try:
-                    self.meta(fd, m, via_proc=True)
-                finally:
-                    os.close(fd)
-                os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
-            else:
-                raise _Refused(f"unsupported entry type {m.type!r}")
-        finally:
-            os.close(pfd)
+            fd = self.replacing(pfd, base, lambda: os.open(base, _O_NEWFILE, 0o600, dir_fd=pfd))
+            try:
+                if m.size:
+                    tar.write_data(fd, m.size)
+                self.meta(fd, m)
+                os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))
+            finally:
+                os.close(fd)
+        elif kind == DIR:
+            self.directory(pfd, parts, m)
+        elif kind == SYM:
+            self.replacing(pfd, base, lambda: os.symlink(m.linkname, base, dir_fd=pfd))
+            os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+            os.utime(base, ns=(m.mtime_ns, m.mtime_ns), dir_fd=pfd, follow_symlinks=False)
+        elif kind == LNK:
+            self.replacing(pfd, base, lambda: self.hardlink(pfd, base, m.linkname))
+        elif kind in (CHR, BLK, FIFO):
+            if kind != FIFO and not self.allow_devices:
+                raise _Refused("device node (devices are not allowed in this layer)")
+            mode = stat.S_IFCHR if kind == CHR else stat.S_IFBLK if kind == BLK else stat.S_IFIFO
+            dev = os.makedev(m.devmajor, m.devminor)
+            self.replacing(pfd, base, lambda: os.mknod(base, mode | 0o600, dev, dir_fd=pfd))
+            fd = os.open(base, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                self.meta(fd, m, via_proc=True)
+            finally:
+                os.close(fd)
+            os.utime(base, ns=(m.mtime_ns, m.mtime_ns), dir_fd=pfd, follow_symlinks=False)
+        elif kind == SPARSE:
+            raise _Refused("sparse file (not supported in layers)")
+        else:
+            raise _Refused(f"unsupported entry type {chr(kind)!r}")
+
+    def directory(self, pfd: int, parts: list[str], m: Entry) -> None:
+        """Make (or keep) the directory, set its owner and mode, and keep its fd: its entries come next."""
+        base = parts[-1]
+        try:
+            os.mkdir(base, 0o700, dir_fd=pfd)
+        except FileExistsError:
+            self.clear(pfd, base, keep_dir=True)  # a directory stays; anything else goes
+            try:
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            except FileExistsError:
+                pass
+        fd = os.open(base, _O_DIR, dir_fd=pfd)
+        try:
+            self.meta(fd, m)
+        except BaseException:
+            os.close(fd)
+            raise
+        rel = "/".join(parts)
+        old = self._parents.pop(rel, None)
+        if old is not None:
+            self._stale.append(old)
+        self._parents[rel] = fd
+        self.dirs[tuple(parts)] = m.mtime_ns
 
     def hardlink(self, pfd: int, base: str, linkname: str) -> None:
         try:
@@ -401,67 +432,62 @@ class _Unpacker:
             os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             raise _Refused(f"hardlink target {linkname!r} is not in the layer") from None
-        finally:
-            os.close(tfd)
 
-    def meta(self, fd: int, m: tarfile.TarInfo, via_proc: bool = False) -> None:
+    def meta(self, fd: int, m: Entry, via_proc: bool = False) -> None:
         """Owner, then mode (chown clears setuid), then xattrs (chown clears file capabilities)."""
         target: int | str = f"/proc/self/fd/{fd}" if via_proc else fd
         os.chown(target, m.uid, m.gid)
         os.chmod(target, stat.S_IMODE(m.mode))
-        for key, value in _xattrs(m):
-            os.setxattr(target, key, value)
+        if m.pax is not None:
+            for key, value in _xattrs(m.pax):
+                os.setxattr(target, key, value)
 
     def whiteout(self, parts: list[str]) -> None:
         base = parts[-1]
         pfd = self.parent(parts)
-        try:
-            if base == WHITEOUT_OPAQUE:
-                fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
-                try:
-                    os.setxattr(fd, OPAQUE_XATTR, b"y")
-                finally:
-                    os.close(fd)
-                return
-            if base.startswith(WHITEOUT_META_PREFIX):
-                return  # aufs metadata (.wh..wh.plnk and the like): nothing to unpack
-            name = base[len(WHITEOUT_PREFIX) :]
-            if name in ("", ".", ".."):
-                raise _Refused("whiteout of an invalid name")
-            self.clear(pfd, name, keep_dir=False)
-            os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=pfd)
-            os.chown(name, 0, 0, dir_fd=pfd, follow_symlinks=False)
-        finally:
-            os.close(pfd)
+        if base == WHITEOUT_OPAQUE:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                os.setxattr(fd, OPAQUE_XATTR, b"y")
+            finally:
+                os.close(fd)
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return  # aufs metadata (.wh..wh.plnk and the like): nothing to unpack
+        name = base[len(WHITEOUT_PREFIX) :]
+        if name in ("", ".", ".."):
+            raise _Refused("whiteout of an invalid name")
+        self.clear(pfd, name, keep_dir=False)
+        os.mknod(name, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=pfd)
+        os.chown(name, 0, 0, dir_fd=pfd, follow_symlinks=False)
 
     def finish_dirs(self) -> None:
-        """Directory mtimes last, deepest first: creating their children changed them."""
-        for parts in sorted(self.dirs, key=len, reverse=True):
-            m = self.dirs[parts]
-            if not parts:
-                os.utime(self.root_path, (m.mtime, m.mtime))
-                continue
+        """Directory mtimes last: making their entries changed them. A directory a later entry removed or
+        replaced (by a file, or a symlink, maybe leading out) is skipped."""
+        for parts, mtime in self.dirs.items():
             try:
-                pfd = self.parent(list(parts))
-            except _Refused:
-                continue  # a later entry put a symlink where a parent was: that dir is gone
+                fd = openat2(self.root, "/".join(parts) or ".", _O_DIR, resolve=_RESOLVE)
+            except OSError as e:
+                if e.errno in (2, 11, 18, 20, 40):  # ENOENT, EAGAIN, EXDEV, ENOTDIR, ELOOP
+                    continue
+                raise
             try:
-                if stat.S_ISDIR(os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False).st_mode):
-                    os.utime(parts[-1], (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
+                os.utime(fd, ns=(mtime, mtime))
             finally:
-                os.close(pfd)
+                os.close(fd)
 
 
-def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+def _xattrs(pax: dict[str, bytes]) -> list[tuple[str, bytes]]:
     out = []
     cap: tuple[str, bytes] | None = None
-    for key, value in m.pax_headers.items():
+    for key, value in pax.items():
         if key.startswith("SCHILY.xattr."):
-            item = (key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"))
+            item = (key[len("SCHILY.xattr.") :], value)
         elif key.startswith("LIBARCHIVE.xattr."):
-            item = (key[len("LIBARCHIVE.xattr.") :], base64.b64decode(value + "=" * (-len(value) % 4)))
+            item = (
+                _unquote(key[len("LIBARCHIVE.xattr.") :]),
+                base64.b64decode(value + b"=" * (-len(value) % 4)),
+            )
         else:
             continue
         if item[0].startswith(_OVERLAY_XATTRS):
@@ -473,6 +499,15 @@ def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     if cap is not None:
         out.append(cap)  # last: nothing after it may clear it
     return out
+
+
+def _unquote(name: str) -> str:
+    """libarchive writes xattr names URL-encoded."""
+    if "%" not in name:
+        return name
+    from urllib.parse import unquote
+
+    return unquote(name, errors="surrogateescape")
 
 
 def unpack(
@@ -508,17 +543,17 @@ def unpack(
             files = 0
             ahead = _ReadAhead(src)
             try:
-                with tarfile.open(fileobj=ahead, mode="r|", bufsize=_TAR_BUF) as tf:  # type: ignore[call-overload]
-                    for m in tf:
-                        current = m.name
-                        unpacker.entry(tf, m)
-                        files += 1
+                tar = Reader(ahead.read)
+                while (m := tar.next()) is not None:
+                    current = m.name
+                    unpacker.entry(tar, m)
+                    files += 1
                 current = ""
                 unpacker.finish_dirs()
                 ahead.drain()
             except _Refused as e:
                 raise LayerError(f"layer {label}: entry {current!r}: refused: {e}") from None
-            except tarfile.TarError as e:
+            except TarError as e:
                 where = f"after entry {current!r}" if current else "reading the archive"
                 raise LayerError(f"layer {label}: {where}: corrupt tar: {e}") from None
             except OSError as e:
@@ -527,6 +562,7 @@ def unpack(
             except LayerError as e:
                 raise LayerError(f"layer {label}: entry {current!r}: {e}") from None
             finally:
+                unpacker.close()
                 ahead.close()
         finally:
             os.close(root)
