@@ -301,3 +301,31 @@ def test_dns_wait_goes_past_a_short_reply(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def test_network_rm_and_a_create_on_it_at_once(root: Path) -> None:
+    """A create naming a network and network rm of it, started at once (rm later and later each round):
+    either the create finds no network or rm finds it in use; never a container left on a network rm
+    removed (rm looked for users, then a create's plan named the network before its conflist went)."""
+    import time
+
+    for i in range(20):
+        net = f"racenet{i}"
+        ok(root, "network", "create", net)
+        create = subprocess.Popen(
+            [*HUTCH, "--root", str(root), "create", "--network", net, IMAGE, "true"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(0.005 * i)
+        rm = hutch(root, "network", "rm", net)
+        out, err = create.communicate(timeout=60)
+        try:
+            if create.returncode == 0:
+                assert rm.returncode == 2, f"round {i}: rm exited {rm.returncode} with a container on {net}"
+                assert hutch(root, "network", "exists", net).returncode == 0
+            else:
+                assert rm.returncode == 0 and "network not found" in err, err
+        finally:
+            if create.returncode == 0:
+                ok(root, "rm", out.strip())
+            hutch(root, "network", "rm", "-f", net)

@@ -30,7 +30,15 @@ def users(engine: Engine, name: str) -> list[Record]:
 
 
 def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
-    """podman network rm: refused while containers use it, unless forced (they are removed first)."""
+    """podman network rm: refused while containers use it, unless forced (they are removed first); under
+    the networks lock, so no create or connect joins it meanwhile."""
+    from hutch.engine.network import locks
+
+    with locks.networks(engine.root):
+        return _remove(engine, name_or_id, force)
+
+
+def _remove(engine: Engine, name_or_id: str, force: bool) -> str:
     net = config.find(engine.root, name_or_id)
     if net.name == config.DEFAULT_NETWORK:
         raise HutchError(f"default network {net.name} cannot be removed")
@@ -79,7 +87,14 @@ def _drop(engine: Engine, net: config.Network) -> None:
 
 
 def prune(engine: Engine) -> list[str]:
-    """Every network but the default that no container uses."""
+    """Every network but the default that no container uses (under the networks lock, as rm)."""
+    from hutch.engine.network import locks
+
+    with locks.networks(engine.root):
+        return _prune(engine)
+
+
+def _prune(engine: Engine) -> list[str]:
     used = set()
     for rec in engine.db.all():
         doc = plan.load(engine.path(rec, "userdata")) or {}

@@ -41,11 +41,15 @@ def prepare(
         from hutch.engine import pods
 
         pod = pods.join(engine, net.pod, opts)  # opts now names the infra container's namespaces
-    doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, list(image.exposed_ports))
-    doc["pod"] = pod
-    if doc["mode"] == "container":
-        doc["target"], doc["path"] = _container_netns(engine, doc["path"])
-    plan.save(userdata, doc)
+    exposed = list(image.exposed_ports)
+    bridge = plan.mode_of(opts.network) == "bridge"
+    # network rm waits until the plan names the networks it found
+    with locks.networks(engine.root, shared=True) if bridge else contextlib.nullcontext():
+        doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, exposed)
+        doc["pod"] = pod
+        if doc["mode"] == "container":
+            doc["target"], doc["path"] = _container_netns(engine, doc["path"])
+        plan.save(userdata, doc)
     _etc(userdata, doc, [], "", [])
     if doc.get("target"):
         _share_etc(engine, doc["target"], userdata, doc)
@@ -414,6 +418,11 @@ def _running_plan(engine: Engine, rec: Record) -> tuple[str, dict[str, Any], boo
 
 def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: str, mac: str) -> None:
     """`network connect`: into the plan; attached at once when the container runs."""
+    with locks.networks(engine.root, shared=True):  # network rm waits until the plan names it
+        _connect(engine, rec, network, aliases, ip, mac)
+
+
+def _connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: str, mac: str) -> None:
     from hutch.engine.network import config
 
     net = config.find(engine.root, network)
