@@ -46,7 +46,8 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli
+	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli \
+		--first hutch.runtime.cgroup_warmup:early
 	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch hutch.cli.main --site-packages
 	touch $@
 

@@ -34,6 +34,7 @@ else:
         FUNCFLAG_CDECL,
         FUNCFLAG_USE_ERRNO,
         RTLD_LOCAL,
+        Array,
         CFuncPtr,
         Structure,
         _SimpleCData,
