@@ -164,6 +164,23 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
     """Serve stage 1 and init until init reports ready; returns init's pid."""
     assert spec.linux is not None
     init_pid = 0
+    remembered = False
+
+    def remember(record: cgroups.Record) -> None:
+        nonlocal remembered
+        c.cgroup = record
+        c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
+        remembered = True
+
+    record: cgroups.Record | None = None
+    failed: Exception | None = None
+    if spec.linux.namespace("user") is None:
+        # Stage 1 makes the namespaces meanwhile: the cgroups are ready when init's pid arrives. (With a user
+        # namespace stage 1 first waits for us to write its id maps.)
+        try:
+            record = cgroups.prepare(c.id, spec.linux, remember=remember)
+        except Exception as e:
+            failed = e  # raised once init's pid is known, so that it is killed
     try:
         kind, payload = chan.recv()
         if kind == "setup":
@@ -177,18 +194,19 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
             kind, payload = chan.recv()
         if kind == "pid":
             init_pid = int(payload)
-
-            def remember(record: cgroups.Record) -> None:
-                c.cgroup = record
-                c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
-
             # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
             # and its cgroup namespace: the move's RCU grace period overlaps with that work.
             try:
-                c.cgroup = cgroups.setup(c.id, spec.linux, init_pid, remember=remember)
+                if failed is not None:
+                    raise failed
+                if record is None:
+                    record = cgroups.prepare(c.id, spec.linux, remember=remember)
+                cgroups.join(record, init_pid)
             finally:
                 cgroup_warmup.stop()
-            c.save()
+            c.cgroup = record
+            if not remembered:  # no cgroup (rootless without one): state.json is written here first
+                c.save()
             try:
                 chan.send("cgroup-done")
             except BrokenPipeError:

@@ -92,11 +92,35 @@ def setup(
 ) -> Record:
     """Create the container's cgroup(s), apply linux.resources, move `pid` in; returns what to remember.
 
-    Limits are in place before `pid` joins, so nothing of the container ever runs unlimited. Without a
-    cgroupsPath the container gets hutch/<id> below our own cgroup (runc's relative default, in a parent of
-    our own); should that name be taken (the same id under another --root), hutch/<id>-1 and so on.
-    `remember` gets the record as soon as the directories exist, before the limits and the move (whose RCU
-    grace period is the long part): a runtime killed from then on leaves cgroups `delete --force` finds.
+    Limits are in place before `pid` joins, so nothing of the container ever runs unlimited.
+    """
+    record = prepare(container_id, linux, host=host, remember=remember)
+    join(record, pid)
+    return record
+
+
+def join(record: Record, pid: int) -> None:
+    """Move `pid` into the cgroup(s) that prepare() made; on failure they are removed."""
+    try:
+        add(record, pid)
+    except BaseException:
+        destroy(record)
+        raise
+
+
+def prepare(
+    container_id: str,
+    linux: Linux,
+    *,
+    host: layout.Layout | None = None,
+    remember: Callable[[Record], None] | None = None,
+) -> Record:
+    """Create the container's cgroup(s) and apply linux.resources; returns what to remember ({}: none).
+
+    Without a cgroupsPath the container gets hutch/<id> below our own cgroup (runc's relative default, in a
+    parent of our own); should that name be taken (the same id under another --root), hutch/<id>-1 and so
+    on. `remember` gets the record as soon as the directories exist, before the limits and the move (whose
+    RCU grace period is the long part): a runtime killed from then on leaves cgroups `delete --force` finds.
     """
     if linux.resources is None:
         from hutch.oci.resources import Resources
@@ -169,7 +193,6 @@ def setup(
         apply(record, resources, update=False, devices=privileged, spec_devices=linux.devices)
         if top and not v2_first:
             v2.enable_controllers(_v2(record), top)
-        add(record, pid)
     except BaseException:
         destroy(record)
         raise
