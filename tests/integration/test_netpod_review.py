@@ -329,3 +329,31 @@ def test_network_rm_and_a_create_on_it_at_once(root: Path) -> None:
             if create.returncode == 0:
                 ok(root, "rm", out.strip())
             hutch(root, "network", "rm", "-f", net)
+
+
+def test_pod_rm_does_not_kill_a_member_started_meanwhile(root: Path) -> None:
+    """pod rm (without -f) while a member of the pod starts: either the start fails (the member is gone)
+    or rm refuses, leaving it running; rm never kills it (it checked for running members before taking the
+    pods lock, then removed each with force)."""
+    import time
+
+    for i in range(5):
+        pod = f"racepod{i}"
+        ok(root, "pod", "create", "--name", pod)
+        for n in range(3):
+            ok(root, "create", "--pod", pod, "--name", f"{pod}-{n}", IMAGE, "sleep", "60")
+        ok(root, "pod", "stop", "-t", "0", pod)  # the infra the creates started: nothing runs
+        rm = subprocess.Popen([*HUTCH, "--root", str(root), "pod", "rm", pod], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(0.03 * i)
+        start = hutch(root, "start", f"{pod}-2")
+        _, err = rm.communicate(timeout=60)
+        try:
+            if start.returncode == 0:
+                assert rm.returncode == 125, f"round {i}: pod rm exited {rm.returncode} and started {pod}-2"
+                state = ok(root, "inspect", "-f", "{{.State.Status}}", f"{pod}-2").strip()
+                assert state == "running" and "is running" in err
+            else:
+                assert rm.returncode == 0 and hutch(root, "inspect", f"{pod}-2").returncode == 125
+        finally:
+            hutch(root, "pod", "rm", "-f", pod)

@@ -357,24 +357,25 @@ def unpause(engine: Engine, pod: dict[str, Any]) -> None:
 
 
 def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
-    """podman pod rm: refused while containers of it run, unless forced."""
+    """podman pod rm: refused while containers of it run, unless forced. The check is under the pods lock,
+    and without force each container is removed as `rm` does it, so a member started after the check is
+    refused, not killed."""
+    from hutch.engine import podcgroup
     from hutch.engine.db import NoSuchContainer
 
-    running = [r for r in containers(engine, pod) if r.state in ("running", "paused")]  # the infra too
-    if running and not force:
-        raise StateError(
-            f"pod {pod['Id']} has containers that are not ready to be removed: cannot remove container "
-            f"{running[0].id} as it is running - running or paused containers cannot be removed without "
-            "force: container state improper"
-        )
-    from hutch.engine import podcgroup
-
     with _locked(engine):
+        running = [r for r in containers(engine, pod) if r.state in ("running", "paused")]  # the infra too
+        if running and not force:
+            raise StateError(
+                f"pod {pod['Id']} has containers that are not ready to be removed: cannot remove container "
+                f"{running[0].id} as it is running - running or paused containers cannot be removed without "
+                "force: container state improper"
+            )
         for rec in members(engine, pod):
-            engine.remove(rec.id, force=True)
+            engine.remove(rec.id, force=force)
         if pod["InfraContainerID"]:
             with contextlib.suppress(NoSuchContainer):
-                engine.remove(pod["InfraContainerID"], force=True)
+                engine.remove(pod["InfraContainerID"], force=force)
         podcgroup.remove(pod.get("CgroupDirs", []), pod.get("SharedParents", 0))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(_dir(engine), f"{pod['Id']}.json"))
