@@ -357,3 +357,22 @@ def test_pod_rm_does_not_kill_a_member_started_meanwhile(root: Path) -> None:
                 assert rm.returncode == 0 and hutch(root, "inspect", f"{pod}-2").returncode == 125
         finally:
             hutch(root, "pod", "rm", "-f", pod)
+
+
+def test_rm_refuses_a_pods_infra_container(root: Path) -> None:
+    """rm, even -f, of a pod's infra container is podman's error and exit code; the pod keeps it."""
+    ok(root, "pod", "create", "--name", "keepinfra")
+    try:
+        pod = json.loads(ok(root, "pod", "inspect", "keepinfra"))
+        infra = pod["InfraContainerID"]
+        for flags in ([], ["-f"]):
+            proc = hutch(root, "rm", *flags, infra)
+            assert proc.returncode == 125 and proc.stdout == ""
+            assert proc.stderr == (
+                f"Error: container {infra} is the infra container of pod {pod['Id']} and cannot be removed "
+                "without removing the pod\n"
+            )
+        assert ok(root, "inspect", "-f", "{{.Id}}", infra).strip() == infra
+    finally:
+        ok(root, "pod", "rm", "-f", "keepinfra")
+    assert hutch(root, "inspect", infra).returncode == 125

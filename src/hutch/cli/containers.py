@@ -248,6 +248,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    from hutch.engine import pods
     from hutch.engine.containers import RunningError
     from hutch.engine.db import NoSuchContainer
 
@@ -260,6 +261,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
             names = depends.removal_order(engine, names)
         for name in names:
             try:
+                pods.refuse_infra(engine, name)  # it goes with its pod (pod rm)
                 if args.force and args.time is not None:  # rm -f -t N: stop (signal, N s, kill) first
                     engine.stop(name, args.time)
                 engine.remove(name, force=args.force, volumes=args.volumes)
@@ -271,6 +273,9 @@ def cmd_rm(args: argparse.Namespace) -> int:
                 continue
             except RunningError as e:
                 code = _fail(str(e), 2)
+                continue
+            except pods.InfraContainerError as e:
+                code = _fail(str(e), 125)
                 continue
             print(name)
     return code

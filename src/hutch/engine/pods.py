@@ -86,6 +86,21 @@ def find(engine: Engine, name_or_id: str) -> dict[str, Any]:
     raise NotFoundError(f"no pod with name or ID {name_or_id} found: no such pod")
 
 
+class InfraContainerError(HutchError):
+    """rm of a pod's infra container, which goes only with its pod (podman exits 125)."""
+
+
+def refuse_infra(engine: Engine, name_or_id: str) -> None:
+    """`rm` (even -f) refuses a pod's infra container, as podman does: its members live in its namespaces."""
+    rec = engine.find(name_or_id)
+    pod = next((p for p in all_pods(engine) if p["InfraContainerID"] == rec.id), None)
+    if pod is not None:
+        raise InfraContainerError(
+            f"container {rec.id} is the infra container of pod {pod['Id']} and cannot be removed without "
+            "removing the pod"
+        )
+
+
 def _pause_image(engine: Engine) -> None:
     """localhost/hutch-pause: catatonit alone, made once per storage."""
     import io
