@@ -55,4 +55,5 @@ def test_an_unexpected_error_is_one_line_and_125(
 
 def test_help_is_as_wide_as_the_terminal_says(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "40")
-    assert main._Formatter("hutch")._width == 38  # as argparse narrows shutil's answer
+    formatter = main._parser_class()(prog="hutch")._get_formatter()
+    assert formatter._width == 38  # as argparse narrows shutil's answer

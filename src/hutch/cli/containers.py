@@ -7,17 +7,18 @@ cannot be invoked, 127 when it is not found; `rm` exits 1 when a container does 
 
 from __future__ import annotations
 
-import argparse
 import os.path
 import sys
 import time
 
+from hutch.cli.fastargs import REMAINDER
 from hutch.cli.main import DEFAULT_STORAGE, _json, bool_flag, tls_flag
 from hutch.cli.networks import ports_column
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
@@ -51,7 +52,7 @@ def _options(args: argparse.Namespace) -> Options:
         user=args.user or "",
         hostname=args.hostname or "",
         read_only=args.read_only,
-        network=args.network,
+        network=networks.network_mode(args),
         net=networks.net_options(args),
         tty=args.tty,
     )
@@ -504,7 +505,7 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
 
     monitor.create_flags(c)
     c.add_argument("image", metavar="IMAGE")
-    c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    c.add_argument("command", nargs=REMAINDER, metavar="COMMAND")
 
 
 def _commands(
@@ -575,7 +576,7 @@ def _commands(
     c.add_argument("-u", "--user", help="user[:group] (names or ids)")
     c.add_argument("-w", "--workdir", help="working directory inside the container")
     c.add_argument("container", metavar="CONTAINER")
-    c.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    c.add_argument("command", nargs=REMAINDER, metavar="COMMAND")
 
     c = add(sub, "inspect", cmd_inspect, "show containers' (or images') configuration and state")
     c.add_argument("names", nargs="+", metavar="NAME")
@@ -611,7 +612,7 @@ def register(
     same under `hutch container`, whose parser is built only when it is used (`ps` starts faster)."""
     _commands(sub, add, top=True)
     group = add(sub, "container", _container_help, "manage containers (the commands above, under container)")
-    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    group.add_argument("rest", nargs=REMAINDER, metavar="COMMAND ...")
     parser_class = type(group)
 
     def container(args: argparse.Namespace) -> int:

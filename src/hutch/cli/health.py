@@ -4,10 +4,11 @@ when healthy; otherwise prints `unhealthy` (or `starting`, while failures fall i
 
 from __future__ import annotations
 
-import argparse
+from hutch.cli.fastargs import SUPPRESS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
@@ -58,4 +59,4 @@ def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.A
     hsub = group.add_subparsers(dest="healthcheck_command", metavar="COMMAND", parser_class=type(group))
     c = add(hsub, "run", cmd_healthcheck_run, "run a container's healthcheck once")
     c.add_argument("container", metavar="CONTAINER")
-    c.add_argument("--from-timer", action="store_true", help=argparse.SUPPRESS)  # the check loop's call
+    c.add_argument("--from-timer", action="store_true", help=SUPPRESS)  # the check loop's call

@@ -5,21 +5,23 @@ history, save, load, import (each also under `image`), login, logout. `--root DI
 database, DIR/hutch.db) as podman's --root does.
 Errors print one line, `Error: ...`, and exit 125; `--log-level debug` shows the trace.
 
-argparse is fine here (the engine CLI is not the runtime's hot path); HTTP (urllib3) is imported only by the
-commands that talk to registries.
+The command line is argparse's, but `run`, `create` and `ps` are read first by hutch.cli.fastargs from the
+same declarations, without importing argparse (~5 ms); HTTP (urllib3) is imported only by the commands that
+talk to registries.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from hutch import __version__
+from hutch.cli import fastargs
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any, BinaryIO
 
@@ -35,29 +37,34 @@ class UsageError(HutchError):
     """A command line that does not parse."""
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help formatter, told the terminal's width: left to find it, it imports shutil (~2 ms)
-    for every parser it builds, `hutch ps` included."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """hutch's argparse parser, made when a command line needs argparse (see hutch.cli.fastargs)."""
+    import argparse
 
-    def __init__(
-        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
-    ) -> None:
-        if width is None:
-            try:
-                width = int(os.environ.get("COLUMNS") or os.get_terminal_size(1).columns)
-            except (OSError, ValueError):
-                width = 80
-            width -= 2  # as argparse does with shutil's answer
-        super().__init__(prog, indent_increment, max_help_position, width)
+    class Formatter(argparse.HelpFormatter):
+        """argparse's help formatter, told the terminal's width: left to find it, it imports shutil (~2 ms)
+        for every parser it builds, `hutch ps` included."""
 
+        def __init__(
+            self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+        ) -> None:
+            if width is None:
+                try:
+                    width = int(os.environ.get("COLUMNS") or os.get_terminal_size(1).columns)
+                except (OSError, ValueError):
+                    width = 80
+                width -= 2  # as argparse does with shutil's answer
+            super().__init__(prog, indent_increment, max_help_position, width)
 
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", Formatter)
+            super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{self.prog}: {message}")
+
+    return Parser
 
 
 def _bool(text: str) -> bool:
@@ -66,6 +73,8 @@ def _bool(text: str) -> bool:
         return True
     if value in ("false", "0", "no"):
         return False
+    import argparse
+
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
@@ -417,20 +426,22 @@ def command_of(argv: list[str]) -> str | None:
     return None
 
 
-def _parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The `hutch` parser; given `command`, only that command's subparser is built (see _Unused)."""
-    p = _Parser(prog="hutch", description="a daemonless container engine")
+def _parser(command: str | None = None, recorder: fastargs.Recorder | None = None) -> argparse.ArgumentParser:
+    """The `hutch` parser; given `command`, only that command's subparser is built (see _Unused). With
+    `recorder`, the declarations go to it instead (hutch.cli.fastargs)."""
+    parser_class: Any = fastargs.Recorder if recorder is not None else _parser_class()
+    p: Any = recorder or parser_class(prog="hutch", description="a daemonless container engine")
     p.add_argument("--root", help=f"storage root (default {DEFAULT_STORAGE}); its database is ROOT/hutch.db")
     p.add_argument("--db-path", help=f"image database (default {DEFAULT_DB}, or ROOT/hutch.db with --root)")
     p.add_argument(
         "--log-level", default="warn", choices=("debug", "info", "warn", "error", "fatal", "panic", "trace")
     )
     p.add_argument("-v", "--version", action="version", version=f"hutch version {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     built: list[str] = []
 
     def add(
-        parent: argparse._SubParsersAction[_Parser],
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
         name: str,
         handler: Callable[[argparse.Namespace], int],
         help: str,
@@ -554,7 +565,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
             c.add_argument("-a", "--all", action="store_true")
 
     image = add(sub, "image", _image_help, "manage images")
-    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=_Parser)
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=parser_class)
     images_flags(add(isub, "ls", cmd_images, "list images", ("list",)))
     rmi_flags(add(isub, "rm", cmd_rmi, "remove images"))
     tag_flags(add(isub, "tag", cmd_tag, "add names to an image"))
@@ -574,7 +585,8 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("-f", "--force", action="store_true", help="do not ask")
     if command is not None and not built:
         return _parser()  # an unknown command: the full parser names the known ones in its error
-    return p
+    parser: argparse.ArgumentParser = p
+    return parser
 
 
 def _image_help(args: argparse.Namespace) -> int:
@@ -587,8 +599,15 @@ def main(argv: list[str] | None = None) -> int:
     debug = False
     try:
         argv = sys.argv[1:] if argv is None else argv
-        parser = _parser(command_of(argv))
-        args = parser.parse_args(argv)
+        command = command_of(argv)
+        args: Any = None
+        if command in fastargs.COMMANDS:
+            recorder = fastargs.Recorder()
+            _parser(command, recorder)
+            args = fastargs.parse(argv, recorder)
+        if args is None:
+            parser = _parser(command)
+            args = parser.parse_args(argv)
         debug = args.log_level in ("debug", "trace")
         handler = getattr(args, "handler", None)
         if handler is None:

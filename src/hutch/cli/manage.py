@@ -8,15 +8,16 @@ version, info and system (info, df, prune, reset).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
+from hutch.cli.fastargs import REMAINDER
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Iterator
     from typing import Any
 
@@ -399,7 +400,7 @@ def commands(
     c.add_argument("container", metavar="CONTAINER")
     c.add_argument(
         "descriptors",
-        nargs=argparse.REMAINDER,
+        nargs=REMAINDER,
         metavar="DESCRIPTOR",
         help="user pid ppid pcpu etime tty time args ...; ps(1) options (-ef) run ps in the container",
     )

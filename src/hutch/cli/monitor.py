@@ -4,14 +4,15 @@ conmon runs when a container exits; plus the --runtime and --restart flags of ru
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from hutch.cli.fastargs import SUPPRESS
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     import socket
     from collections.abc import Callable
     from typing import Any
@@ -295,5 +296,5 @@ def add_commands(
     bool_flag(c, "--sig-proxy", help="the signals hutch gets go to the container (default true)")
 
     if not top:
-        c = add(sub, "cleanup", cmd_cleanup, argparse.SUPPRESS)
+        c = add(sub, "cleanup", cmd_cleanup, SUPPRESS)
         c.add_argument("container", metavar="CONTAINER")

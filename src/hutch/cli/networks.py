@@ -5,14 +5,15 @@ network, 2 for one in use). Registered into the main parser by `register`; run's
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from hutch.cli.fastargs import REMAINDER
 from hutch.cli.main import DEFAULT_STORAGE, _json
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
@@ -21,25 +22,15 @@ if TYPE_CHECKING:
     from hutch.engine.network.plan import NetOptions
 
 
-class _Networks(argparse.Action):
-    """--network, repeatable; the values joined with commas (several networks at once)."""
-
-    def __call__(
-        self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any, option: str | None = None
-    ) -> None:
-        given = getattr(ns, "_networks_given", False)
-        current = getattr(ns, self.dest) if given else ""
-        setattr(ns, self.dest, f"{current},{values}" if current else str(values))
-        ns._networks_given = True
-
-
 def add_run_flags(c: argparse.ArgumentParser) -> None:
     """run/create: --network and the flags that go with it."""
     c.add_argument(
         "--network",
         "--net",
-        default="bridge",
-        action=_Networks,
+        dest="networks",
+        action="append",
+        default=[],
+        metavar="NETWORK",
         help="bridge (default), NAME[,NAME...], none, host, container:ID, ns:PATH",
     )
     c.add_argument("--ip", default="", help="the container's IPv4 address on its network")
@@ -52,6 +43,16 @@ def add_run_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="a resolv.conf option")
     c.add_argument("--network-alias", action="append", default=[], help="another name on the network")
     c.add_argument("--pod", default="", help="join this pod (its infra container's namespaces)")
+
+
+def network_mode(args: argparse.Namespace) -> str:
+    """--network, repeatable: the values joined with commas (several networks at once); bridge by default."""
+    if not args.networks:
+        return "bridge"
+    mode = ""
+    for value in args.networks:
+        mode = f"{mode},{value}" if mode else value
+    return mode
 
 
 def net_options(args: argparse.Namespace) -> NetOptions:
@@ -365,7 +366,7 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
 def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
     """`hutch network ...` (its parser built only when used) and `hutch port`."""
     group = add(sub, "network", _network_help, "manage networks")
-    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    group.add_argument("rest", nargs=REMAINDER, metavar="COMMAND ...")
     parser_class = type(group)
 
     def network(args: argparse.Namespace) -> int:

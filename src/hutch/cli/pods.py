@@ -5,15 +5,16 @@ Registered into the main parser by `register`; `run --pod` is a flag of hutch.cl
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from hutch.cli.fastargs import REMAINDER
 from hutch.cli.main import DEFAULT_STORAGE, _json
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
@@ -427,7 +428,7 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
 def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
     """`hutch pod ...`, its parser built only when used."""
     group = add(sub, "pod", _pod_help, "manage pods")
-    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    group.add_argument("rest", nargs=REMAINDER, metavar="COMMAND ...")
     parser_class = type(group)
 
     def pod(args: argparse.Namespace) -> int:

@@ -3,13 +3,14 @@ engine's Options (each bad value one error naming the flag); `update`'s resource
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from hutch.engine.resources import ResourceFlags
     from hutch.engine.spec import Options
 
@@ -32,6 +33,8 @@ def _bool(text: str) -> bool:
         return True
     if text.lower() in ("false", "0"):
         return False
+    import argparse
+
     raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
 
 

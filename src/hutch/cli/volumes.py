@@ -3,13 +3,14 @@ missing volume exits 1, of one in use without -f 2)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from hutch.cli.fastargs import REMAINDER
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
@@ -160,7 +161,7 @@ def _commands(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.
 def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
     """`hutch volume ...`; its parser is built only when it is used."""
     group = add(sub, "volume", _help, "manage volumes (create, ls, inspect, rm, prune)")
-    group.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+    group.add_argument("rest", nargs=REMAINDER, metavar="COMMAND ...")
     parser_class = type(group)
 
     def volume(args: argparse.Namespace) -> int:

@@ -639,6 +639,8 @@ def _check_name(name: str) -> None:
 
 
 def _display_name(name: str, tags: list[str]) -> str:
+    if name in tags:  # a stored tag is normalized already (and reference imports re)
+        return name
     from hutch.image import reference
 
     try:

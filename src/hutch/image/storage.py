@@ -21,7 +21,6 @@ import os
 from hutch import jsonfast
 from hutch.errors import ConfigError, HutchError, NotFoundError
 from hutch.image import db as _db
-from hutch.image import reference as _reference
 from hutch.image.store import DEFAULT_ROOT, BlobStore
 from hutch.oci import image as _image
 
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
+    from hutch.image import reference as _reference
     from hutch.oci.digest import Digest
 
 DEFAULT_DB = _db.DEFAULT_PATH
@@ -131,6 +131,8 @@ class Storage:
             return self.db.lookup(name)
         except NotFoundError:
             pass
+        from hutch.image import reference as _reference  # here: it imports re, which `run NAME:TAG` needs not
+
         try:
             ref = _reference.parse(name).with_default_tag()
         except _reference.ImageReferenceError:
@@ -149,6 +151,8 @@ class Storage:
 
     def tag_name(self, name: str) -> str:
         """The name a tag is stored under: the normalized reference, `latest` when it has no tag."""
+        from hutch.image import reference as _reference
+
         ref = _reference.parse(name)
         if ref.digest is not None:
             raise ConfigError(f"{name}: a tag cannot name a digest")
@@ -195,6 +199,8 @@ class Storage:
     def _matching_tag(self, name: str, image: _db.Image) -> str | None:
         if name in image.tags:
             return name
+        from hutch.image import reference as _reference
+
         try:
             ref = str(_reference.parse(name).with_default_tag())
         except _reference.ImageReferenceError:
