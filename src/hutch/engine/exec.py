@@ -88,13 +88,19 @@ def exec_command(
     if not detach:
         foreground.become_subreaper()
     try:
-        pid = execute.exec_process(c, spec, proc, console_fd=receiver.their_fd if receiver else None)
-    except HutchError as e:
-        raise invoke_error(e) from None
+        try:
+            pid = execute.exec_process(c, spec, proc, console_fd=receiver.their_fd if receiver else None)
+        except HutchError as e:
+            raise invoke_error(e) from None
+        finally:
+            if receiver is not None:
+                os.close(receiver.their_fd)
+        master = receiver.receive() if receiver else None
     finally:
         if receiver is not None:
-            os.close(receiver.their_fd)
-    master = receiver.receive() if receiver else None
+            # Our end of the console socket: receive() closes it, but not when the exec failed first (a
+            # second close is a no-op). ConsoleReceiver (runtime, not ours to change) has no close().
+            receiver._ours.close()
     if detach:
         if master is not None:
             os.close(master)

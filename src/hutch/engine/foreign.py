@@ -5,6 +5,7 @@ Errors come from the runtime's json log (`--log`), since its stderr is the conta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -30,9 +31,26 @@ class ConsoleSocket:
         os.makedirs("/run/hutch", exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="console-", dir="/run/hutch")
         self.path = os.path.join(self.dir, "sock")
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(self.path)
-        self._sock.listen(1)
+        try:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except BaseException:
+            self._remove_dir()
+            raise
+        try:
+            self._sock.bind(self.path)
+            self._sock.listen(1)
+        except BaseException:
+            self._sock.close()
+            self._remove_dir()
+            raise
+
+    def _remove_dir(self) -> None:
+        """The dir and the socket's file, by name: rmtree needs fds, and their lack (EMFILE) may be why the
+        socket could not be made."""
+        with contextlib.suppress(OSError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            os.rmdir(self.dir)
 
     def receive(self, timeout: float = 10.0) -> int:
         import socket
@@ -76,6 +94,7 @@ def run_foreground(
         os.dup2(null, 0)
         os.close(null)
     console = ConsoleSocket() if tty else None
+    master: int | None = None
     try:
         try:
             pid = create(engine, rec, runtime, console.path if console else None)
@@ -87,6 +106,8 @@ def run_foreground(
             if console is not None:
                 console.close()
     except BaseException:
+        if master is not None:  # the terminal came, then start failed
+            os.close(master)
         monitor.failed_launch(engine, rec.id, restore)
         raise
     engine.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())

@@ -91,19 +91,19 @@ def logs(
 
     opened = []
     first: list[tuple[Record, Line]] = []
-    for rec in recs:
-        try:
-            f = open(engine.log_path(rec), "rb")  # noqa: SIM115 (closed below)
-        except FileNotFoundError:
-            continue
-        reader = _logs.Reader()
-        found = [ln for ln in reader.feed(f.read()) if within(ln)]
-        if not follow:
-            found += [ln for ln in reader.pending() if within(ln)]
-        found = found[-tail:] if tail > 0 else [] if tail == 0 else found
-        first += [(rec, ln) for ln in found]
-        opened.append((rec, f, reader))
     try:
+        for rec in recs:
+            try:
+                f = open(engine.log_path(rec), "rb")  # noqa: SIM115 (closed below)
+            except FileNotFoundError:
+                continue
+            reader = _logs.Reader()
+            opened.append((rec, f, reader))  # before reading: a failure below closes it too
+            found = [ln for ln in reader.feed(f.read()) if within(ln)]
+            if not follow:
+                found += [ln for ln in reader.pending() if within(ln)]
+            found = found[-tail:] if tail > 0 else [] if tail == 0 else found
+            first += [(rec, ln) for ln in found]
         yield from sorted(first, key=lambda pair: pair[1].time_ns)
         while follow and opened:
             got = False
