@@ -136,7 +136,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
         detached = relay(engine, rec, sock, stdin=stdin, keys=keys, raw=tty and stdin, proxy=args.sig_proxy)
         if detached:
             return 0
-        return _exit_code(engine, rec.id)
+        return attach.exit_code(engine, rec.id)
 
 
 def relay(
@@ -194,24 +194,6 @@ def _raw_terminal(engine: Engine, rec: Record) -> Callable[[], None]:
         termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
     return restore
-
-
-def _exit_code(engine: Engine, container_id: str, timeout: float = 10.0) -> int:
-    """The exit code cleanup records once the attach socket closed (conmon closes it when init exits)."""
-    import time
-
-    from hutch.engine.db import NoSuchContainer
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            rec = engine.refresh(engine.db.get(container_id))
-        except NoSuchContainer:
-            return 0
-        if rec.state == "exited":
-            return rec.exit_code if rec.exit_code is not None and rec.exit_code >= 0 else 0
-        time.sleep(0.05)
-    return 0
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ def run(
     """Run `rec` (created with -t) attached; its exit code, or 0 once detached. `restore`: a `start -a`
     of a container claimed from that state, to which a failed launch puts it back. `sig_proxy`: the
     signals we get go to the container's init while we are attached (podman's --sig-proxy)."""
-    from hutch.cli.monitor import _exit_code, relay
+    from hutch.cli.monitor import relay
     from hutch.engine import attach, monitor
 
     try:
@@ -67,7 +67,7 @@ def run(
         if remove:
             _hand_back_removal(engine, rec.id)
         return 0
-    code = _exit_code(engine, rec.id)
+    code = attach.exit_code(engine, rec.id)
     if remove:
         _remove(engine, rec.id)
     return code

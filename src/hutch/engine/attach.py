@@ -3,7 +3,8 @@
 conmon sends each chunk of the container's output as one packet whose first byte names the stream (2
 stdout, 3 stderr); what we send is the container's stdin, as it is. A terminal is resized by writing
 `1 HEIGHT WIDTH` to the `ctl` fifo in userdata. The detach keys (ctrl-p,ctrl-q by default) end the attach
-and leave the container running; so does the end of our stdin only when stdin is not attached.
+and leave the container running; so does the end of our stdin only when stdin is not attached. Once
+conmon closes the socket, `exit_code` waits for the exit its cleanup records.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ import contextlib
 import os
 import select
 import socket
+import sys
 
 from hutch.errors import HutchError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.engine.containers import Engine
+
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _STDOUT, _STDERR = 2, 3
+# podman's exit when it cannot get the container's exit code (define.ExecErrorCodeNotFound).
+EXIT_UNKNOWN = 127
 
 
 class Detached(Exception):
@@ -122,3 +130,28 @@ def relay(sock: socket.socket, *, stdin: bool, detach_keys: bytes) -> bool:
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         data = data[os.write(fd, data) :]
+
+
+def exit_code(engine: Engine, container_id: str, timeout: float = 10.0) -> int:
+    """The exit code cleanup records once the attach socket closed (conmon closes it when init exits; 0 if
+    the container is gone, removed by --rm). When none is recorded in `timeout` (conmon died, its init
+    runs on), podman's answer: an error line and 127, not a success."""
+    import time
+
+    from hutch.engine.db import NoSuchContainer
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rec = engine.refresh(engine.db.get(container_id))
+        except NoSuchContainer:
+            return 0
+        if rec.state == "exited":
+            return rec.exit_code if rec.exit_code is not None and rec.exit_code >= 0 else 0
+        time.sleep(0.05)
+    sys.stderr.write(
+        f"Error: cannot get exit code: container {container_id[:12]} recorded no exit {timeout:g}s after its "
+        "output closed\n"
+    )
+    sys.stderr.flush()
+    return EXIT_UNKNOWN
