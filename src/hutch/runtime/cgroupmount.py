@@ -14,7 +14,7 @@ from hutch.runtime import inroot
 def own_paths() -> dict[str, str]:
     """This process's cgroup per hierarchy, keyed by its controller list ("" for v2), as the host sees it.
 
-    Read before the cgroup namespace is unshared: inside it every path is "/".
+    Read before the cgroup namespace is unshared (inside it every path is "/"), and before pivot_root.
     """
     out = {}
     with open("/proc/self/cgroup") as f:
@@ -48,8 +48,21 @@ def _hierarchies(paths: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
-def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> None:
-    hierarchies = _hierarchies(paths)
+def _source(point: str, path: str, dirs: list[str]) -> str:
+    """The directory to bind for the hierarchy at `point`: the container's own there (one of `dirs`, which
+    the runtime made), else our cgroup in it (`path`, as /proc/self/cgroup names it)."""
+    for d in dirs:
+        if d == point or d.startswith(point + "/"):
+            return d
+    return point + path
+
+
+def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str], dirs: list[str]) -> None:
+    """The cgroup mount at `destination`: `paths` are our cgroups before the runtime moves us into `dirs`.
+
+    Binding `dirs` needs not wait for the move (an RCU grace period): init mounts them meanwhile.
+    """
+    hierarchies = [(point, _source(point, path, dirs)) for point, path in _hierarchies(paths)]
     ro = m.MOUNT_ATTR_RDONLY if flags & m.MS_RDONLY else 0
     # The hierarchies keep the mount's nosuid, nodev and noexec too, as under runc.
     attrs = ro
@@ -62,7 +75,7 @@ def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> N
             attrs |= attr
     unified = [h for h in hierarchies if h[0] == "/sys/fs/cgroup"]
     if unified:
-        _bind(rootfd, unified[0][0] + unified[0][1], destination, attrs)
+        _bind(rootfd, unified[0][1], destination, attrs)
         return
     base = flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)
     fd = inroot.make(rootfd, destination, is_dir=True)
@@ -70,9 +83,9 @@ def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str]) -> N
         m.mount("tmpfs", inroot.fd_path(fd), "tmpfs", base, "mode=755")
     finally:
         os.close(fd)
-    for point, path in hierarchies:
+    for point, source in hierarchies:
         name = point[len("/sys/fs/cgroup/") :]
-        _bind(rootfd, point + path, os.path.join(destination, name), attrs)
+        _bind(rootfd, source, os.path.join(destination, name), attrs)
         if "," in name:  # cpu,cpuacct is also reachable as cpu and cpuacct, as on the host
             _links(rootfd, destination, name)
     if ro:

@@ -45,7 +45,8 @@ class InitContext:
     no_new_keyring: bool
     preserve_fds: int
     host_pid: int = 0
-    cgroup_paths: dict[str, str] | None = None  # our cgroups as the host names them, once we are in them
+    cgroups: tuple[dict[str, str], list[str]] | None = None  # our cgroup paths, the container's directories
+    in_cgroup: bool = False  # the runtime has moved us into them (cgroup-done)
     trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
     seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
     proc_fd: int = -1  # the root of the proc mounted at /proc (rootfs.mount_all), kept until start
@@ -106,11 +107,10 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         _join_keyring(ctx.container_id)
     in_userns = linux.namespace("user") is not None
     rootfs.prepare(spec, ctx.rootfs)
-    kernel_fs = rootfs.mount_all(
-        spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _enter_cgroup(ctx), ctx.trees
-    )
+    kernel_fs = rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _cgroups(ctx), ctx.trees)
     ctx.proc_fd = kernel_fs.get("/proc", -1)
-    _enter_cgroup(ctx)
+    if spec.hooks.prestart or spec.hooks.create_runtime or spec.hooks.create_container:
+        _enter_cgroup(ctx)  # hooks see the container in its cgroups
     if spec.hooks.prestart or spec.hooks.create_runtime:
         ctx.channel.send("hooks")
         ctx.channel.expect("hooks-done", "createRuntime hooks")
@@ -144,6 +144,8 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     for fd in kernel_fs.values():
         if fd != ctx.proc_fd:
             os.close(fd)
+    # As late as this: the runtime's move of us waits for an RCU grace period, and the rootfs needs it not.
+    _enter_cgroup(ctx)
     process.set_rlimits(proc)
     if linux.personality is not None:
         process.set_personality(linux.personality.domain)
@@ -170,19 +172,30 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     return exe, env
 
 
-def _enter_cgroup(ctx: InitContext) -> dict[str, str]:
+def _cgroups(ctx: InitContext) -> tuple[dict[str, str], list[str]]:
+    """Our cgroup paths and the directories the runtime made for the container (cgroupmount.mount): it sends
+    them before it moves us in. Read before pivot_root: /proc is still the host's."""
+    if ctx.cgroups is None:
+        dirs = ctx.channel.expect("cgroup-dirs", "cgroup setup")
+        listed = dirs if isinstance(dirs, list) else []
+        ctx.cgroups = (cgroupmount.own_paths(), [d for d in listed if isinstance(d, str)])
+    return ctx.cgroups
+
+
+def _enter_cgroup(ctx: InitContext) -> None:
     """Wait until the runtime has moved us into the container's cgroups (it does so while we build the
-    rootfs), note their paths, then make our cgroup namespace, whose root is where we now are."""
-    if ctx.cgroup_paths is None:
+    rootfs), then make our cgroup namespace, whose root is where we now are."""
+    if not ctx.in_cgroup:
+        if ctx.cgroups is None:  # no cgroup mount needed them
+            ctx.channel.expect("cgroup-dirs", "cgroup setup")
         ctx.channel.expect("cgroup-done", "cgroup setup")
-        ctx.cgroup_paths = cgroupmount.own_paths()
+        ctx.in_cgroup = True
         cgroupns = ctx.spec.linux.namespace("cgroup") if ctx.spec.linux is not None else None
         if cgroupns is not None and not cgroupns.path:
             namespaces.unshare(namespaces.FLAGS["cgroup"])
         elif ctx.cgroupns_fd >= 0:  # inside it /proc/self/cgroup would name our cgroups "/../ID"
             namespaces.join("cgroup", ctx.cgroupns_fd)  # and closes it
             ctx.cgroupns_fd = -1
-    return ctx.cgroup_paths
 
 
 def _join_keyring(container_id: str) -> None:

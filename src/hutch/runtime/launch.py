@@ -194,13 +194,17 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
             kind, payload = chan.recv()
         if kind == "pid":
             init_pid = int(payload)
-            # Init builds the rootfs meanwhile, and waits for "cgroup-done" before its first cgroup mount
-            # and its cgroup namespace: the move's RCU grace period overlaps with that work.
+            # Init builds the rootfs meanwhile, and waits for "cgroup-done" only once it is built, before
+            # its cgroup namespace: the move's RCU grace period overlaps with that work.
             try:
                 if failed is not None:
                     raise failed
                 if record is None:
                     record = cgroups.prepare(c.id, spec.linux, remember=remember)
+                try:
+                    chan.send("cgroup-dirs", cgroups.directories(record))  # init binds them while we move it
+                except BrokenPipeError:
+                    pass  # init failed meanwhile: its error message is waiting to be read
                 cgroups.join(record, init_pid)
             finally:
                 cgroup_warmup.stop()

@@ -74,13 +74,13 @@ def mount_all(
     rootfs: str,
     bundle: str,
     in_userns: bool,
-    enter_cgroup: Callable[[], dict[str, str]],
+    cgroups: Callable[[], tuple[dict[str, str], list[str]]],
     trees: dict[int, int] | None = None,
 ) -> dict[str, int]:
     """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index.
 
-    `enter_cgroup` waits until we are in the container's cgroups and returns their paths; it is called just
-    before the first cgroup mount, so the mounts before it are made while the runtime is still moving us.
+    `cgroups` gives our cgroup paths and the container's cgroup directories (cgroupmount.mount); it is
+    called at the first cgroup mount, and waits until the runtime has made those directories.
 
     Returns O_PATH fds of the roots of the proc and sysfs mounts, by destination (the last one for each):
     finish() and init reach /proc and /sys through them, never by path, as a process that can rename
@@ -90,9 +90,9 @@ def mount_all(
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
-            cgroup_paths = enter_cgroup() if mnt.type == "cgroup" else {}
+            cgroup = cgroups() if mnt.type == "cgroup" else ({}, [])
             try:
-                handle = _mount_one(rootfd, mnt, bundle, cgroup_paths, (trees or {}).get(i))
+                handle = _mount_one(rootfd, mnt, bundle, cgroup, (trees or {}).get(i))
             except OSError as e:
                 raise HutchError(
                     f"mounts[{i}] ({mnt.type or 'bind'} on {mnt.destination}): {e.strerror}"
@@ -115,7 +115,11 @@ def mount_all(
 
 
 def _mount_one(
-    rootfd: int, mnt: Mount, bundle: str, cgroup_paths: dict[str, str], tree: int | None = None
+    rootfd: int,
+    mnt: Mount,
+    bundle: str,
+    cgroup: tuple[dict[str, str], list[str]],
+    tree: int | None = None,
 ) -> int | None:
     """Mount `mnt`; for proc and sysfs, returns an O_PATH fd of the new mount's root."""
     opts = mountopts.parse(mnt.options)
@@ -123,7 +127,7 @@ def _mount_one(
         _bind(rootfd, mnt, opts, bundle, tree)
         return None
     if mnt.type == "cgroup":
-        cgroupmount.mount(rootfd, mnt.destination, opts.flags, cgroup_paths)
+        cgroupmount.mount(rootfd, mnt.destination, opts.flags, *cgroup)
         _after_mount(rootfd, mnt.destination, opts)
         return None
     if mnt.type in ("proc", "sysfs"):
