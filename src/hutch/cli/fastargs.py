@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # argparse's own values, so that the flags can be declared without importing argparse.
 REMAINDER = "..."
 SUPPRESS = "==SUPPRESS=="
-# The commands that go through `parse` first (hutch.cli.main).
+# The commands that go through `parse` first (hutch.cli.main): all registered by hutch.cli.containers.
 COMMANDS = ("run", "create", "ps")
 
 

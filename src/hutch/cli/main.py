@@ -531,6 +531,8 @@ def _parser(command: str | None = None, recorder: fastargs.Recorder | None = Non
     from hutch.cli import containers  # run, ps, stop, rm, logs
 
     containers.register(sub, add)
+    if recorder is not None:  # fastargs.COMMANDS are all cli.containers's: the other modules stay unimported
+        return recorder  # type: ignore[return-value]
     from hutch.cli import manage
 
     manage.register_system(sub, add)  # version, info, system info|df|prune|reset

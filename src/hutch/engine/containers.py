@@ -143,7 +143,7 @@ class Engine:
     # --- create ---------------------------------------------------------------------------------------------
 
     def _name(self) -> str:
-        taken = {r.name for r in self.db.all()}
+        taken = self.db.names()
         while True:
             a, n = os.urandom(2)  # `secrets` would import random and hashlib on the run path
             name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}"

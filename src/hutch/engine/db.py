@@ -204,6 +204,10 @@ class ContainerDB:
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM containers ORDER BY created").fetchall()
         return [_record(r) for r in rows]
 
+    def names(self) -> set[str]:
+        """Every container's name (`all` would read every record's config too)."""
+        return {str(r[0]) for r in self._conn.execute("SELECT name FROM containers").fetchall()}
+
     def get(self, container_id: str) -> Record:
         row = self._conn.execute(
             f"SELECT {_COLUMNS} FROM containers WHERE id = ?", (container_id,)
