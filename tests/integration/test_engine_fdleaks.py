@@ -87,3 +87,29 @@ def test_pod_logs_that_cannot_read_a_log_close_the_others(root: Path, engine: En
         os.rmdir(engine.log_path(recs[1]))
         ok(root, "rm", "logged", second)
     assert first == "one"
+
+
+def test_foreign_run_whose_start_fails_closes_the_terminal(root: Path, engine: Engine) -> None:
+    """A -t run through runc: the terminal comes through the console socket at create, then start fails
+    (made to fail here): the pty master is closed, and the failed launch removes the container."""
+    import shutil
+
+    from hutch.engine import foreign
+    from hutch.engine.monitor import runtime_of
+
+    if shutil.which("runc") is None:
+        pytest.fail("runc is not installed (Debian's runc)")
+    cid = ok(root, "create", "-t", "--network", "none", "--runtime", "runc", IMAGE, "true").strip()
+    rec = engine.find(cid)
+    runtime = runtime_of(rec)
+
+    def failing_start(container_id: str) -> None:
+        raise HutchError(f"start {container_id[:12]}: refused for the test")
+
+    runtime.start = failing_start  # type: ignore[method-assign]
+    before = fds()
+    with pytest.raises(HutchError, match="refused for the test") as info:
+        foreign.run_foreground(engine, rec, runtime, tty=True, interactive=True, restore=None)
+    kept = info.value  # its frames hold the master, unless closed
+    assert fds() == before and kept
+    assert ok(root, "ps", "-a", "-q", "--no-trunc").split().count(cid) == 0
