@@ -408,6 +408,8 @@ class _Unused:
 
 
 _GLOBAL_WITH_VALUE = ("--root", "--db-path", "--log-level")
+# The commands that move a process into a container's cgroups (hutch.engine.containers.prepare_launch).
+_LAUNCHING = ("run", "start", "restart", "exec")
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -602,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else argv
         command = command_of(argv)
+        if command in _LAUNCHING:
+            from hutch.runtime import cgroup_warmup
+
+            cgroup_warmup.start()  # before the imports: see prepare_launch
         args: Any = None
         if command in fastargs.COMMANDS:
             recorder = fastargs.Recorder()

@@ -602,7 +602,8 @@ def prepare_launch() -> None:
     of the interpreter (`hutch-python`, the launcher's), seal it as hutch-runtime does (this may re-exec us,
     so it comes before anything else); the shared interpreter of `python -m hutch.cli.main` is left alone.
     Then start paying the cgroup migration lock's RCU grace period in the background (see
-    hutch.runtime.cgroup_warmup), while the image is found and the rootfs mounted."""
+    hutch.runtime.cgroup_warmup), while the image is found and the rootfs mounted (`hutch` starts it
+    before its imports already: the grace period, 10-15 ms, is then over by the time init is moved)."""
     from hutch.runtime import cgroup_warmup
 
     if os.path.basename(os.readlink("/proc/self/exe")) == "hutch-python":
