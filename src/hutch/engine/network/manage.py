@@ -30,27 +30,31 @@ def users(engine: Engine, name: str) -> list[Record]:
 
 
 def remove(engine: Engine, name_or_id: str, force: bool = False) -> str:
-    """podman network rm: refused while containers use it, unless forced (they are removed first); under
-    the networks lock, so no create or connect joins it meanwhile."""
+    """podman network rm: refused while containers use it, unless forced (they are removed first). The
+    check and the removal hold the networks lock, so no create or connect joins it meanwhile; the users are
+    removed outside it (a pod's removal takes the pods lock, which a pod create holds while its infra's
+    create takes this one), then the check runs again."""
     from hutch.engine.network import locks
 
-    with locks.networks(engine.root):
-        return _remove(engine, name_or_id, force)
-
-
-def _remove(engine: Engine, name_or_id: str, force: bool) -> str:
-    net = config.find(engine.root, name_or_id)
-    if net.name == config.DEFAULT_NETWORK:
-        raise HutchError(f"default network {net.name} cannot be removed")
-    using = users(engine, net.name)
-    if using and not force:
-        raise InUseError(
-            f'"{net.name}" has associated containers with it. Use -f to forcibly delete containers and pods: '
-            "network is being used"
-        )
-    _remove_users(engine, using)
-    _drop(engine, net)
-    return net.name
+    removed: set[str] = set()
+    while True:
+        with locks.networks(engine.root):
+            net = config.find(engine.root, name_or_id)
+            if net.name == config.DEFAULT_NETWORK:
+                raise HutchError(f"default network {net.name} cannot be removed")
+            using = users(engine, net.name)
+            if not using:
+                _drop(engine, net)
+                return net.name
+            if not force:
+                raise InUseError(
+                    f'"{net.name}" has associated containers with it. Use -f to forcibly delete containers and '
+                    "pods: network is being used"
+                )
+            if removed & {r.id for r in using}:  # removed, yet still there: do not loop on it
+                raise StateError(f"network {net.name}: its containers could not be removed")
+        _remove_users(engine, using)
+        removed |= {r.id for r in using}
 
 
 def _remove_users(engine: Engine, using: list[Record]) -> None:
