@@ -516,3 +516,19 @@ def test_an_entry_under_a_whited_out_directory_is_not_written_into_the_removed_o
 
     with pytest.raises(LayerError, match="entry 'd/y': refused: parent 'd' is not a directory"):
         unpack(io.BytesIO(build(fill)), TAR, str(tmp_path / "layer"))
+
+
+def test_a_file_whose_metadata_cannot_be_set_is_named_and_nothing_is_left(tmp_path: Path) -> None:
+    """A failure on a file's fd (its xattrs here) names the entry, not the fd, and leaves nothing."""
+
+    def fill(add: Add) -> None:
+        for i in range(100):
+            add(f"d/f{i}", data=b"x" * i)
+        add("d/bad", data=b"y", pax_headers={"SCHILY.xattr.nosuchnamespace.k": "v"})
+        for i in range(100):
+            add(f"e/f{i}", data=b"z" * i)
+
+    dest = tmp_path / "layer"
+    with pytest.raises(LayerError, match=r"^layer sha256:bad: entry 'd/bad': Operation not supported$"):
+        unpack(io.BytesIO(build(fill)), TAR, str(dest), layer="sha256:bad")
+    assert not dest.exists()

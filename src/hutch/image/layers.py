@@ -581,7 +581,10 @@ def unpack(
                 where = f"after entry {current!r}" if current else "reading the archive"
                 raise LayerError(f"layer {label}: {where}: corrupt tar: {e}") from None
             except OSError as e:
-                what = f"{e.strerror} ({e.filename})" if e.filename else (e.strerror or str(e))
+                # An fd-based call names its fd as the filename: not worth showing.
+                what = (
+                    f"{e.strerror} ({e.filename})" if isinstance(e.filename, str) else (e.strerror or str(e))
+                )
                 raise LayerError(f"layer {label}: entry {current!r}: {what}") from None
             except LayerError as e:
                 raise LayerError(f"layer {label}: entry {current!r}: {e}") from None
