@@ -152,7 +152,7 @@ def _option(p: Recorder, word: str, argv: list[str], i: int, seen: dict[str, Any
         if eq:
             explicit = value
     else:
-        name, value = word[:2], word[2:]
+        name, value = (word, "") if word in p.options else (word[:2], word[2:])
         flag = p.options.get(name)
         if value and flag is not None and flag.action == "store_true":  # -it: flags without values
             for letter in value:
