@@ -748,8 +748,16 @@ def _unique_profile() -> dict[str, Any]:
     return seccomp("SCMP_ACT_ALLOW", rule("mkdir", "SCMP_ACT_ERRNO", errnoRet=errno))
 
 
+RECORD = CACHE / ".libseccomp"  # libseccomp's version, and the files it was read from
+
+
 def _cached() -> set[str]:
-    return {p.name for p in CACHE.iterdir()} if CACHE.is_dir() else set()
+    """The programs in the cache (named by their key: not the record, nor a file being written)."""
+    return {p.name for p in CACHE.iterdir() if not p.name.startswith(".")} if CACHE.is_dir() else set()
+
+
+def _maps_libseccomp(pid: int) -> bool:
+    return "/libseccomp.so" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_a_built_program_is_cached_and_used_again(bundle, runtime, tmp_path: Path) -> None:
@@ -798,3 +806,44 @@ def test_a_cache_entry_others_could_write_is_not_trusted(bundle, runtime) -> Non
     entry.write_bytes(b"Kgarbage")
     entry.chmod(0o600)
     assert "rc=1" in run(runtime, b, "c3").stdout
+
+
+def test_a_cache_hit_does_not_load_libseccomp(bundle, runtime) -> None:
+    """Neither the runtime nor init loads libseccomp for a program it finds in the cache: init, a fork of the
+    runtime waiting for start, maps what the runtime mapped."""
+    b = sh(bundle, "mkdir /tmp/d; echo rc=$?", root=RW_ROOT, edit=with_seccomp(_unique_profile()))
+    assert "rc=1" in run(runtime, b, "c1").stdout
+    runtime.run("create", "--bundle", b, "c2")
+    assert not _maps_libseccomp(runtime.state("c2")["pid"])
+    # A profile in no cache is built by the builder, a child: the runtime still has not loaded the library.
+    b2 = sh(bundle, "mkdir /tmp/d; echo rc=$?", root=RW_ROOT, edit=with_seccomp(_unique_profile()))
+    runtime.run("create", "--bundle", b2, "c3")
+    assert not _maps_libseccomp(runtime.state("c3")["pid"])
+
+
+def test_the_key_takes_the_version_from_the_record_while_it_holds(bundle, runtime) -> None:
+    profile = _unique_profile()
+    b = sh(bundle, "mkdir /tmp/d; echo rc=$?", root=RW_ROOT, edit=with_seccomp(profile))
+    before = _cached()
+    assert "rc=1" in run(runtime, b, "c1").stdout
+    (first,) = _cached() - before
+    version = ".".join(map(str, libseccomp.version()))
+    path, recorded, identity = RECORD.read_text().split("\n")
+    assert recorded == version
+    assert Path(path).resolve().name.startswith("libseccomp.so")
+    try:
+        # The record stands for the library while the files it names are unchanged: another version in it
+        # gives another key, and the program is built again under that key.
+        RECORD.write_text(f"{path}\n0.0.0-test\n{identity}")
+        assert "rc=1" in run(runtime, b, "c2").stdout
+        (second,) = _cached() - before - {first}
+        # A record whose files changed (here: its identity) is not believed: the library is asked again, its
+        # version recorded, and the first key found again.
+        RECORD.write_text(f"{path}\n0.0.0-test\nstale")
+        assert "rc=1" in run(runtime, b, "c3").stdout
+        assert _cached() - before == {first, second}
+        assert RECORD.read_text() == f"{path}\n{version}\n{identity}"
+    finally:
+        RECORD.unlink(missing_ok=True)
+        for key in _cached() - before:
+            (CACHE / key).unlink()

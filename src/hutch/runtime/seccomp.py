@@ -10,7 +10,9 @@ The work is split between the runtime and the process that gets the filter (init
   and `reap()`s the builder.
 - A program once built is kept in a cache (CACHE_DIR, root's own tmpfs dir, a file per profile named by the
   sha256 of the plan, the libseccomp version and the kernel): the next container with the same profile
-  (every default podman or hutch container) loads it without a builder, as crun keeps its own.
+  (every default podman or hutch container) loads it without a builder, as crun keeps its own. The version
+  comes from a record in the same dir (LIBRARY_RECORD) while the library file it was read from, and what
+  chose that file (ld.so.cache, LD_LIBRARY_PATH), are unchanged: a cache hit never loads libseccomp.
 - `Prepared.receive()`, in the container process before it reports ready: reads the program, or the error of
   a bad profile, which thus fails `create` (or `exec`) with nothing started.
 - `Prepared.load(state)`, in the container process: one seccomp(2) call and, with NOTIFY, one sendmsg(2) that
@@ -26,7 +28,8 @@ is loaded with seccomp(2) directly, not seccomp_load(), so every filter flag the
 libseccomp's version (WAIT_KILLABLE_RECV needs libseccomp 2.6 otherwise), and the listener comes straight
 from SECCOMP_FILTER_FLAG_NEW_LISTENER.
 
-Importing this module loads libseccomp: init imports it before pivot_root (init.preload).
+libseccomp (ctypes and dlopen, ~2 ms) is loaded only to build a program, which the builder does before
+pivot_root; a filter that nobody prepared cannot be built after it.
 """
 
 import os
@@ -36,7 +39,6 @@ import sys
 from hutch import OCI_VERSION
 from hutch.errors import ConfigError, HostError, HutchError
 from hutch.jsonfast import dumps
-from hutch.linux import libseccomp
 from hutch.linux import seccomp as kernel
 from hutch.oci.config import SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
 from hutch.runtime import log
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 EPERM = 1
 NOTIFY = "SCMP_ACT_NOTIFY"
 CACHE_DIR = "/run/hutch/seccomp-cache"
+LIBRARY_RECORD = ".libseccomp"  # in CACHE_DIR: the library's version, and what it was read from
+_LD_CACHE = "/etc/ld.so.cache"
 _WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 _BPF_MAXINSNS = 4096
 # The syscall that hands the listener fd over: a NOTIFY rule on it would wait for an agent that has no fd yet.
@@ -189,6 +193,8 @@ def arch_name(arch: str) -> str:
 
 def build(cfg: Seccomp, source: str = "config.json") -> Compiled:
     """Build the BPF program of a profile with libseccomp (synchronously)."""
+    from hutch.linux import libseccomp  # loads the library (~2 ms): only here
+
     if libseccomp.lib is None:
         raise HostError(f"{source}: linux.seccomp: {libseccomp.load_error}")
     default, rules = plan(cfg, source)
@@ -280,16 +286,21 @@ class Prepared:
     # In the runtime.
 
     def start(self) -> None:
-        if libseccomp.lib is None:
+        version = library_version()
+        if not version:
+            from hutch.linux import libseccomp
+
             raise HostError(f"{self.source}: linux.seccomp: {libseccomp.load_error}")
         planned = plan(self.cfg, self.source)  # the config errors now, in the runtime, not from the builder
         check_flags(self.cfg, self.source)
         if self.notify:
             self.listener = _connect(self.cfg.listener_path, self.source)
-        key = cache_key(self.cfg, planned)
+        key = cache_key(self.cfg, planned, version)
         self.compiled = cache_get(key)
         if self.compiled is not None:
             if log.debug_enabled():  # what the build would have said
+                from hutch.linux import libseccomp
+
                 for name in sorted({rule.name for rule in planned[1]}):
                     if libseccomp.syscall_resolve(name) == libseccomp.NR_SCMP_ERROR:
                         log.debug(f"seccomp: syscall {name!r} is unknown on this architecture: ignored")
@@ -418,7 +429,7 @@ class Prepared:
 # --- the cache of built programs ------------------------------------------------------------------------
 
 
-def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]]) -> str:
+def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]], version: str) -> str:
     """What the program depends on: the rules as planned, the architectures, the flags, the libseccomp that
     builds it and the kernel it is built for."""
     try:
@@ -432,7 +443,7 @@ def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]]) -> str:
             [(r.name, r.action, r.conditions) for r in rules],
             list(cfg.architectures),
             flag_bits(cfg, quiet=True),
-            libseccomp_version(),
+            version,
             os.uname().release,
             os.uname().machine,
         )
@@ -443,20 +454,8 @@ def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]]) -> str:
 
 def cache_get(key: str) -> Compiled | None:
     """The program built before for `key`, if the cache has it and it is root's and sound."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        fd = os.open(os.path.join(CACHE_DIR, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != 0 or st.st_mode & 0o022 or st.st_size > 8 * _BPF_MAXINSNS + 5:
-            return None
-        data = os.read(fd, st.st_size + 1)
-    finally:
-        os.close(fd)
-    if data[:1] != b"K" or len(data) < 13 or (len(data) - 5) % 8:
+    data = _read_cached(key, 8 * _BPF_MAXINSNS + 5)
+    if data is None or data[:1] != b"K" or len(data) < 13 or (len(data) - 5) % 8:
         return None
     return Compiled.decode(data)
 
@@ -479,6 +478,65 @@ def cache_put(key: str, data: bytes) -> None:
         os.rename(tmp, os.path.join(CACHE_DIR, key))
     except OSError:
         pass  # a cache: building again next time is the worst that can happen
+
+
+def _read_cached(name: str, limit: int) -> bytes | None:
+    """A file of the cache, if it is root's, not writable by others and at most `limit` bytes."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        fd = os.open(os.path.join(CACHE_DIR, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != 0 or st.st_mode & 0o022 or st.st_size > limit:
+            return None
+        return os.read(fd, st.st_size + 1)
+    finally:
+        os.close(fd)
+
+
+# --- the library's version, without loading it -----------------------------------------------------------
+
+
+def library_version() -> str:
+    """libseccomp's version, as the cache key has it: from LIBRARY_RECORD while what it says still holds,
+    else from the library itself (loaded, then recorded). "" without the library."""
+    data = _read_cached(LIBRARY_RECORD, 4096)
+    if data is not None:
+        path, _, rest = data.decode(errors="replace").partition("\n")
+        version, _, identity = rest.partition("\n")
+        if version and identity == _library_identity(path):
+            return version
+    version = libseccomp_version()
+    path = _loaded_path("/libseccomp.so")
+    if version and path:
+        cache_put(LIBRARY_RECORD, f"{path}\n{version}\n{_library_identity(path)}".encode())
+    return version
+
+
+def _library_identity(path: str) -> str:
+    """What a dlopen("libseccomp.so.2") would find: the file at `path` (one file per version, replaced, not
+    written over, by an upgrade) while ld.so.cache and LD_LIBRARY_PATH, which chose it, stay as they were."""
+    parts = [os.environ.get("LD_LIBRARY_PATH", "")]
+    for name in (_LD_CACHE, path):
+        try:
+            st = os.stat(name)
+        except OSError:
+            return ""  # never equal to a recorded identity: the library is missing or moved
+        parts.append(f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}")
+    return " ".join(parts)
+
+
+def _loaded_path(name: str) -> str:
+    """The file of a shared library this process has mapped whose path contains `name`, or ""."""
+    with open("/proc/self/maps", "rb") as f:
+        for line in f:
+            path = line.split(maxsplit=5)[5:]
+            if path and name.encode() in path[0]:
+                return path[0].rstrip(b"\n").decode()
+    return ""
 
 
 def prepare(cfg: Seccomp, source: str = "config.json") -> Prepared:
@@ -525,11 +583,15 @@ def _send(sock: "socket.socket", message: bytes, fd: int, path: str) -> None:
 
 def libseccomp_version() -> str:
     """The library's version ("2.5.4"), or "" without it."""
+    from hutch.linux import libseccomp
+
     return "" if libseccomp.lib is None else ".".join(map(str, libseccomp.version()))
 
 
 def _arch_usable(arch: str) -> bool:
     """Whether libseccomp knows the architecture and can put it in a filter beside the native one."""
+    from hutch.linux import libseccomp
+
     token = libseccomp.arch_resolve(arch_name(arch))
     if not token:
         return False
@@ -546,6 +608,8 @@ def _arch_usable(arch: str) -> bool:
 def features() -> dict[str, object]:
     """The `linux.seccomp` part of the features document, probed on this host: the actions the kernel has,
     the architectures this libseccomp can filter here, the flags the kernel takes."""
+    from hutch.linux import libseccomp
+
     if libseccomp.lib is None:
         return {"enabled": False}
     supported = [name for name, bit in SECCOMP_FLAGS.items() if _flag_supported(bit)]
