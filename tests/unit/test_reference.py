@@ -117,3 +117,82 @@ def test_search_registries_from_registries_conf(tmp_path: Path, monkeypatch: pyt
     bad.write_text("unqualified-search-registries = 3\n")
     with pytest.raises(ImageReferenceError, match="bad.conf: unqualified-search-registries"):
         reference.load_search_registries([str(bad)])
+
+
+# --- the plain forms, checked without the regexes ------------------------------------------------------
+
+_PIECES = [
+    "a", "b", "z", "0", "9", "busybox", "app", "x1", ".", "_", "__", "___", "-", "--", "/", "//", ":", "::",
+    "@", "A", "Ab", "é", "ß", " ", "+", "localhost", "example.com", "reg-1.io", "-x.io", "x-.io", "1.2.3.4",
+    ":5000", ":50a", "[::1]", "latest", "v1.36", "T_a.g-1", ".tag", "-tag", "t" * 128, "t" * 129,
+    f"sha256:{'ab' * 32}", f"sha256:{'AB' * 32}", f"sha512:{'0' * 128}", f"sha256:{'a' * 63}",
+    f"sha256+b64:{'a' * 32}", f"md5:{'0' * 32}", "sha256:", "a" * 250,
+]  # fmt: skip
+
+
+def _names() -> list[str]:
+    import random
+
+    rng = random.Random(1234)
+    names = [rng.choice(_PIECES) for _ in range(200)]
+    for _ in range(20000):
+        names.append("".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 7))))
+    for name in list(names[:3000]):  # the common forms, so that the plain checks decide many of them
+        names.append(f"{name}:{rng.choice(_PIECES)}")
+        names.append(f"{rng.choice(['', 'quay.io/', 'localhost:5000/'])}library/{name}@{_PIECES[41]}")
+    return names
+
+
+def _outcome(text: str, normalize: bool) -> object:
+    try:
+        ref = parse(text, normalize)
+    except ImageReferenceError as e:
+        return ("error", str(e))
+    return (ref.domain, ref.path, ref.tag, ref.digest)
+
+
+def test_plain_forms_parse_as_the_regexes_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = _names()
+    fast = [(_outcome(n, True), _outcome(n, False)) for n in names]
+    plain = sum(
+        reference._plain_digest(n.partition("@")[2]) or all(map(reference._plain_component, n.split("/")))
+        for n in names
+    )
+    assert plain > 2000  # the plain checks decided a good share of the names
+    for name in ("_plain_component", "_plain_domain", "_plain_tag", "_plain_digest"):
+        monkeypatch.setattr(reference, name, lambda text: False)
+    slow = [(_outcome(n, True), _outcome(n, False)) for n in names]
+    assert [(n, f) for n, f, s in zip(names, fast, slow, strict=True) if f != s] == []
+
+
+@pytest.mark.parametrize(
+    ("check", "pattern"),
+    [
+        ("_plain_component", reference._PATH_COMPONENT),
+        ("_plain_domain", reference._DOMAIN),
+        ("_plain_tag", reference._TAG),
+        ("_plain_digest", reference._DIGEST),
+    ],
+)
+def test_what_a_plain_check_accepts_the_regex_accepts(check: str, pattern: str) -> None:
+    import re
+
+    accepted = [p for n in _names() for p in {n, *n.split("/"), *n.split(":"), *n.split("@")} if p]
+    accepted = [p for p in accepted if getattr(reference, check)(p)]
+    assert len(accepted) > 100
+    assert [p for p in accepted if not re.fullmatch(pattern, p)] == []
+
+
+def test_a_plain_name_is_parsed_without_re() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom hutch.image import reference\n"
+        f"r = reference.parse('quay.io:443/a-b/c__d.e:V1_x@{_PIECES[41]}')\n"
+        "assert (r.domain, r.path, r.tag) == ('quay.io:443', 'a-b/c__d.e', 'V1_x'), r\n"
+        "reference.parse('busybox-run:1'); reference.parse('localhost/app', normalize=False)\n"
+        "print('re' in sys.modules, 'enum' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -4,11 +4,14 @@
 one-component path on docker.io gets `library/`. `parse(text, normalize=False)` keeps a short name short
 (domain ""), for `resolve`, which turns a short name into one candidate per search registry, in order, as the
 `unqualified-search-registries` of containers-registries.conf(5) say. ImageReferenceError names the reference.
+
+The grammar's regexes are compiled on first use: a name of plain parts (lower-case path components, a
+domain of lower-case labels and a port, an ASCII tag, a sha256/sha512 digest) is checked without them, as
+`hutch run NAME:TAG` needs not pay for `re` and `enum` (~3 ms). Anything else goes to the regexes, which
+alone decide what is refused, so both ways give the same answers.
 """
 
 from __future__ import annotations
-
-import re
 
 from hutch.errors import HutchError
 from hutch.oci import digest as _digest
@@ -37,10 +40,13 @@ _DOMAIN = rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_DOMAIN_RE = re.compile(_DOMAIN)
-_TAG_RE = re.compile(_TAG)
-_DIGEST_RE = re.compile(_DIGEST)
+_PATH = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_TAG_CHARS = _LOWER_ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-")
+_PORT_CHARS = frozenset("0123456789")
+_PLAIN_DIGEST_HEX = {"sha256:": 64, "sha512:": 128}
+_HEX = frozenset("0123456789abcdef")
 
 
 class ImageReferenceError(HutchError):
@@ -101,6 +107,74 @@ class Reference:
         return text
 
 
+# --- the grammar: plain forms checked by hand, the rest by the regexes -------------------------------------
+
+
+def _fullmatch(pattern: str, text: str) -> bool:
+    import re  # its own cache keeps the compiled patterns
+
+    return re.fullmatch(pattern, text) is not None
+
+
+def _is_path(path: str) -> bool:
+    return all(map(_plain_component, path.split("/"))) or _fullmatch(_PATH, path)
+
+
+def _is_domain(domain: str) -> bool:
+    return _plain_domain(domain) or _fullmatch(_DOMAIN, domain)
+
+
+def _is_tag(tag: str) -> bool:
+    return _plain_tag(tag) or _fullmatch(_TAG, tag)
+
+
+def _is_digest(text: str) -> bool:
+    return _plain_digest(text) or _fullmatch(_DIGEST, text)
+
+
+def _plain_component(part: str) -> bool:
+    """A path component: lower-case alphanumeric runs joined by `.`, `_`, `__` or dashes."""
+    if not part or part[0] not in _LOWER_ALNUM or part[-1] not in _LOWER_ALNUM:
+        return False
+    separator = ""
+    for ch in part:
+        if ch in _LOWER_ALNUM:
+            if separator not in ("", ".", "_", "__") and separator.strip("-"):
+                return False
+            separator = ""
+        elif ch in "._-":
+            separator += ch
+        else:
+            return False
+    return True
+
+
+def _plain_domain(domain: str) -> bool:
+    """Lower-case labels (alphanumeric, inner dashes) joined by dots, with an optional :port."""
+    host, colon, port = domain.partition(":")
+    if colon and not (port and all(ch in _PORT_CHARS for ch in port)):
+        return False
+    for label in host.split("."):
+        if (
+            not label
+            or "-" in (label[0], label[-1])
+            or not all(ch in _LOWER_ALNUM or ch == "-" for ch in label)
+        ):
+            return False
+    return True
+
+
+def _plain_tag(tag: str) -> bool:
+    """An ASCII tag: a word character, then up to 127 of those, dots and dashes."""
+    return 0 < len(tag) <= 128 and tag[0] not in ".-" and all(ch in _TAG_CHARS for ch in tag)
+
+
+def _plain_digest(text: str) -> bool:
+    """sha256: or sha512: and its lower-case hex."""
+    length = _PLAIN_DIGEST_HEX.get(text[:7])
+    return length is not None and len(text) == 7 + length and all(ch in _HEX for ch in text[7:])
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     """docker's rule: the first component is a domain if it has a `.` or `:`, is localhost, or has upper case."""
     first, sep, rest = name.partition("/")
@@ -116,7 +190,7 @@ def parse(text: str, normalize: bool = True) -> Reference:
     rest, at, digest_text = text.partition("@")
     found: Digest | None = None
     if at:
-        if not _DIGEST_RE.fullmatch(digest_text):
+        if not _is_digest(digest_text):
             raise ImageReferenceError(f"invalid reference {text!r}: malformed digest {digest_text!r}")
         try:
             found = _digest.parse(digest_text, f"reference {text!r}")
@@ -127,13 +201,13 @@ def parse(text: str, normalize: bool = True) -> Reference:
     colon = rest.rfind(":")
     if colon > rest.rfind("/"):
         rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG_RE.fullmatch(tag):
+        if not _is_tag(tag):
             raise ImageReferenceError(f"invalid reference {text!r}: malformed tag {tag!r}")
     domain, path = _split_domain(rest)
-    if domain and not _DOMAIN_RE.fullmatch(domain):
+    if domain and not _is_domain(domain):
         raise ImageReferenceError(f"invalid reference {text!r}: malformed domain {domain!r}")
-    if not _PATH_RE.fullmatch(path):
-        if path.lower() != path and _PATH_RE.fullmatch(path.lower()):
+    if not _is_path(path):
+        if path.lower() != path and _is_path(path.lower()):
             raise ImageReferenceError(f"invalid reference {text!r}: repository name must be lowercase")
         raise ImageReferenceError(f"invalid reference {text!r}: malformed repository name {path!r}")
     if len(rest) > NAME_MAX:
@@ -167,7 +241,7 @@ def resolve(text: str, search_registries: Iterable[str] | None = None) -> list[R
         domain = (
             DOCKER_HUB if registry in ("docker.io", "index.docker.io", "registry-1.docker.io") else registry
         )
-        if not _DOMAIN_RE.fullmatch(domain):
+        if not _is_domain(domain):
             raise ImageReferenceError(f"unqualified-search registry {registry!r} is not a valid domain")
         path = "library/" + ref.path if domain == DOCKER_HUB and "/" not in ref.path else ref.path
         out.append(Reference(domain, path, ref.tag, ref.digest))
