@@ -55,6 +55,9 @@ _NOUNS = (
     "tesla", "thompson", "torvalds", "turing", "volhard", "wilson", "wozniak", "wright", "yonath",
 )  # fmt: skip
 
+# Random picks of a name before the next step: while a tenth of the names is free, 1 in 10^3 gets there.
+_NAME_TRIES = 64
+
 
 class InvokeError(HutchError):
     """The container's command could not be run: podman exits 126 (cannot invoke) or 127 (not found)."""
@@ -143,12 +146,23 @@ class Engine:
     # --- create ---------------------------------------------------------------------------------------------
 
     def _name(self) -> str:
+        """A free name of docker's kind (adjective_noun); once all 2304 are taken, one with a number after it
+        (docker's generator adds a digit when it tries again; podman's loops on until one is free)."""
         taken = self.db.names()
-        while True:
+        for _ in range(_NAME_TRIES):
             a, n = os.urandom(2)  # `secrets` would import random and hashlib on the run path
             name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}"
             if name not in taken:
                 return name
+        free = [f"{a}_{n}" for a in _ADJECTIVES for n in _NOUNS if f"{a}_{n}" not in taken]
+        if free:
+            return free[int.from_bytes(os.urandom(4), "little") % len(free)]
+        for _ in range(_NAME_TRIES):
+            a, n, number = os.urandom(3)
+            name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}{number}"
+            if name not in taken:
+                return name
+        raise HutchError(f"cannot generate a container name: {len(taken)} are taken; give one with --name")
 
     def _add(self, rec: Record, generated_name: bool) -> None:
         """Insert `rec`; a generated name that another `hutch` took meanwhile is replaced by a new one."""
