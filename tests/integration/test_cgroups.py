@@ -713,6 +713,39 @@ def test_delete_gives_the_realtime_budget_back(runtime: Any, bundle: Any, cid: s
         own.rmdir()
 
 
+def test_a_parent_in_use_is_left_without_trying_and_goes_with_its_last_container(
+    runtime: Any, bundle: Any, cid: str, tmp_path: Path
+) -> None:
+    # The runtime runs in a cpu cgroup of this test's own, so the hutch/ below it there is this test's alone.
+    need_v1("cpu")
+    own = Path(HOST.v1["cpu"].mountpoint) / f"{cid}-own"
+    parent = own / "hutch"
+    trace = tmp_path / "trace"
+
+    def in_own(*args: str, strace: bool = False) -> None:
+        traced = ["strace", "-f", "-qq", "-e", "trace=rmdir", "-o", str(trace)] if strace else []
+        shell = f'echo $$ > {own}/cgroup.procs && exec "$@"'
+        subprocess.run(["sh", "-c", shell, "sh", *traced, *runtime.command(*args)], check=True, timeout=30)
+
+    own.mkdir()
+    try:
+        in_own("run", "-d", "--bundle", bundle(["sleep", "100"]), f"{cid}-keep")
+        in_own("run", "-d", "--bundle", bundle(["sleep", "100"]), f"{cid}-a")
+        in_own("delete", "--force", f"{cid}-a", strace=True)
+        removed = [line.split('"')[1] for line in trace.read_text().splitlines() if "rmdir(" in line]
+        # Its own cgroups only (and its state dir): no rmdir of a parent another container is below.
+        assert removed and all(p.endswith(f"/{cid}-a") for p in removed), removed
+        assert (parent / f"{cid}-keep").is_dir()
+        in_own("delete", "--force", f"{cid}-keep")
+        assert not parent.exists()  # the last container took the parent with it
+    finally:
+        for name in ("a", "keep"):
+            runtime.run("delete", "--force", f"{cid}-{name}", check=False)
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+        own.rmdir()
+
+
 def test_update_memory_below_usage_with_check(runtime: Any, bundle: Any, cid: str) -> None:
     runtime.run("run", "-d", "--bundle", bundle(["sleep", "100"]), cid)
     doc = {"memory": {"limit": 4096, "checkBeforeUpdate": True}}

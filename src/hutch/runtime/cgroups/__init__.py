@@ -340,7 +340,17 @@ def _rmdir(d: str, deadline: float) -> None:
 
 
 def _remove_owned(record: Record) -> None:
+    """Remove the parents of ours (those the container made, and hutch/ of default paths) that no other
+    cgroup is below now, deepest first. A kernfs directory's link count is 2 plus its subdirectories: one
+    stat tells whether another container uses a parent, where an rmdir that fails takes cgroup_mutex first
+    (and waits behind any move into a cgroup, an RCU grace period). A create racing with the rmdir finds the
+    parent gone and makes it again (_make); one that got its leaf in first makes the rmdir fail, quietly."""
     for d in _owned(record):
+        try:
+            if os.stat(d).st_nlink > 2:
+                continue  # another container's cgroup is below: the last one removes it
+        except OSError:
+            continue
         _rmdir_quietly(d)
 
 
