@@ -538,3 +538,36 @@ def test_hot_paths_stay_off_heavy_imports(root: Path, remote: str) -> None:
         assert (heavy | extra) & imported == set(), args
         if IMAGE in args:  # the short name was parsed, not found as given
             assert "hutch.image.reference" in imported
+
+
+def test_etc_files_are_written_once_and_readable_whatever_the_umask(root: Path, tmp_path: Path) -> None:
+    """create writes each of /etc/hosts, /etc/hostname and /etc/resolv.conf once (hosts and resolv.conf
+    by the network's prepare), 0644 even under umask 077, so that a container's other user reads them."""
+    trace = tmp_path / "trace"
+    name = "etc-once"
+    shell = 'umask 077 && exec "$@"'
+    command = [*HUTCH, "--root", str(root), "create", "--name", name, "--network", "none", "--user", "1000"]
+    proc = subprocess.run(
+        ["sh", "-c", shell, "sh", "strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace),
+         *command, IMAGE, "cat", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    try:
+        assert proc.returncode == 0, proc.stderr
+        cid = proc.stdout.strip()
+        writes = [
+            line.split('"')[1].rsplit("/", 1)[1]
+            for line in trace.read_text().splitlines()
+            if f"/{cid}/userdata/" in line and "O_WRONLY" in line
+        ]
+        assert sorted(w for w in writes if w in ("hosts", "hostname", "resolv.conf")) == [
+            "hostname",
+            "hosts",
+            "resolv.conf",
+        ]
+        out = ok(root, "start", "--attach", name)
+        assert "127.0.0.1\tlocalhost" in out and f"\t{cid[:12]} {name}\n" in out
+        for file in ("hosts", "hostname", "resolv.conf"):
+            assert (root / "containers" / cid / "userdata" / file).stat().st_mode & 0o777 == 0o644
+    finally:
+        hutch(root, "rm", "-f", name)

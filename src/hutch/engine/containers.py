@@ -298,7 +298,7 @@ class Engine:
             os.chmod(self.path(rec, "upper"), top.st_mode & 0o7777)
             os.chown(self.path(rec, "upper"), top.st_uid, top.st_gid)
             userdata = self.path(rec, "userdata")
-            _spec.etc_files(userdata, hostname, opts.network)
+            _spec.hostname_file(userdata, hostname)
             from hutch.engine.network.setup import prepare as prepare_network
 
             prepare_network(self, cid, rec.name, hostname, userdata, opts, config.config)

@@ -344,25 +344,13 @@ def _seccomp(choice: str, caps: set[str]) -> dict[str, Any] | None:
     return seccomp_profile.convert(doc, caps)
 
 
-def etc_files(userdata: str, hostname: str, network: str) -> None:
-    """/etc/hosts, /etc/hostname and /etc/resolv.conf for the container, written in its userdata dir."""
-    hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain\n"
-    hosts += f"127.0.1.1\t{hostname}\n"
-    resolv = ""
-    if network == "host":
-        try:
-            with open("/etc/hosts") as f:
-                hosts = f.read()
-        except OSError:
-            pass
-        try:
-            with open("/etc/resolv.conf") as f:
-                resolv = f.read()
-        except OSError:
-            pass
-    files = {"hosts": hosts, "hostname": hostname + "\n", "resolv.conf": resolv}
-    for name, text in files.items():
-        path = os.path.join(userdata, name)
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, 0o644)
+def hostname_file(userdata: str, hostname: str) -> None:
+    """/etc/hostname for the container, in its userdata dir. /etc/hosts and /etc/resolv.conf depend on its
+    networks: network.setup.prepare writes them (and setup again, with the addresses)."""
+    path = os.path.join(userdata, "hostname")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever our umask: the container's user reads it
+        os.write(fd, (hostname + "\n").encode())
+    finally:
+        os.close(fd)

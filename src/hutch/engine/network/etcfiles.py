@@ -87,6 +87,7 @@ def write(userdata: str, name: str, text: str) -> None:
     path = os.path.join(userdata, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
+        os.fchmod(fd, 0o644)  # whatever our umask: the container's user reads it
         os.write(fd, text.encode())
     finally:
         os.close(fd)
