@@ -259,9 +259,8 @@ def _start_writeback(fd: int) -> None:
 
 _O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_PARENTS = (
-    64  # directory fds kept open for the entries that follow (a tar lists a directory's entries together)
-)
+# Directory fds kept open for the entries that follow (a tar lists a directory's entries together).
+_PARENTS = 64
 
 
 class _Unpacker:
