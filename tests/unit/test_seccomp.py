@@ -255,3 +255,30 @@ def test_the_builder_reports_errors_with_their_kind() -> None:
 def test_config_errors_come_from_prepare_itself() -> None:
     with pytest.raises(ConfigError, match="cannot be the default action"):
         seccomp.prepare(profile("SCMP_ACT_NOTIFY"))
+
+
+def test_the_library_identity_changes_with_the_file_and_what_chose_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record of libseccomp's version holds while this identity does: any change to the library file
+    (replaced, written over, removed), to ld.so.cache or to LD_LIBRARY_PATH gives another."""
+    lib = tmp_path / "libseccomp.so.2"
+    cache = tmp_path / "ld.so.cache"
+    lib.write_bytes(b"v1")
+    cache.write_bytes(b"c")
+    monkeypatch.setattr(seccomp, "_LD_CACHE", str(cache))
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    seen = [seccomp._library_identity(str(lib))]
+    assert seen[0] == seccomp._library_identity(str(lib))  # stable while nothing changes
+    lib.write_bytes(b"v2 longer")  # written over: the same inode
+    seen.append(seccomp._library_identity(str(lib)))
+    for path in (lib, cache):  # replaced, as dpkg and ldconfig do (a new inode: the old one still exists)
+        new = path.with_suffix(".new")
+        new.write_bytes(path.read_bytes())
+        new.replace(path)
+        seen.append(seccomp._library_identity(str(lib)))
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
+    seen.append(seccomp._library_identity(str(lib)))
+    lib.unlink()
+    seen.append(seccomp._library_identity(str(lib)))
+    assert len(set(seen)) == len(seen), seen

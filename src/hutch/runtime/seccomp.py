@@ -517,15 +517,16 @@ def library_version() -> str:
 
 
 def _library_identity(path: str) -> str:
-    """What a dlopen("libseccomp.so.2") would find: the file at `path` (one file per version, replaced, not
-    written over, by an upgrade) while ld.so.cache and LD_LIBRARY_PATH, which chose it, stay as they were."""
+    """What a dlopen("libseccomp.so.2") finds: the file at `path`, as it is (an upgrade replaces it, or at
+    least changes its ctime), while ld.so.cache and LD_LIBRARY_PATH, which chose it, stay as they were."""
     parts = [os.environ.get("LD_LIBRARY_PATH", "")]
     for name in (_LD_CACHE, path):
         try:
             st = os.stat(name)
         except OSError:
-            return ""  # never equal to a recorded identity: the library is missing or moved
-        parts.append(f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}")
+            parts.append("-")
+            continue
+        parts.append(f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_size}")
     return " ".join(parts)
 
 
