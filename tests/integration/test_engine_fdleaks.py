@@ -17,6 +17,7 @@ from tests.integration.test_engine_run import IMAGE, ok
 
 from hutch.engine.containers import Engine
 from hutch.errors import HutchError
+from hutch.linux import prctl
 
 remote = run_suite.remote
 root = run_suite.root
@@ -108,8 +109,13 @@ def test_foreign_run_whose_start_fails_closes_the_terminal(root: Path, engine: E
 
     runtime.start = failing_start  # type: ignore[method-assign]
     before = fds()
-    with pytest.raises(HutchError, match="refused for the test") as info:
-        foreign.run_foreground(engine, rec, runtime, tty=True, interactive=True, restore=None)
+    try:
+        with pytest.raises(HutchError, match="refused for the test") as info:
+            foreign.run_foreground(engine, rec, runtime, tty=True, interactive=True, restore=None)
+    finally:
+        # run_foreground made this (pytest's) process a subreaper: orphaned inits of later tests would be
+        # reparented here and never reaped (zombies that `wait` and teardowns take for live processes).
+        prctl.prctl(prctl.PR_SET_CHILD_SUBREAPER, 0)
     kept = info.value  # its frames hold the master, unless closed
     assert fds() == before and kept
     assert ok(root, "ps", "-a", "-q", "--no-trunc").split().count(cid) == 0
