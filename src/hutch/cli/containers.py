@@ -12,7 +12,7 @@ import sys
 import time
 
 from hutch.cli.fastargs import REMAINDER
-from hutch.cli.main import DEFAULT_STORAGE, _json, bool_flag, tls_flag
+from hutch.cli.main import DEFAULT_STORAGE, _json, bool_flag, login_flags, login_of, tls_flag
 from hutch.cli.networks import ports_column
 from hutch.errors import HutchError
 
@@ -74,6 +74,7 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
         interactive=args.interactive,
         platform=args.platform or "",
         pull_progress=_no_progress if args.quiet else _pull_progress,
+        login=login_of(args),
     )
     monitor.record_options(engine, rec, extra)
     return rec
@@ -497,6 +498,7 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     c.add_argument("--platform", help="os/arch[/variant] of the image to use (pulled if not stored)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output when pulling the image")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
+    login_flags(c)
     from hutch.cli import health, runflags
 
     runflags.add(c)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, BinaryIO
 
+    from hutch.image.auth import Login
     from hutch.image.db import Image
     from hutch.image.storage import Storage
 
@@ -89,6 +90,35 @@ def tls_flag(
     bool_flag(p, "--tls-verify", help=help)
 
 
+def login_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--authfile", help="the auth file to read credentials from (or $REGISTRY_AUTH_FILE)")
+    p.add_argument("--creds", metavar="USERNAME[:PASSWORD]", help="credentials for the registry")
+
+
+def login_of(args: argparse.Namespace) -> Login | None:
+    """--creds and --authfile as podman reads them; None when neither is given. A --creds without a password
+    asks for it on a terminal."""
+    if not (args.authfile or args.creds):
+        return None
+    from hutch.image.auth import Credentials, Login
+
+    if args.authfile and not os.path.exists(args.authfile):
+        raise UsageError(f"--authfile {args.authfile}: credential file is not accessible: no such file")
+    creds = None
+    if args.creds:
+        username, sep, password = args.creds.partition(":")
+        if not username:
+            raise UsageError(f"--creds {args.creds!r}: expected USERNAME[:PASSWORD]")
+        if not sep:
+            if not sys.stdin.isatty():
+                raise UsageError("--creds: a password is needed (USERNAME:PASSWORD)")
+            import getpass
+
+            password = getpass.getpass("Password: ")
+        creds = Credentials(username, password)
+    return Login(creds, args.authfile)
+
+
 def _storage(args: argparse.Namespace) -> Storage:
     from hutch.image.storage import Storage
 
@@ -132,6 +162,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from hutch.oci.image import Platform
 
     platform = Platform.parse(args.platform) if args.platform else None
+    login = login_of(args)
     with _storage(args) as storage:
         for name in args.images:
             image = pull(
@@ -141,6 +172,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 tls_verify=args.tls_verify,
                 progress=None if args.quiet else for_stderr(),
                 registries_conf=args.registries_conf,
+                login=login,
             )
             print(image.id.hex, flush=True)
     return 0
@@ -158,6 +190,7 @@ def cmd_push(args: argparse.Namespace) -> int:
             tls_verify=args.tls_verify,
             progress=None if args.quiet else for_stderr(),
             registries_conf=args.registries_conf,
+            login=login_of(args),
         )
     if args.digestfile:
         with open(args.digestfile, "w") as f:
@@ -463,6 +496,7 @@ def _parser(command: str | None = None, recorder: fastargs.Recorder | None = Non
         c.add_argument("--platform", help="os/arch[/variant] to pull from an index")
         c.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
         tls_flag(c)
+        login_flags(c)
         c.add_argument("--registries-conf", help="registries.conf to use (or $CONTAINERS_REGISTRIES_CONF)")
 
     def push_flags(c: argparse.ArgumentParser) -> None:
@@ -471,6 +505,7 @@ def _parser(command: str | None = None, recorder: fastargs.Recorder | None = Non
         c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         c.add_argument("--digestfile", help="write the pushed manifest digest to this file")
         tls_flag(c)
+        login_flags(c)
         c.add_argument("--registries-conf", help="registries.conf to use (or $CONTAINERS_REGISTRIES_CONF)")
 
     def images_flags(c: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
+    from hutch.image.auth import Login
     from hutch.image.progress import Progress
     from hutch.image.storage import Storage
     from hutch.oci import image as _image
@@ -183,11 +184,13 @@ class Engine:
         tls_verify: bool = True,
         platform: str = "",
         progress: Callable[[], Progress | None] | None = None,
+        login: Login | None = None,
     ) -> _db.Image:
         """The image `name` names, pulled as podman's --pull says (always, missing, never; newer is missing).
         A name no registry can resolve (a short name without search registries) is `image not known`. With
         `platform` (os/arch[/variant]) a stored image of another platform counts as missing. A pull reports
-        to what `progress` makes (called only when pulling; None: silent); without it, plain lines."""
+        to what `progress` makes (called only when pulling; None: silent); without it, plain lines. `login`:
+        --creds and --authfile for the pull."""
         from hutch.oci.image import Platform
 
         storage = self.storage()
@@ -217,7 +220,9 @@ class Engine:
                 raise
             raise NotFoundError(f"{name}: image not known") from None
         report = _progress if progress is None else progress()
-        return pull_image(name, storage=storage, platform=wanted, tls_verify=tls_verify, progress=report)
+        return pull_image(
+            name, storage=storage, platform=wanted, tls_verify=tls_verify, progress=report, login=login
+        )
 
     def create(
         self,
@@ -231,9 +236,10 @@ class Engine:
         interactive: bool = False,
         platform: str = "",
         pull_progress: Callable[[], Progress | None] | None = None,
+        login: Login | None = None,
     ) -> Record:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure.
-        `pull_progress` is image()'s `progress`."""
+        `pull_progress` and `login` are image()'s `progress` and `login`."""
         from hutch.engine import health
         from hutch.engine import spec as _spec
         from hutch.image import snapshot
@@ -241,7 +247,7 @@ class Engine:
 
         if name:
             _check_name(name)  # before any pull
-        image = self.image(image_name, pull, tls_verify, platform, pull_progress)
+        image = self.image(image_name, pull, tls_verify, platform, pull_progress, login)
         storage = self.storage()
         config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
         layers = storage.db.image_layers(image.id)

@@ -88,10 +88,11 @@ def auth_file() -> str:
     return os.path.expanduser("~/.config/containers/auth.json")
 
 
-def auth_files() -> list[str]:
-    """Every file credentials are looked up in, first match wins."""
-    paths = [auth_file()]
-    if not os.environ.get("REGISTRY_AUTH_FILE"):
+def auth_files(explicit: str | None = None) -> list[str]:
+    """Every file credentials are looked up in, first match wins; `explicit` (--authfile) stands where
+    $REGISTRY_AUTH_FILE would."""
+    paths = [explicit or auth_file()]
+    if not (explicit or os.environ.get("REGISTRY_AUTH_FILE")):
         config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
         paths.append(os.path.join(config_home, "containers", "auth.json"))
     docker_dir = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
@@ -101,6 +102,17 @@ def auth_files() -> list[str]:
         if p not in out:
             out.append(p)
     return out
+
+
+class Login:
+    """What a pull or push authenticates with: `credentials` given on the command line (--creds) for every
+    registry it contacts, else the auth files, with `auth_file` (--authfile) in place of $REGISTRY_AUTH_FILE."""
+
+    __slots__ = ("credentials", "auth_file")
+
+    def __init__(self, credentials: Credentials | None = None, auth_file: str | None = None) -> None:
+        self.credentials = credentials
+        self.auth_file = auth_file
 
 
 def _normalize_key(key: str) -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from typing import Any, BinaryIO
 
+    from hutch.image.auth import Login
     from hutch.image.pipe import Pipe
     from hutch.image.progress import Progress
     from hutch.image.registries import Endpoint
@@ -54,16 +55,20 @@ def pull(
     progress: Progress | Callable[[str], None] | None = None,
     search_registries: Iterable[str] | None = None,
     registries_conf: str | None = None,
+    login: Login | None = None,
 ) -> _db.Image:
     """Pull `reference` into `storage` and return its image record (podman pull's steps, as lines to
     `progress`). registries.conf (`registries_conf`, else the usual files) gives the search registries, the
     mirrors tried before a registry, and the registries that are insecure or blocked. `progress` is a
-    hutch.image.progress.Progress (bars on a terminal) or a callable that takes podman's lines."""
+    hutch.image.progress.Progress (bars on a terminal) or a callable that takes podman's lines. `login`:
+    --creds and --authfile (default: the usual auth files)."""
     from hutch.image import progress as _progress
 
     report = _progress.of(progress)
     try:
-        return _pull(reference, storage, platform, tls_verify, report, search_registries, registries_conf)
+        return _pull(
+            reference, storage, platform, tls_verify, report, search_registries, registries_conf, login
+        )
     finally:
         report.close()
 
@@ -76,6 +81,7 @@ def _pull(
     report: Progress,
     search_registries: Iterable[str] | None,
     registries_conf: str | None,
+    login: Login | None,
 ) -> _db.Image:
     from hutch.image import registries as _registries
     from hutch.image.registry import RegistryError
@@ -90,7 +96,7 @@ def _pull(
         report.line(f"Trying to pull {ref}...")
         try:
             try:
-                return _pull_from(conf.endpoints(ref), ref, storage, platform, tls_verify, report)
+                return _pull_from(conf.endpoints(ref), ref, storage, platform, tls_verify, report, login)
             except BaseException:
                 clean_up(storage)
                 raise
@@ -108,12 +114,13 @@ def _pull_from(
     platform: _image.Platform | None,
     tls_verify: bool,
     report: Progress,
+    login: Login | None,
 ) -> _db.Image:
     """Pull `ref` from the first endpoint that has it (mirrors, then the registry); the last one's error is
     the one raised."""
     for i, ep in enumerate(endpoints):
         try:
-            return _pull_one(ep.ref, ref, storage, platform, tls_verify and not ep.insecure, report)
+            return _pull_one(ep.ref, ref, storage, platform, tls_verify and not ep.insecure, report, login)
         except HutchError:
             if i == len(endpoints) - 1:
                 raise
@@ -130,10 +137,12 @@ def clean_up(storage: Storage) -> None:
         pass
 
 
-def _registry(host: str, tls_verify: bool) -> Registry:
+def _registry(host: str, tls_verify: bool, login: Login | None) -> Registry:
     from hutch.image.registry import Registry
 
-    return Registry(host, tls_verify=tls_verify)
+    if login is None:
+        return Registry(host, tls_verify=tls_verify)
+    return Registry(host, tls_verify=tls_verify, credentials=login.credentials, auth_file=login.auth_file)
 
 
 def _pull_one(
@@ -143,9 +152,10 @@ def _pull_one(
     platform: _image.Platform | None,
     tls_verify: bool,
     report: Progress,
+    login: Login | None,
 ) -> _db.Image:
     """Pull from `source` (the registry, or a mirror of it); the image is recorded under `ref`'s name."""
-    with _registry(source.domain, tls_verify) as reg:
+    with _registry(source.domain, tls_verify, login) as reg:
         resolved = reg.resolve(source.repository, source.object, platform)
         if ref.digest is not None and resolved.index_digest is None and resolved.digest != ref.digest:
             raise MismatchError(f"{source}: the registry sent manifest {resolved.digest}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hutch.errors import ConfigError, HutchError
 from hutch.image import reference as _reference
+from hutch.image.auth import Login
 from hutch.image.storage import Storage
 
 TYPE_CHECKING = False
@@ -46,15 +47,17 @@ def push(
     tls_verify: bool = True,
     progress: Progress | Callable[[str], None] | None = None,
     registries_conf: str | None = None,
+    login: Login | None = None,
 ) -> Digest:
     """Push the stored image `source` to `dest` (default: the name `source` gives); returns the manifest
     digest the registry now has. registries.conf may block the registry or make it insecure (its mirrors
-    are for pulls only). `progress` is a hutch.image.progress.Progress or a callable taking podman's lines."""
+    are for pulls only). `progress` is a hutch.image.progress.Progress or a callable taking podman's lines.
+    `login`: --creds and --authfile (default: the usual auth files)."""
     from hutch.image import progress as _progress
 
     report = _progress.of(progress)
     try:
-        return _push(source, dest, storage, tls_verify, report, registries_conf)
+        return _push(source, dest, storage, tls_verify, report, registries_conf, login or Login())
     finally:
         report.close()
 
@@ -66,6 +69,7 @@ def _push(
     tls_verify: bool,
     report: Progress,
     registries_conf: str | None,
+    login: Login,
 ) -> Digest:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -92,7 +96,10 @@ def _push(
             mount_from = ref.repository
             break
     report.line("Getting image source signatures")
-    with Registry(target.domain, tls_verify=tls_verify and not insecure) as reg:
+    verify = tls_verify and not insecure
+    with Registry(
+        target.domain, tls_verify=verify, credentials=login.credentials, auth_file=login.auth_file
+    ) as reg:
         reg.ping()  # auth challenge and scheme settled once, before the blob threads start
 
         def send(index: int) -> None:

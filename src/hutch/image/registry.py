@@ -119,6 +119,7 @@ class Registry:
         *,
         credentials: _auth.Credentials | None = None,
         use_auth_files: bool = True,
+        auth_file: str | None = None,
         tls_verify: bool = True,
         plain_http: bool = False,
         certs_dir: str = DEFAULT_CERTS_DIR,
@@ -130,6 +131,7 @@ class Registry:
         self.api_host = DOCKER_HUB_API if host in ("docker.io", "index.docker.io") else host
         self.credentials = credentials
         self.use_auth_files = use_auth_files
+        self.auth_file = auth_file
         self.tls_verify = tls_verify
         self.scheme = "http" if plain_http else "https"
         self.retries = retries
@@ -197,7 +199,7 @@ class Registry:
             return self.credentials
         with self._lock:
             if repo not in self._creds_cache:
-                self._creds_cache[repo] = _auth.lookup(self.host, repo)
+                self._creds_cache[repo] = _auth.lookup(self.host, repo, _auth.auth_files(self.auth_file))
             return self._creds_cache[repo]
 
     def _authorization(self, scopes: tuple[str, ...], repo: str) -> str | None:
