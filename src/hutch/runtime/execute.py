@@ -164,11 +164,6 @@ def _grandchild(
         env = process.environ(proc)
         process.enter_cwd(proc.cwd)
         exe = process.find_executable(proc, env)
-        assert spec.linux is not None
-        if filt is None and spec.linux.seccomp is not None:  # nobody started building it: build it here
-            from hutch.runtime import seccomp
-
-            filt = seccomp.Prepared(spec.linux.seccomp, spec.source)
         if filt is not None and not proc.no_new_privileges:  # needs CAP_SYS_ADMIN: before the caps go
             _load_seccomp(filt, state, pid_fd)
         process.become_user(proc)

@@ -153,10 +153,6 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     env = process.environ(proc)
     process.enter_cwd(proc.cwd)
     exe = process.find_executable(proc, env)
-    if linux.seccomp is not None and ctx.seccomp is None:  # nobody started building it: build it here
-        from hutch.runtime import seccomp
-
-        ctx.seccomp = seccomp.Prepared(linux.seccomp, spec.source)
     if ctx.seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: in before the capabilities go.
         _load_seccomp(ctx)
