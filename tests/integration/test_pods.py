@@ -356,3 +356,24 @@ def test_a_failed_create_removes_the_pod_new_made(root: Path) -> None:
     finally:
         ok(root, "pod", "rm", "-f", "stays")
     assert ok(root, "ps", "-aq") == ""
+
+
+def test_containers_and_pods_share_one_name_space(root: Path) -> None:
+    """As in podman: a container cannot take a pod's name (create, rename), nor a pod a container's."""
+    ok(root, "pod", "create", "--name", "shared-name")
+    cid = ok(root, "create", "--network", "none", "--name", "ctr-name", IMAGE, "true").strip()
+    try:
+        taken = hutch(root, "create", "--network", "none", "--name", "shared-name", IMAGE, "true")
+        assert taken.returncode == 125
+        assert taken.stderr == 'Error: name "shared-name" is in use: pod already exists\n'
+        renamed = hutch(root, "rename", "ctr-name", "shared-name")
+        assert renamed.returncode == 125 and "pod already exists" in renamed.stderr
+        pod = hutch(root, "pod", "create", "--name", "ctr-name")
+        assert pod.returncode == 125
+        assert pod.stderr == 'Error: name "ctr-name" is in use: container already exists\n'
+        names = ok(root, "ps", "-a", "--format", "{{.Names}}").split()
+        assert "ctr-name" in names and "shared-name" not in names
+        assert ok(root, "pod", "ps", "--format", "{{.Name}}").split() == ["shared-name"]
+    finally:
+        ok(root, "rm", "-f", cid)
+        ok(root, "pod", "rm", "-f", "shared-name")

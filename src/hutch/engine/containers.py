@@ -150,6 +150,7 @@ class Engine:
         """A free name of docker's kind (adjective_noun); once all 2304 are taken, one with a number after it
         (docker's generator adds a digit when it tries again; podman's loops on until one is free)."""
         taken = self.db.names()
+        taken |= self._pod_names()
         for _ in range(_NAME_TRIES):
             a, n = os.urandom(2)  # `secrets` would import random and hashlib on the run path
             name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[n % len(_NOUNS)]}"
@@ -164,6 +165,18 @@ class Engine:
             if name not in taken:
                 return name
         raise HutchError(f"cannot generate a container name: {len(taken)} are taken; give one with --name")
+
+    def _pod_names(self) -> set[str]:
+        """The pods' names: containers and pods share one name space, as in podman."""
+        if not os.path.isdir(os.path.join(self.root, "pods")):
+            return set()  # no pod was ever made here: no import, no reads
+        from hutch.engine import pods
+
+        return {p["Name"] for p in pods.all_pods(self)}
+
+    def _check_free(self, name: str) -> None:
+        if name in self._pod_names():
+            raise ExistsError(f'name "{name}" is in use: pod already exists')
 
     def _add(self, rec: Record, generated_name: bool) -> None:
         """Insert `rec`; a generated name that another `hutch` took meanwhile is replaced by a new one."""
@@ -247,6 +260,7 @@ class Engine:
 
         if name:
             _check_name(name)  # before any pull
+            self._check_free(name)
         image = self.image(image_name, pull, tls_verify, platform, pull_progress, login)
         storage = self.storage()
         config = parse_config(storage.blobs.read(image.id), f"image config {image.id}")
@@ -517,8 +531,9 @@ class Engine:
             pause.thaw(self, rec)
 
     def rename(self, name_or_id: str, new_name: str) -> Record:
-        """podman rename: a new name, unique among the containers."""
+        """podman rename: a new name, unique among the containers and pods."""
         _check_name(new_name)
+        self._check_free(new_name)
         rec = self.find(name_or_id)
         with self.lock(rec.id):
             self.db.rename(rec.id, new_name)

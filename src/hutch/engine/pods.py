@@ -192,6 +192,8 @@ def create(
     with _locked(engine):
         if name and any(p["Name"] == name for p in all_pods(engine)):
             raise ExistsError(f"{name}: the pod name is already in use: pod already exists")
+        if name and name in engine.db.names():  # one name space for containers and pods, as podman's
+            raise ExistsError(f'name "{name}" is in use: container already exists')
         name = name or f"pod_{pod_id[:8]}"
         parent = "/" + cgroup_parent.strip("/") if cgroup_parent else ""
         cgroup = podcgroup.path_of(parent, pod_id)
