@@ -88,7 +88,7 @@ def test_run_and_push_with_creds(locked: tuple[RegistryServer, str], tmp_path: P
 
     copy = f"{server.host}/copied:1"
     refused = hutch(tmp_path, "push", "-q", "--tls-verify=false", name, copy)
-    assert refused.returncode == EXIT_ENGINE
+    assert refused.returncode == EXIT_ENGINE and "401 Unauthorized" in refused.stderr
     pushed = hutch(tmp_path, "push", "-q", "--tls-verify=false", "--creds", creds, name, copy)
     assert pushed.returncode == 0, pushed.stderr
     raw = skopeo("inspect", "--tls-verify=false", f"--creds={creds}", f"docker://{copy}")

@@ -532,3 +532,10 @@ def test_a_file_whose_metadata_cannot_be_set_is_named_and_nothing_is_left(tmp_pa
     with pytest.raises(LayerError, match=r"^layer sha256:bad: entry 'd/bad': Operation not supported$"):
         unpack(io.BytesIO(build(fill)), TAR, str(dest), layer="sha256:bad")
     assert not dest.exists()
+
+
+def test_a_nul_in_a_pax_path_is_a_corrupt_tar(tmp_path: Path) -> None:
+    raw = build_format(lambda add: add("x", data=b"x", pax_headers={"path": "a\0b"}), tarfile.PAX_FORMAT)
+    with pytest.raises(LayerError, match="a NUL byte in the PAX path"):
+        unpack(io.BytesIO(raw), TAR, str(tmp_path / "layer"))
+    assert not (tmp_path / "layer").exists()

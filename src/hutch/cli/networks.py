@@ -47,12 +47,7 @@ def add_run_flags(c: argparse.ArgumentParser) -> None:
 
 def network_mode(args: argparse.Namespace) -> str:
     """--network, repeatable: the values joined with commas (several networks at once); bridge by default."""
-    if not args.networks:
-        return "bridge"
-    mode = ""
-    for value in args.networks:
-        mode = f"{mode},{value}" if mode else value
-    return mode
+    return ",".join(args.networks or ()) or "bridge"
 
 
 def net_options(args: argparse.Namespace) -> NetOptions:

@@ -168,8 +168,11 @@ class Engine:
 
     def _pod_names(self) -> set[str]:
         """The pods' names: containers and pods share one name space, as in podman."""
-        if not os.path.isdir(os.path.join(self.root, "pods")):
-            return set()  # no pod was ever made here: no import, no reads
+        try:
+            if not os.listdir(os.path.join(self.root, "pods")):
+                return set()  # no pod here (now): no import, no reads
+        except FileNotFoundError:
+            return set()
         from hutch.engine import pods
 
         return {p["Name"] for p in pods.all_pods(self)}

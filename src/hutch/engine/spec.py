@@ -347,10 +347,6 @@ def _seccomp(choice: str, caps: set[str]) -> dict[str, Any] | None:
 def hostname_file(userdata: str, hostname: str) -> None:
     """/etc/hostname for the container, in its userdata dir. /etc/hosts and /etc/resolv.conf depend on its
     networks: network.setup.prepare writes them (and setup again, with the addresses)."""
-    path = os.path.join(userdata, "hostname")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.fchmod(fd, 0o644)  # whatever our umask: the container's user reads it
-        os.write(fd, (hostname + "\n").encode())
-    finally:
-        os.close(fd)
+    from hutch.engine.network import etcfiles
+
+    etcfiles.write(userdata, "hostname", hostname + "\n")

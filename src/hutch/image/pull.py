@@ -138,10 +138,10 @@ def clean_up(storage: Storage) -> None:
 
 
 def _registry(host: str, tls_verify: bool, login: Login | None) -> Registry:
+    from hutch.image.auth import Login
     from hutch.image.registry import Registry
 
-    if login is None:
-        return Registry(host, tls_verify=tls_verify)
+    login = login or Login()
     return Registry(host, tls_verify=tls_verify, credentials=login.credentials, auth_file=login.auth_file)
 
 

@@ -226,6 +226,9 @@ def _pax(data: bytes, into: dict[str, bytes] | None) -> dict[str, bytes]:
 
 def _apply_pax(e: Entry, pax: dict[str, bytes]) -> None:
     e.pax = pax
+    for key in ("path", "linkpath"):
+        if b"\0" in pax.get(key, b""):
+            raise TarError(f"a NUL byte in the PAX {key} {pax[key]!r}")
     try:
         if (v := pax.get("path")) is not None:
             e.name = _text(v)

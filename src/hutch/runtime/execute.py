@@ -10,7 +10,7 @@ from hutch import OCI_VERSION
 from hutch.errors import HutchError, StateError
 from hutch.linux import caps, prctl
 from hutch.oci.config import Process, Spec
-from hutch.runtime import cgroups, init, lsm, namespaces, process
+from hutch.runtime import cgroup_warmup, cgroups, init, lsm, namespaces, process
 from hutch.runtime.container import Container
 from hutch.runtime.launch import close_inherited_fds, write_pid_file
 from hutch.runtime.sync import Channel, pair
@@ -72,6 +72,7 @@ def exec_process(
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+        cgroup_warmup.stop()  # the child has joined (or failed): the launcher's warm-up has done its work
         if filt is not None:  # done by now, unless the exec failed before it got the filter
             filt.reap(kill=True)
     if pid_file:

@@ -164,24 +164,21 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
     """Serve stage 1 and init until init reports ready; returns init's pid."""
     assert spec.linux is not None
     init_pid = 0
-    remembered = False
 
     def remember(record: cgroups.Record) -> None:
-        nonlocal remembered
         c.cgroup = record
         c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
-        remembered = True
 
     record: cgroups.Record | None = None
     failed: Exception | None = None
-    if spec.linux.namespace("user") is None:
-        # Stage 1 makes the namespaces meanwhile: the cgroups are ready when init's pid arrives. (With a user
-        # namespace stage 1 first waits for us to write its id maps.)
-        try:
-            record = cgroups.prepare(c.id, spec.linux, remember=remember)
-        except Exception as e:
-            failed = e  # raised once init's pid is known, so that it is killed
     try:
+        if spec.linux.namespace("user") is None:
+            # Stage 1 makes the namespaces meanwhile: the cgroups are ready when init's pid arrives. (With a
+            # user namespace stage 1 first waits for us to write its id maps.)
+            try:
+                record = cgroups.prepare(c.id, spec.linux, remember=remember)
+            except Exception as e:
+                failed = e  # raised once init's pid is known, so that it is killed
         kind, payload = chan.recv()
         if kind == "setup":
             if spec.linux.namespace("user") is not None and not spec.linux.namespace("user").path:  # type: ignore[union-attr]
@@ -208,8 +205,8 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
                 cgroups.join(record, init_pid)
             finally:
                 cgroup_warmup.stop()
-            c.cgroup = record
-            if not remembered:  # no cgroup (rootless without one): state.json is written here first
+            if not record:  # no cgroup (rootless without one), so not remembered: state.json is written here
+                c.cgroup = record
                 c.save()
             try:
                 chan.send("cgroup-done")

@@ -471,13 +471,19 @@ def cache_put(key: str, data: bytes) -> None:
             return  # not a directory only root can write: no cache rather than one others could fill
         tmp = os.path.join(CACHE_DIR, f".{key}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # a cache: building again next time is the worst that can happen
+    try:
         try:
             os.write(fd, data)
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(CACHE_DIR, key))
     except OSError:
-        pass  # a cache: building again next time is the worst that can happen
+        try:
+            os.unlink(tmp)  # no half-written entry left behind (ENOSPC, say)
+        except OSError:
+            pass
 
 
 def _read_cached(name: str, limit: int) -> bytes | None:
