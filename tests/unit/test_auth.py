@@ -110,3 +110,18 @@ def test_parse_challenges() -> None:
     ]
     assert auth.parse_challenges("") == []
     assert auth.parse_challenges("Basic") == [Challenge("basic")]
+
+
+def test_logout_all_removes_the_file_even_when_a_helper_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "auth.json"
+    doc = {
+        "auths": {"quay.io": _entry("u", "secret")},
+        "credHelpers": {"a.test": "hutch-no-such-helper", "b.test": "hutch-no-such-helper-either"},
+    }
+    path.write_text(json.dumps(doc))
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither helper can be found
+    with pytest.raises(ConfigError, match="hutch-no-such-helper"):
+        auth.remove_all(str(path))
+    assert not path.exists()  # the secrets of auths went with it

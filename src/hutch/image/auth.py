@@ -280,23 +280,30 @@ def remove(registry: str, path: str | None = None) -> bool:
 
 def remove_all(path: str | None = None) -> None:
     """`logout --all`: erase what each `credHelpers` helper holds for its registry (one without any is
-    fine), then the file."""
+    fine), then the file. A helper that fails does not keep the file (and the secrets of its `auths`) or
+    the other helpers' logins: its error is raised once the rest is done."""
     path = auth_file() if path is None else path
     doc = _read(path)
     if doc is None:
         return
+    failed: Exception | None = None
     helpers = doc.get("credHelpers")
     if isinstance(helpers, dict):
         from hutch.image import credhelpers
 
         for key in helpers:
-            helper = _helper_for(path, doc, _normalize_key(key))
-            if helper is not None:
-                credhelpers.erase(helper, _normalize_key(key), path)
+            try:
+                helper = _helper_for(path, doc, _normalize_key(key))
+                if helper is not None:
+                    credhelpers.erase(helper, _normalize_key(key), path)
+            except ConfigError as e:  # CredentialHelperError is one
+                failed = failed or e
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    if failed is not None:
+        raise failed
 
 
 def parse_challenges(header: str) -> list[Challenge]:
