@@ -19,10 +19,8 @@ Version 2 adds `images.index_digest` and recounts `images.size` of older records
 sizes (version 1 counted the compressed layers).
 - `image_layers`: an image's layers, in order (position 0 is the base).
 
-A pull claims its blobs with `claim_blob` and its layers with `begin_layer` before it writes them, records the
-image with `record_image` (one transaction), and `collect` never returns what was claimed within its grace
-period, so rmi/prune running beside a pull cannot take the blobs from under it. `collect` deletes the rows of
-what nothing references and returns them; the caller then removes the files.
+The writes (a pull's claims and records, tags, removal, garbage collection) are in hutch.image.dbwrite and
+the schema's creation and upgrades in hutch.image.dbmigrate: `run` only reads.
 """
 
 from __future__ import annotations
@@ -30,21 +28,21 @@ from __future__ import annotations
 import os
 import time
 
-from hutch.errors import ConfigError, HutchError, NotFoundError
+from hutch.errors import HutchError, NotFoundError
+from hutch.image.sqlite import sqlite3
 from hutch.oci import digest as _digest
 from hutch.oci.digest import Digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
     from dataclasses import dataclass, field
     from typing import Literal
 
+    from hutch.image.dbwrite import Garbage, LayerRef
+
     LayerState = Literal["pulling", "unpacked"]
 else:
-    import _sqlite3 as sqlite3  # sqlite3's C part: the package adds datetime adapters (and ~1 ms of imports)
-
     from hutch.record import dataclass, field
 
 DEFAULT_PATH = "/var/lib/hutch/hutch.db"
@@ -121,14 +119,6 @@ class AmbiguousError(HutchError):
 
 
 @dataclass
-class LayerRef:
-    """One layer of an image being recorded: its diff_id, and the compressed blob it came from."""
-
-    diff_id: Digest
-    digest: Digest | None = None
-
-
-@dataclass
 class Image:
     id: Digest
     manifest_digest: Digest
@@ -162,14 +152,6 @@ class Layer:
     digest: Digest | None = None
     size: int | None = None
     unpacked_size: int | None = None
-
-
-@dataclass
-class Garbage:
-    """What `collect` removed from the database; the caller removes the files."""
-
-    blobs: list[Digest] = field(default_factory=list)
-    layers: list[Layer] = field(default_factory=list)
 
 
 class Database:
@@ -220,91 +202,38 @@ class Database:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # Transactions.
-
-    def _begin(self) -> _Transaction:
-        return _Transaction(self._conn, self.path)
-
-    def _current(self) -> bool:
-        """Whether the schema is this hutch's: a read, without the write lock `_migrate` takes (every
-        command opens the database; `run` should not wait behind a pull's transaction for it)."""
-        c = self._conn
-        if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None:
-            return False
-        return bool(c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION)
-
     def _migrate(self) -> None:
-        if self._current():
+        """Create or upgrade the schema; a read first, without the write lock migrating takes (every command
+        opens the database; `run` should not wait behind a pull's transaction for it)."""
+        c = self._conn
+        known = c.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is not None
+        if known and c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION:
             return
-        with self._begin() as c:
-            exists = c.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-            ).fetchone()
-            if exists:
-                row = c.execute("SELECT max(version) FROM schema_version").fetchone()
-                version = row[0] or 0
-            else:
-                c.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied REAL NOT NULL)")
-                version = 0
-            if version > SCHEMA_VERSION:
-                raise DatabaseError(
-                    f"{self.path}: schema version {version} is newer than this hutch knows ({SCHEMA_VERSION})"
-                )
-            if version < 1:
-                for statement in _SCHEMA_V1.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
-                c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
-            if version < 2:
-                for statement in _SCHEMA_V2.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
-                c.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
+        from hutch.image import dbmigrate
+
+        dbmigrate.migrate(self)
 
     def schema_version(self) -> int:
         return int(self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
-    # Writes.
+    # Writes: hutch.image.dbwrite has them and says what they do.
 
     def claim_blob(self, digest: Digest, size: int) -> None:
-        """Record that a pull is about to use (or has stored) `digest`: `collect` leaves it alone for a while."""
-        with self._begin() as c:
-            _upsert_blob(c, digest, size, time.time())
+        from hutch.image import dbwrite
+
+        dbwrite.claim_blob(self, digest, size)
 
     def begin_layer(
         self, diff_id: Digest, path: str, digest: Digest | None = None, size: int | None = None
     ) -> Layer:
-        """Claim a layer for unpacking into `path`; return the existing row if it is already unpacked.
+        from hutch.image import dbwrite
 
-        A layer left `pulling` by a killed pull is claimed again (its directory is the caller's to clear).
-        """
-        now = time.time()
-        with self._begin() as c:
-            row = c.execute(
-                "SELECT diff_id, path, state, digest, size, unpacked_size FROM layers WHERE diff_id = ?",
-                (str(diff_id),),
-            ).fetchone()
-            if row is not None and row[2] == "unpacked":
-                c.execute("UPDATE layers SET claimed = ? WHERE diff_id = ?", (now, str(diff_id)))
-                return _layer(row)
-            c.execute(
-                "INSERT INTO layers (diff_id, digest, size, unpacked_size, path, state, claimed)"
-                " VALUES (?, ?, ?, NULL, ?, 'pulling', ?)"
-                " ON CONFLICT (diff_id) DO UPDATE SET digest = excluded.digest, size = excluded.size,"
-                " path = excluded.path, state = 'pulling', claimed = excluded.claimed",
-                (str(diff_id), _opt(digest), size, path, now),
-            )
-        return Layer(diff_id, path, "pulling", digest, size, None)
+        return dbwrite.begin_layer(self, diff_id, path, digest, size)
 
     def finish_layer(self, diff_id: Digest, unpacked_size: int | None = None) -> None:
-        """Mark a layer `unpacked`, after its directory is complete and synced."""
-        with self._begin() as c:
-            n = c.execute(
-                "UPDATE layers SET state = 'unpacked', unpacked_size = ?, claimed = ? WHERE diff_id = ?",
-                (unpacked_size, time.time(), str(diff_id)),
-            ).rowcount
-            if n == 0:
-                raise NotFoundError(f"layer {diff_id}: not in the image database {self.path}")
+        from hutch.image import dbwrite
+
+        dbwrite.finish_layer(self, diff_id, unpacked_size)
 
     def record_image(
         self,
@@ -313,96 +242,29 @@ class Database:
         blobs: Sequence[tuple[Digest, int]],
         tags: Sequence[str] = (),
     ) -> None:
-        """Record `image` (replacing a previous record of the same id), its layers in order, the blobs it
-        references (manifest, config, compressed layers) with their sizes, and move `tags` to it; one transaction.
+        from hutch.image import dbwrite
 
-        Every layer must have been begun (`begin_layer`) and finished: an image is only recorded complete.
-        """
-        now = time.time()
-        image_id = str(image.id)
-        with self._begin() as c:
-            for ref in layers:
-                row = c.execute("SELECT state FROM layers WHERE diff_id = ?", (str(ref.diff_id),)).fetchone()
-                if row is None or row[0] != "unpacked":
-                    state = "missing" if row is None else row[0]
-                    raise DatabaseError(f"image {image.id}: layer {ref.diff_id} is {state}, not unpacked")
-            c.execute(
-                "INSERT INTO images (id, manifest_digest, media_type, created, size, os, architecture, variant, added,"
-                " index_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET manifest_digest = excluded.manifest_digest,"
-                " media_type = excluded.media_type, created = excluded.created, size = excluded.size,"
-                " os = excluded.os, architecture = excluded.architecture, variant = excluded.variant,"
-                " index_digest = excluded.index_digest",
-                (
-                    image_id,
-                    str(image.manifest_digest),
-                    image.media_type,
-                    image.created,
-                    image.size,
-                    image.os,
-                    image.architecture,
-                    image.variant,
-                    image.added or now,
-                    _opt(image.index_digest),
-                ),
-            )
-            c.execute("DELETE FROM image_layers WHERE image_id = ?", (image_id,))
-            c.executemany(
-                "INSERT INTO image_layers (image_id, position, diff_id, digest) VALUES (?, ?, ?, ?)",
-                [(image_id, i, str(ref.diff_id), _opt(ref.digest)) for i, ref in enumerate(layers)],
-            )
-            c.execute("DELETE FROM image_blobs WHERE image_id = ?", (image_id,))
-            for blob, size in blobs:
-                _upsert_blob(c, blob, size, now)
-                c.execute("INSERT OR IGNORE INTO image_blobs VALUES (?, ?)", (image_id, str(blob)))
-            for name in tags:
-                _tag(c, name, image_id)
+        dbwrite.record_image(self, image, layers, blobs, tags)
 
     def tag(self, name: str, image_id: Digest) -> None:
-        """Point the reference `name` at the image (moving it from another image if needed)."""
-        with self._begin() as c:
-            if c.execute("SELECT 1 FROM images WHERE id = ?", (str(image_id),)).fetchone() is None:
-                raise NotFoundError(f"image {image_id}: not known")
-            _tag(c, name, str(image_id))
+        from hutch.image import dbwrite
+
+        dbwrite.tag(self, name, image_id)
 
     def untag(self, name: str) -> Digest:
-        """Remove the reference `name`; return the image it named. The image stays, perhaps untagged."""
-        with self._begin() as c:
-            row = c.execute("SELECT image_id FROM tags WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"{name}: no such image tag")
-            c.execute("DELETE FROM tags WHERE name = ?", (name,))
-        return _digest.parse(row[0], self.path)
+        from hutch.image import dbwrite
+
+        return dbwrite.untag(self, name)
 
     def remove_image(self, image_id: Digest) -> None:
-        """Delete the image record and its tags; its blobs and layers are left for `collect`."""
-        with self._begin() as c:
-            if c.execute("DELETE FROM images WHERE id = ?", (str(image_id),)).rowcount == 0:
-                raise NotFoundError(f"image {image_id}: not known")
+        from hutch.image import dbwrite
+
+        dbwrite.remove_image(self, image_id)
 
     def collect(self, grace: float = 600.0) -> Garbage:
-        """Delete the rows of blobs and layers no image references, and return them for the caller to remove.
+        from hutch.image import dbwrite
 
-        Blobs and layers claimed (by a pull) within the last `grace` seconds are kept.
-        """
-        cutoff = time.time() - grace
-        garbage = Garbage()
-        with self._begin() as c:
-            rows = c.execute(
-                "SELECT digest FROM blobs WHERE claimed <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM image_blobs WHERE image_blobs.digest = blobs.digest)",
-                (cutoff,),
-            ).fetchall()
-            garbage.blobs = [_digest.parse(r[0], self.path) for r in rows]
-            c.executemany("DELETE FROM blobs WHERE digest = ?", [(r[0],) for r in rows])
-            rows = c.execute(
-                "SELECT diff_id, path, state, digest, size, unpacked_size FROM layers WHERE claimed <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM image_layers WHERE image_layers.diff_id = layers.diff_id)",
-                (cutoff,),
-            ).fetchall()
-            garbage.layers = [_layer(r) for r in rows]
-            c.executemany("DELETE FROM layers WHERE diff_id = ?", [(r[0],) for r in rows])
-        return garbage
+        return dbwrite.collect(self, grace)
 
     # Reads.
 
@@ -515,33 +377,6 @@ class Database:
         )
 
 
-class _Transaction:
-    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception; sqlite errors become DatabaseError."""
-
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self._conn = conn
-        self._path = path
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise DatabaseError(f"{self._path}: cannot start a transaction: {e}") from e
-        return self._conn
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, _tb: object) -> None:
-        if exc is None:
-            try:
-                self._conn.execute("COMMIT")
-                return
-            except sqlite3.Error as e:
-                self._conn.execute("ROLLBACK")
-                raise DatabaseError(f"{self._path}: commit failed: {e}") from e
-        self._conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise DatabaseError(f"{self._path}: {exc}") from exc
-
-
 class _read:
     """A read transaction, so a multi-statement read sees one snapshot."""
 
@@ -555,27 +390,6 @@ class _read:
         self._conn.execute("COMMIT")
 
 
-def _upsert_blob(c: sqlite3.Connection, digest: Digest, size: int, now: float) -> None:
-    c.execute(
-        "INSERT INTO blobs (digest, size, claimed) VALUES (?, ?, ?)"
-        " ON CONFLICT (digest) DO UPDATE SET size = excluded.size, claimed = excluded.claimed",
-        (str(digest), size, now),
-    )
-
-
-def _tag(c: sqlite3.Connection, name: str, image_id: str) -> None:
-    if not name:
-        raise ConfigError("tag: an empty name cannot be a tag")
-    c.execute(
-        "INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id",
-        (name, image_id),
-    )
-
-
-def _opt(d: Digest | None) -> str | None:
-    return None if d is None else str(d)
-
-
 def _layer(row: tuple[str, str, str, str | None, int | None, int | None]) -> Layer:
     return Layer(
         diff_id=_digest.parse(row[0], "layers.diff_id"),
@@ -585,3 +399,12 @@ def _layer(row: tuple[str, str, str, str | None, int | None, int | None]) -> Lay
         size=row[4],
         unpacked_size=row[5],
     )
+
+
+def __getattr__(name: str) -> object:
+    """LayerRef and Garbage, which only writers use, from hutch.image.dbwrite (imported on first use)."""
+    if name in ("LayerRef", "Garbage"):
+        from hutch.image import dbwrite
+
+        return getattr(dbwrite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
