@@ -35,6 +35,8 @@ from hutch.image.storage import Storage
 from hutch.image.store import replace_file
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
+from hutch.oci import manifest as _manifest
+from hutch.oci import platforms as _platforms
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -134,14 +136,14 @@ def _write_oci(images: list[tuple[str, _db.Image]], tar: tarfile.TarFile, storag
     manifests: list[dict[str, object]] = []
     for name, image in images:
         manifest = storage.manifest(image)
-        for d in [manifest.config, *manifest.layers, _image.Descriptor("", image.manifest_digest, 0)]:
+        for d in [manifest.config, *manifest.layers, _manifest.Descriptor("", image.manifest_digest, 0)]:
             if d.digest in written:
                 continue
             written.add(d.digest)
             _add_file(tar, f"blobs/{d.digest.algorithm}/{d.digest.hex}", storage.blobs.path(d.digest))
         size = storage.blobs.size(image.manifest_digest)
         for tag in _names(name, image) or [""]:
-            desc = _image.Descriptor(image.media_type, image.manifest_digest, size)
+            desc = _manifest.Descriptor(image.media_type, image.manifest_digest, size)
             if tag:
                 desc.annotations = {REF_NAME: tag}
             manifests.append(desc.to_json())
@@ -202,7 +204,7 @@ def _write_docker(images: list[tuple[str, _db.Image]], tar: tarfile.TarFile, sto
 
 
 def _add_layer(
-    tar: tarfile.TarFile, name: str, storage: Storage, desc: _image.Descriptor, diff_id: _digest.Digest
+    tar: tarfile.TarFile, name: str, storage: Storage, desc: _manifest.Descriptor, diff_id: _digest.Digest
 ) -> None:
     """Add the layer uncompressed (a docker-archive holds tars), checked against its diff_id."""
     from hutch.image import layers as _layers
@@ -321,7 +323,7 @@ class _Unpacked:
         except (jsonfast.DecodeError, UnicodeDecodeError) as e:
             raise ArchiveError(f"{self.label}: {what} {name!r}: invalid JSON: {e}") from None
 
-    def blob(self, d: _image.Descriptor, what: str) -> _Member:
+    def blob(self, d: _manifest.Descriptor, what: str) -> _Member:
         """The blob of descriptor `d` in an OCI layout, checked against its digest and size."""
         member = self.get(f"blobs/{d.digest.algorithm}/{d.digest.hex}", what)
         sha256 = d.digest.algorithm == "sha256"
@@ -371,7 +373,7 @@ class _Plan:
     def __init__(
         self,
         manifest_data: bytes,
-        manifest: _image.Manifest,
+        manifest: _manifest.Manifest,
         config: _image.ImageConfig,
         blobs: dict[_digest.Digest, str],
         tags: list[str],
@@ -481,7 +483,7 @@ def _docker_plans(archive: _Unpacked) -> list[_Plan]:
         _named_digest(archive, config_name, config_member.digest, "config")
         config = _config(archive, config_member, f"{at}: config {config_name}", len(layer_names))
         blobs = {config_member.digest: config_member.path}
-        descriptors: list[_image.Descriptor] = []
+        descriptors: list[_manifest.Descriptor] = []
         for name, diff_id in zip(layer_names, config.diff_ids, strict=True):
             member = archive.get(name, "layer")
             head = _head(member.path)
@@ -497,8 +499,8 @@ def _docker_plans(archive: _Unpacked) -> list[_Plan]:
                     )
             _named_digest(archive, name, member.digest, "layer")
             blobs[member.digest] = member.path
-            descriptors.append(_image.Descriptor(media_type, member.digest, member.size))
-        config_desc = _image.Descriptor(_image.OCI_CONFIG, config_member.digest, config_member.size)
+            descriptors.append(_manifest.Descriptor(media_type, member.digest, member.size))
+        config_desc = _manifest.Descriptor(_image.OCI_CONFIG, config_member.digest, config_member.size)
         manifest_doc = {
             "schemaVersion": 2,
             "mediaType": _image.OCI_MANIFEST,
@@ -506,7 +508,7 @@ def _docker_plans(archive: _Unpacked) -> list[_Plan]:
             "layers": [d.to_json() for d in descriptors],
         }
         data = jsonfast.dumps(manifest_doc).encode()
-        manifest = _image.Manifest(_image.OCI_MANIFEST, config_desc, descriptors)
+        manifest = _manifest.Manifest(_image.OCI_MANIFEST, config_desc, descriptors)
         names = [_docker_name(archive, t, at) for t in tags]
         plans.append(_Plan(data, manifest, config, blobs, names))
     return plans
@@ -558,7 +560,7 @@ def _oci_plans(archive: _Unpacked) -> list[_Plan]:
     if member.size > _JSON_MAX:
         raise ArchiveError(f"{label}: index.json is too large")
     with open(member.path, "rb") as f:
-        index = _image.parse_index(f.read(), f"{label}: index.json")
+        index = _manifest.parse_index(f.read(), f"{label}: index.json")
     if archive.has("oci-layout"):
         layout = archive.json("oci-layout", "oci-layout")
         if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
@@ -570,8 +572,8 @@ def _oci_plans(archive: _Unpacked) -> list[_Plan]:
         if desc.media_type in _image.INDEX_TYPES:
             inner_member = archive.blob(desc, f"{at} (index)")
             with open(inner_member.path, "rb") as f:
-                inner = _image.parse_index(f.read(), f"{at} (index {desc.digest})", desc.media_type)
-            desc = _image.select_platform(inner, None)
+                inner = _manifest.parse_index(f.read(), f"{at} (index {desc.digest})", desc.media_type)
+            desc = _platforms.select_platform(inner, None)
         if desc.media_type not in _image.MANIFEST_TYPES:
             continue  # not an image (an attestation, a signature)
         mm = archive.blob(desc, f"{at} manifest {desc.digest}")
@@ -579,7 +581,7 @@ def _oci_plans(archive: _Unpacked) -> list[_Plan]:
             raise ArchiveError(f"{at}: manifest is too large")
         with open(mm.path, "rb") as f:
             data = f.read()
-        manifest = _image.parse_manifest(data, f"{at} manifest {desc.digest}", desc.media_type)
+        manifest = _manifest.parse_manifest(data, f"{at} manifest {desc.digest}", desc.media_type)
         if not manifest.layers:
             raise ArchiveError(f"{at}: the manifest has no layers")
         cm = archive.blob(manifest.config, f"{at} config {manifest.config.digest}")

@@ -17,6 +17,7 @@ from hutch.image.pull import clean_up, install_layer, record_image
 from hutch.image.storage import Storage
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
+from hutch.oci import manifest as _manifest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def _commit(
     layer.seek(0)
     storage.blobs.ingest(diff_id, size, iter(lambda: layer.read(_CHUNK), b""), "commit: layer")
     say(f"Copying blob {diff_id.short} done")
-    desc = _image.Descriptor(kinds.layer, diff_id, size)
+    desc = _manifest.Descriptor(kinds.layer, diff_id, size)
     new_ref = install_layer(storage, diff_id, desc, "commit: layer")
     base_manifest = storage.manifest(base)
     doc = storage.config_document(base)
@@ -117,9 +118,9 @@ def _commit(
     db.claim_blob(config_digest, len(config_data))
     storage.blobs.ingest_bytes(config_data, config_digest, "commit: config")
     say(f"Copying config {config_digest.short} done")
-    config_desc = _image.Descriptor(kinds.config, config_digest, len(config_data))
+    config_desc = _manifest.Descriptor(kinds.config, config_digest, len(config_data))
     layers = [
-        _image.Descriptor(kinds.rename.get(d.media_type, d.media_type), d.digest, d.size)
+        _manifest.Descriptor(kinds.rename.get(d.media_type, d.media_type), d.digest, d.size)
         for d in base_manifest.layers
     ] + [desc]
     manifest_doc = {
@@ -135,7 +136,7 @@ def _commit(
     storage.blobs.ingest_bytes(manifest_data, manifest_digest, "commit: manifest")
     refs = [_db.LayerRef(layer.diff_id, layer.digest) for layer in db.image_layers(base.id)] + [new_ref]
     parsed = _image.parse_config(config_data, "commit: config")
-    manifest = _image.Manifest(kinds.manifest, config_desc, layers)
+    manifest = _manifest.Manifest(kinds.manifest, config_desc, layers)
     return record_image(
         storage,
         manifest_digest,

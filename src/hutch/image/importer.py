@@ -23,6 +23,8 @@ from hutch.image.pull import clean_up, install_layer, record_image
 from hutch.image.storage import Storage
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
+from hutch.oci import manifest as _manifest
+from hutch.oci import platforms as _platforms
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,7 +166,7 @@ def import_tarball(
         if ref.digest is not None:
             raise ConfigError(f"{reference}: an imported image cannot be named by a digest")
         tag = str(ref.with_default_tag())
-    plat = platform or _image.host_platform()
+    plat = platform or _platforms.host_platform()
     say("Getting image source signatures")
     # Into a temp file first: the digest is known only at the end.
     tmp_root = os.path.join(storage.root, "tmp")
@@ -209,7 +211,7 @@ def _import(
         tmp.seek(0)
         storage.blobs.ingest(diff_id, size, iter(lambda: tmp.read(_CHUNK), b""), f"{label}: layer")
         say(f"Copying blob {diff_id.short} done")
-        layer = _image.Descriptor(_image.OCI_LAYER, diff_id, size)
+        layer = _manifest.Descriptor(_image.OCI_LAYER, diff_id, size)
         ref_ = install_layer(storage, diff_id, layer, f"{label}: layer")
         now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
         container: dict[str, Any] = {}
@@ -234,7 +236,7 @@ def _import(
         db.claim_blob(config_digest, len(config_data))
         storage.blobs.ingest_bytes(config_data, config_digest, f"{label}: config")
         say(f"Copying config {config_digest.short} done")
-        config_desc = _image.Descriptor(_image.OCI_CONFIG, config_digest, len(config_data))
+        config_desc = _manifest.Descriptor(_image.OCI_CONFIG, config_digest, len(config_data))
         manifest_doc = {
             "schemaVersion": 2,
             "mediaType": _image.OCI_MANIFEST,
@@ -246,7 +248,7 @@ def _import(
         db.claim_blob(manifest_digest, len(manifest_data))
         say("Writing manifest to image destination")
         storage.blobs.ingest_bytes(manifest_data, manifest_digest, f"{label}: manifest")
-        manifest = _image.Manifest(_image.OCI_MANIFEST, config_desc, [layer])
+        manifest = _manifest.Manifest(_image.OCI_MANIFEST, config_desc, [layer])
         config = _image.parse_config(config_data, f"{label}: config")
         return record_image(
             storage,

@@ -26,6 +26,7 @@ from hutch.image import layers as _layers
 from hutch.image import reference as _reference
 from hutch.image.storage import Storage
 from hutch.oci import image as _image
+from hutch.oci import manifest as _manifest
 from hutch.oci.digest import Digest, MismatchError
 
 TYPE_CHECKING = False
@@ -272,7 +273,7 @@ def _unpacked(storage: Storage, diff_id: Digest) -> bool:
 
 
 def _download_and_unpack(
-    storage: Storage, diff_id: Digest, desc: _image.Descriptor, label: str, chunks: Iterator[bytes]
+    storage: Storage, diff_id: Digest, desc: _manifest.Descriptor, label: str, chunks: Iterator[bytes]
 ) -> _db.LayerRef:
     """Store the layer's blob and unpack it at once: each chunk goes to the blob store and, through a pipe,
     to the unpacker in a second thread, so the unpacking does not wait for the download.
@@ -322,7 +323,7 @@ def _tee(chunks: Iterator[bytes], pipe: Pipe) -> Iterator[bytes]:
 def install_layer(
     storage: Storage,
     diff_id: Digest,
-    desc: _image.Descriptor,
+    desc: _manifest.Descriptor,
     label: str,
     stream: BinaryIO | Pipe | None = None,
 ) -> _db.LayerRef:
@@ -361,7 +362,7 @@ def record_image(
     manifest_digest: Digest,
     manifest_size: int,
     media_type: str,
-    manifest: _image.Manifest,
+    manifest: _manifest.Manifest,
     config: _image.ImageConfig,
     refs: list[_db.LayerRef],
     tags: list[str],

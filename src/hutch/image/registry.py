@@ -36,6 +36,8 @@ from hutch.errors import HutchError, NotFoundError
 from hutch.image import auth as _auth
 from hutch.image.store import replace_file
 from hutch.oci import image as _image
+from hutch.oci import manifest as _manifest
+from hutch.oci import platforms as _platforms
 from hutch.oci.digest import Digest, MismatchError, Verifier, of_bytes
 from hutch.oci.digest import parse as parse_digest
 
@@ -93,11 +95,11 @@ class ManifestResponse:
 class Resolved:
     """A reference resolved to an image manifest; `index` is set when the reference named an index."""
 
-    manifest: _image.Manifest
+    manifest: _manifest.Manifest
     data: bytes
     digest: Digest
     media_type: str
-    index: _image.Index | None = None
+    index: _manifest.Index | None = None
     index_digest: Digest | None = None
 
 
@@ -460,15 +462,15 @@ class Registry:
         """The image manifest of `reference`; an index is resolved to the manifest for `platform` (the host's)."""
         where = f"{self.host}/{repo}{'@' if ':' in reference else ':'}{reference}"
         got = self.get_manifest(repo, reference)
-        doc = _image.parse_document(got.data, f"{where} (manifest)", got.media_type)
-        if isinstance(doc, _image.Manifest):
+        doc = _manifest.parse_document(got.data, f"{where} (manifest)", got.media_type)
+        if isinstance(doc, _manifest.Manifest):
             return Resolved(doc, got.data, got.digest, doc.media_type)
-        chosen = _image.select_platform(doc, platform)
+        chosen = _platforms.select_platform(doc, platform)
         sub = self.get_manifest(repo, str(chosen.digest))
         source = f"{self.host}/{repo}@{chosen.digest} (manifest)"
         if chosen.size and len(sub.data) != chosen.size:
             raise MismatchError(f"{source}: is {len(sub.data)} bytes, the index says {chosen.size}")
-        manifest = _image.parse_manifest(sub.data, source, chosen.media_type or sub.media_type)
+        manifest = _manifest.parse_manifest(sub.data, source, chosen.media_type or sub.media_type)
         return Resolved(manifest, sub.data, sub.digest, manifest.media_type, doc, got.digest)
 
     def head_blob(self, repo: str, digest: Digest) -> int | None:
