@@ -82,7 +82,7 @@ def _drop(engine: Engine, net: config.Network) -> None:
     import os
 
     from hutch.engine.network import firewall, locks
-    from hutch.engine.network.setup import remove_idle_bridge
+    from hutch.engine.network.attach import remove_idle_bridge
 
     firewall.remove(net.bridge, [s.subnet for s in net.subnets])
     config.delete(engine.root, net.name)

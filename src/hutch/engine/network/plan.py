@@ -49,17 +49,6 @@ def mode_of(network: str) -> str:
     return "bridge"
 
 
-def _names(network: str) -> list[str]:
-    out: list[str] = []
-    for name in network.split(","):
-        name = name.strip()
-        if not name:
-            raise ConfigError(f"--network {network!r}: an empty network name")
-        if name not in out:
-            out.append(name)
-    return out
-
-
 def build(
     root: str, container_id: str, name: str, hostname: str, network: str, net: NetOptions, exposed: list[str]
 ) -> dict[str, Any]:
@@ -101,51 +90,10 @@ def build(
         plan["path"] = network.partition(":")[2]  # resolved by the engine, which knows containers
     if mode != "bridge":
         return plan
-    from hutch.engine.network import config, ports
+    from hutch.engine.network import bridgeplan
 
-    names = _names(network)
-    resolved: list[config.Network] = []
-    for n in names:
-        found = config.load(root, n)
-        if all(f.name != found.name for f in resolved):  # `bridge` and `hutch` are one network
-            resolved.append(found)
-    for i, found in enumerate(resolved):
-        entry = {"name": found.name, "ifname": f"eth{i}", "aliases": list(net.aliases), "ip": "", "mac": ""}
-        if i == 0:
-            entry["ip"] = _static_ip(net.ip, found) if net.ip else ""
-            entry["mac"] = _mac(net.mac) if net.mac else ""
-        plan["networks"].append(entry)
-    if (net.ip or net.mac) and len(resolved) > 1:
-        raise ConfigError("--ip and --mac-address need exactly one network")
-    plan["ports"] = ports.resolve(net.publish, net.publish_all, exposed)
+    plan["networks"], plan["ports"] = bridgeplan.networks(root, network, net, exposed)
     return plan
-
-
-def _static_ip(text: str, net: Any) -> str:
-    import ipaddress
-
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        raise ConfigError(f"--ip {text!r}: not an IP address") from None
-    for s in net.subnets:
-        subnet = ipaddress.ip_network(s.subnet)
-        if addr in subnet:
-            if addr in (subnet.network_address, subnet.broadcast_address) or str(addr) == s.gateway:
-                raise ConfigError(f"--ip {text}: reserved in network {net.name} ({subnet})")
-            return f"{addr}/{subnet.prefixlen}"
-    raise ConfigError(f"--ip {text}: not in any subnet of network {net.name}")
-
-
-def _mac(text: str) -> str:
-    parts = text.split(":")
-    if len(parts) != 6 or not all(
-        len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts
-    ):
-        raise ConfigError(f"--mac-address {text!r}: not a MAC address")
-    if int(parts[0], 16) & 1:
-        raise ConfigError(f"--mac-address {text}: a multicast address")
-    return text.lower()
 
 
 def _add_host(text: str) -> list[str]:

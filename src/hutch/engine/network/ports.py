@@ -5,11 +5,16 @@ plugin's runtimeConfig.portMappings.
 
 from __future__ import annotations
 
+import contextlib
+
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -110,3 +115,15 @@ def text(mappings: list[dict[str, Any]]) -> list[str]:
         f"{m['containerPort']}/{m['protocol']} -> {m['hostIP'] or '0.0.0.0'}:{m['hostPort']}"
         for m in mappings
     ]
+
+
+def published(engine: Engine, rec: Record) -> list[dict[str, Any]]:
+    """The ports published for the container: its own, or those of the container whose netns it joined."""
+    from hutch.engine.db import NoSuchContainer
+    from hutch.engine.network import plan
+
+    doc = plan.load(engine.path(rec, "userdata")) or {}
+    if doc.get("target"):
+        with contextlib.suppress(NoSuchContainer):
+            doc = plan.load(engine.path(engine.db.get(doc["target"]), "userdata")) or {}
+    return list(doc.get("ports", []))
