@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 
 from hutch import jsonfast
 from hutch.errors import HutchError
@@ -75,7 +74,7 @@ def resolve(
     if test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
         raise HutchError(f"healthcheck test {test!r}: expected CMD or CMD-SHELL and a command")
     for key in ("Interval", "Timeout"):
-        if _int(doc, key) < SECOND // 1000:
+        if number(doc, key) < SECOND // 1000:
             raise HutchError(f"--health-{key.lower()}: must be at least 1ms")
     return doc
 
@@ -99,7 +98,7 @@ def of(rec: Record) -> dict[str, object] | None:
     return check if isinstance(check, dict) else None
 
 
-def _int(doc: dict[str, object], key: str) -> int:
+def number(doc: dict[str, object], key: str) -> int:
     value = doc.get(key)
     return int(value) if isinstance(value, (int, float)) else 0
 
@@ -126,88 +125,8 @@ def state(rec: Record) -> dict[str, object] | None:
     return doc
 
 
-def _save(engine: Engine, rec: Record, doc: dict[str, object]) -> None:
-    path = engine.path(rec, f"userdata/{STATE_FILE}")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(jsonfast.dumps(doc))
-    os.rename(tmp, path)
-
-
 class Paused(HutchError):
     """A paused container is not checked; the check loop waits for it to go on."""
-
-
-def run_check(engine: Engine, name_or_id: str, hutch: list[str]) -> str:
-    """Run the container's check once (through `hutch exec`, so that the timeout can end it) and record the
-    result; returns the status: healthy, unhealthy or starting. `hutch` is the command that runs hutch."""
-    rec = engine.find(name_or_id)
-    check = of(rec)
-    if check is None:
-        raise HutchError(f"container {rec.id} has no defined healthcheck")
-    if rec.state == "paused":
-        raise Paused(f"container {rec.id} is paused")
-    if rec.state != "running":
-        raise HutchError(f"container {rec.id} is not running")
-    import signal
-    import subprocess
-
-    timeout = _int(check, "Timeout") / SECOND
-    start = time.time()
-    proc = subprocess.Popen(
-        [*hutch, "exec", rec.id, *command(check)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        # `hutch exec` passes SIGTERM on to the check; the check's stdout may outlive it (a process left in
-        # the container holds the pipe), so it is not read to its end.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        code = -1
-        output = f"healthcheck command exceeded timeout of {_int(check, 'Timeout') // SECOND}s".encode()
-    end = time.time()
-    return _record(engine, rec, check, start, end, code, output.decode(errors="replace")[:OUTPUT_LIMIT])
-
-
-def _record(
-    engine: Engine, rec: Record, check: dict[str, object], start: float, end: float, code: int, output: str
-) -> str:
-    with engine.lock(rec.id):
-        doc = state(rec) or {}
-        log = list(doc.get("Log") or [])  # type: ignore[call-overload]
-        log.append({"Start": _rfc3339(start), "End": _rfc3339(end), "ExitCode": code, "Output": output})
-        streak = _int(doc, "FailingStreak")
-        in_start_period = (
-            rec.started is not None and start - rec.started < _int(check, "StartPeriod") / SECOND
-        )
-        if code == 0:
-            status, streak = "healthy", 0
-        elif in_start_period:
-            status = str(doc.get("Status") or "starting")
-        else:
-            streak += 1
-            retries = _int(check, "Retries")
-            status = "unhealthy" if streak >= retries else str(doc.get("Status") or "starting")
-        _save(engine, rec, {"Status": status, "FailingStreak": streak, "Log": log[-LOG_ENTRIES:]})
-    return status
-
-
-def _rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 # --- the timer ----------------------------------------------------------------------------------------------
@@ -230,7 +149,7 @@ def start_timer(engine: Engine, rec: Record) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(engine.path(rec, f"userdata/{STATE_FILE}"))
     hutch = hutch_command(engine.root, engine.image_db_path)
-    interval = max(_int(check, "Interval") / SECOND, 0.001)
+    interval = max(number(check, "Interval") / SECOND, 0.001)
     # $0 names the loop (stop_timer looks for it), $1 is the interval, the rest the check command.
     script = 'i=$1; shift; while sleep "$i"; do "$@" >/dev/null 2>&1; [ "$?" -le 1 ] || exit 0; done'
     import subprocess
@@ -270,3 +189,9 @@ def stop_timer(engine: Engine, rec: Record) -> None:
     if f"hutch-healthcheck-{rec.id[:12]}".encode() in cmdline:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, 9)  # SIGKILL (the signal module costs an enum import on the run path)
+
+
+def run_check(engine: Engine, name_or_id: str, hutch: list[str]) -> str:  # the cli's, in healthrun
+    from hutch.engine import healthrun
+
+    return healthrun.run_check(engine, name_or_id, hutch)

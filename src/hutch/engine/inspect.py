@@ -153,7 +153,7 @@ def _annotations(engine: Engine, rec: Record) -> dict[str, str]:
 def host_config(engine: Engine, rec: Record, cfg: dict[str, Any]) -> dict[str, Any]:
     """HostConfig's run-flag fields as podman shows them: from the record and the container's config.json
     (which `update` changes)."""
-    from hutch.engine.mounts import binds
+    from hutch.engine.mountresolve import binds
 
     spec = _spec(engine, rec)
     linux = spec.get("linux") or {}
