@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from hutch.runtime.foreground import ConsoleReceiver
 
 
-def _parser() -> Command:
+# The commands of resources_cli, registered only when the command line may name one (~1 ms of imports).
+_RESOURCE_COMMANDS = frozenset(("pause", "resume", "update", "ps", "events"))
+
+
+def _parser(argv: list[str]) -> Command:
     p = Command("hutch-runtime", "an OCI runtime")
     p.flag("--root", default=DEFAULT_ROOT, help=f"state directory (default {DEFAULT_ROOT})")
     p.flag("--log", help="log file")
@@ -75,16 +79,20 @@ def _parser() -> Command:
     spec = p.command("spec", "write a default config.json", _spec)
     spec.flag("--rootless", kind="bool", help="for a runtime run by an unprivileged user")
     spec.flag("-b", "--bundle", default=".")
-    from hutch.runtime import resources_cli  # pause, resume, update, ps, events
+    # Also when no command of ours is named: the usage and an unknown command's error list them all.
+    if _RESOURCE_COMMANDS.intersection(argv) or not any(word in p.subcommands for word in argv):
+        from hutch.runtime import resources_cli
 
-    resources_cli.register(p)
+        resources_cli.register(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = _parser(argv)
     try:
-        args = parser.parse(sys.argv[1:] if argv is None else argv)
+        args = parser.parse(argv)
     except HutchError as e:
         sys.stderr.write(f"{e}\n")
         return 1

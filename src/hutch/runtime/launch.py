@@ -1,7 +1,10 @@
-"""Creating a container: the runtime (stage 0) forks stage 1, which enters the namespaces and forks init.
+"""Creating a container: the runtime (stage 0) forks init, through a stage 1 only for a user or time namespace.
 
-stage 0  validates, makes the state dir and exec fifo, forks stage 1, writes id maps, moves init into its
-         cgroups while init builds the rootfs, runs createRuntime hooks, records the init pid, exits.
+stage 0  validates, makes the state dir and exec fifo, forks, moves init into its cgroups while init builds the
+         rootfs, runs createRuntime hooks, records the init pid, exits.
+         Without a user or time namespace it forks init itself, into the container's PID namespace (unshare
+         or setns of CLONE_NEWPID move only the children to come; it takes its own back after the fork), and
+         init enters the other namespaces (_init_directly): no stage 1, whose fork and exit cost ~2 ms.
 stage 1  joins or creates the user namespace, waits for its maps, joins or creates the others (but the cgroup
          namespace, which init makes once it is in its cgroups), forks stage 2 (PID 1 of a new PID
          namespace), reports its pid, exits, so init is re-parented to the subreaper.
@@ -104,42 +107,50 @@ def create(
         annotations=spec.annotations,
         config=spec.raw,
     )
-    init_pid = 0
+    init_pid = reap_init = 0
     filt = None
+    linux = spec.linux
+    assert linux is not None  # check_spec
     try:
-        if spec.linux is not None and spec.linux.seccomp is not None:
+        if linux.seccomp is not None:
             from hutch.runtime import seccomp
 
             # Built by a helper process while the container is set up; init receives it.
-            filt = seccomp.prepare(spec.linux.seccomp, spec.source)
+            filt = seccomp.prepare(linux.seccomp, spec.source)
         os.mkfifo(c.fifo, 0o622)
         # Exactly 0622, whatever our umask: init opens it for writing after it became process.user.
         os.chmod(c.fifo, 0o622)
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        direct = linux.namespace("user") is None and linux.namespace("time") is None
         parent, child = pair()
         try:
-            stage1 = os.fork()
-            if stage1 == 0:
-                parent.close()
-                ctx = init.InitContext(
-                    spec,
-                    container_id,
-                    bundle,
-                    rootfs,
-                    child,
-                    fifo_fd,
-                    console_fd,
-                    no_pivot,
-                    no_new_keyring,
-                    preserve_fds,
-                    seccomp=filt,
-                )
-                _stage1(ctx)
+            ctx = init.InitContext(
+                spec,
+                container_id,
+                bundle,
+                rootfs,
+                child,
+                fifo_fd,
+                console_fd,
+                no_pivot,
+                no_new_keyring,
+                preserve_fds,
+                seccomp=filt,
+            )
+            pid = namespaces.fork_in_pid_namespace(linux.namespaces) if direct else os.fork()
+            if direct:
+                reap_init = pid  # our own child, reaped if create fails (0 in the child itself)
+            if pid == 0:
+                try:
+                    parent.close()
+                    (_init_directly if direct else _stage1)(ctx)
+                finally:  # a forked child must never unwind into the runtime's own code
+                    os._exit(1)
             child.close()
             os.close(fifo_fd)
             if filt is not None:
                 filt.detach()
-            init_pid = _drive(parent, stage1, spec, c)
+            init_pid = _drive(parent, pid, spec, c, direct)
             if filt is not None:
                 filt.reap()
         finally:
@@ -154,16 +165,19 @@ def create(
             filt.reap(kill=True)
         if init_pid:
             _kill_quietly(init_pid)
+        if reap_init:
+            _kill_quietly(reap_init)
+            _reap(reap_init)
         _destroy_cgroup(c)
         container.remove_state(state_dir)
         raise
     return c
 
 
-def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
-    """Serve stage 1 and init until init reports ready; returns init's pid."""
+def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) -> int:
+    """Serve stage 1 (or init, forked `direct`ly) and init until init reports ready; returns init's pid."""
     assert spec.linux is not None
-    init_pid = 0
+    init_pid = child if direct else 0
 
     def remember(record: cgroups.Record) -> None:
         c.cgroup = record
@@ -173,20 +187,20 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
     failed: Exception | None = None
     try:
         if spec.linux.namespace("user") is None:
-            # Stage 1 makes the namespaces meanwhile: the cgroups are ready when init's pid arrives. (With a
-            # user namespace stage 1 first waits for us to write its id maps.)
+            # Init (or stage 1) makes the namespaces meanwhile. (With a user namespace stage 1 first waits
+            # for us to write its id maps.)
             try:
                 record = cgroups.prepare(c.id, spec.linux, remember=remember)
             except Exception as e:
                 failed = e  # raised once init's pid is known, so that it is killed
-        kind, payload = chan.recv()
+        kind, payload = ("pid", child) if direct else chan.recv()
         if kind == "setup":
             if spec.linux.namespace("user") is not None and not spec.linux.namespace("user").path:  # type: ignore[union-attr]
                 namespaces.write_id_maps(
-                    stage1, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings)
+                    child, _map_lines(spec.linux.uid_mappings), _map_lines(spec.linux.gid_mappings)
                 )
             if spec.linux.namespace("user") is not None:
-                _give_fifo_to_container_root(c.fifo, stage1)
+                _give_fifo_to_container_root(c.fifo, child)
             chan.send("setup-done")
             kind, payload = chan.recv()
         if kind == "pid":
@@ -226,12 +240,14 @@ def _drive(chan: Channel, stage1: int, spec: Spec, c: Container) -> int:
     except BaseException:
         if init_pid:
             _kill_quietly(init_pid)
-        # Stage 1 may be blocked waiting for us (setup-done, hooks-done): the _reap below would wait forever.
-        # It is our child, not yet reaped, so its pid is still its own.
-        _kill_quietly(stage1)
+        if not direct:
+            # Stage 1 may be blocked waiting for us (setup-done, hooks-done): the _reap below would wait
+            # forever. It is our child, not yet reaped, so its pid is still its own.
+            _kill_quietly(child)
         raise
     finally:
-        _reap(stage1)
+        if not direct:
+            _reap(child)
 
 
 def _host_hooks(spec: Spec, c: Container) -> None:
@@ -250,7 +266,7 @@ def _host_hooks(spec: Spec, c: Container) -> None:
 
 
 def _stage1(ctx: init.InitContext) -> None:
-    """Enter namespaces and fork init; never returns."""
+    """Enter the user namespace, then the others, and fork init; never returns."""
     chan = ctx.channel
     try:
         close_inherited_fds(3 + ctx.preserve_fds)
@@ -273,15 +289,7 @@ def _stage1(ctx: init.InitContext) -> None:
             chan.send("setup")  # the runtime writes our maps and gives the exec fifo to our root
             chan.expect("setup-done", "user namespace setup")
             _become_ns_root()
-        for kind, fd in joined:
-            if kind == "cgroup":  # init joins it once in its cgroups, whose host paths it reads first
-                ctx.cgroupns_fd = fd
-                continue
-            namespaces.join(kind, fd)
-        # The cgroup namespace is init's to make, once the runtime has moved it into its cgroups.
-        flags = namespaces.new_flags(linux.namespaces, skip=("user", "cgroup"))
-        if flags:
-            namespaces.unshare(flags)
+        _enter_namespaces(ctx, joined, new_pid=True)
         if linux.time_offsets:
             namespaces.write_time_offsets({k: (v.secs, v.nanosecs) for k, v in linux.time_offsets.items()})
         pid = os.fork()
@@ -295,6 +303,39 @@ def _stage1(ctx: init.InitContext) -> None:
             chan.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
         finally:  # a forked child must never unwind into the runtime's own code
             os._exit(1)
+
+
+def _init_directly(ctx: init.InitContext) -> None:
+    """Init forked by the runtime itself, already in its PID namespace: enter the others, then build the
+    container (init.run); never returns."""
+    try:
+        close_inherited_fds(3 + ctx.preserve_fds)
+        init.preload(ctx.spec)
+        assert ctx.spec.linux is not None
+        joined = namespaces.open_paths([n for n in ctx.spec.linux.namespaces if n.type != "pid"])
+        _enter_namespaces(ctx, joined, new_pid=False)
+    except BaseException as e:
+        try:
+            ctx.channel.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
+        finally:
+            os._exit(1)
+    init.run(ctx)
+
+
+def _enter_namespaces(ctx: init.InitContext, joined: list[tuple[str, int]], new_pid: bool) -> None:
+    """Join the namespaces given by path (opened, in join order) and make the new ones, the PID namespace if
+    `new_pid`; never the user namespace (stage 1's first step) nor the cgroup namespace, which init makes or
+    joins once the runtime has moved it into its cgroups."""
+    assert ctx.spec.linux is not None
+    for kind, fd in joined:
+        if kind == "cgroup":  # joined by init once in its cgroups, whose host paths it reads first
+            ctx.cgroupns_fd = fd
+            continue
+        namespaces.join(kind, fd)
+    skip = ("user", "cgroup") if new_pid else ("user", "cgroup", "pid")
+    flags = namespaces.new_flags(ctx.spec.linux.namespaces, skip=skip)
+    if flags:
+        namespaces.unshare(flags)
 
 
 def _become_ns_root() -> None:

@@ -161,11 +161,15 @@ def _wait_gone(c: Container, timeout: float = 10.0) -> None:
 
 
 def delete_leftover(root: str, container_id: str) -> None:
-    """`delete --force` of a state dir that a killed `create` left without state.json."""
+    """`delete --force` of a state dir that a killed `create` left without state.json: it may have made its
+    cgroups, not yet recorded (they are, with state.json, before any process joins them)."""
     container.validate_id(container_id)
     path = os.path.join(root, container_id)
     if not os.path.isdir(path):
         raise NotFoundError(f"container {container_id!r} does not exist")
+    from hutch.runtime import cgroups
+
+    cgroups.remove_unrecorded(container_id)
     container.remove_state(path)
 
 

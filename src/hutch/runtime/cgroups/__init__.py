@@ -10,7 +10,11 @@ The record `setup` returns is what state.json keeps, plain JSON:
      "v1": {"memory": "/sys/fs/cgroup/memory/hutch/c1", ...},   v1 directory by controller (co-mounted
                                                                 controllers share one; "name=systemd" too)
      "v2": "/sys/fs/cgroup/unified/hutch/c1",              the v2 directory, or ""
-     "owned": ["/sys/fs/cgroup/memory/hutch", ...]}        parents we made, removed with the last container
+     "owned": ["/sys/fs/cgroup/memory/x", ...],            parents of a cgroupsPath we made, removed with the
+                                                          last container below them
+     "shared": ["/sys/fs/cgroup/cpu/hutch", ...]}          hutch/ of default paths: it stays, as podman's parent
+                                                          does (no mkdir and rmdir of it in every hierarchy for
+                                                          every container); kept for the real-time budget
 
 An empty record means the container has no cgroup (rootless without permission, as runc allows).
 """
@@ -52,9 +56,14 @@ def _v2(record: Record) -> str:
     return path if isinstance(path, str) else ""
 
 
-def _owned(record: Record) -> list[str]:
-    owned = record.get("owned")
+def _owned(record: Record, key: str = "owned") -> list[str]:
+    owned = record.get(key)
     return [p for p in owned if isinstance(p, str)] if isinstance(owned, list) else []
+
+
+def _budget_parents(record: Record) -> list[str]:
+    """The parents of ours that hold the container's real-time budget (v1.cpu_in_budget)."""
+    return _owned(record) + _owned(record, "shared")
 
 
 def directories(record: Record) -> list[str]:
@@ -178,10 +187,11 @@ def prepare(
             raise
     else:
         raise HostError(f"cgroups: no free cgroup name for {DEFAULT_PARENT}/{container_id}")
-    owned = [d for d in created if d not in leaves]
-    if default:  # the shared parent of default cgroups goes with the last container that uses it
-        owned += [os.path.dirname(d) for d in leaves if os.path.dirname(d) not in owned]
-    record["owned"] = sorted(owned, key=lambda p: p.count("/"), reverse=True)
+    if default:
+        record["shared"] = [os.path.dirname(d) for d in leaves]
+    else:
+        owned = [d for d in created if d not in leaves]
+        record["owned"] = sorted(owned, key=lambda p: p.count("/"), reverse=True)
     busy = [d for d in leaves if d not in created and files.procs(d)]
     if busy:  # someone else's processes: leave them and their cgroup be
         for d in reversed(created):
@@ -245,6 +255,18 @@ def _make(d: str, top: str, created: list[str], cpuset: bool = False, fresh: boo
 
     With `fresh`, `d` itself must not exist yet (FileExistsError): nobody else may be using it.
     """
+    try:
+        os.mkdir(d, 0o755)  # the usual case, the parents exist (hutch/ stays): one mkdir
+    except FileNotFoundError:
+        pass
+    except FileExistsError:
+        if fresh:
+            raise
+    else:
+        created.append(d)
+        if cpuset:
+            _cpuset_inherit(d)
+        return
     levels = []
     p = d
     while p != top and p.startswith(top + "/"):
@@ -260,18 +282,22 @@ def _make(d: str, top: str, created: list[str], cpuset: bool = False, fresh: boo
                     if fresh and level == d:
                         raise
                 if cpuset:
-                    from hutch.runtime.cgroups import v1
-
-                    try:
-                        v1.cpuset_inherit(level)
-                    except HutchError:
-                        if os.path.isdir(level):
-                            raise
-                        raise FileNotFoundError(level) from None  # removed meanwhile: as below
+                    _cpuset_inherit(level)
             return
-        except FileNotFoundError:  # another container removed a shared parent under us: again
+        except FileNotFoundError:  # another container removed a parent of ours under us: again
             if attempt == 2:
                 raise
+
+
+def _cpuset_inherit(level: str) -> None:
+    from hutch.runtime.cgroups import v1
+
+    try:
+        v1.cpuset_inherit(level)
+    except HutchError:
+        if os.path.isdir(level):
+            raise
+        raise FileNotFoundError(level) from None  # removed meanwhile: made again by _make
 
 
 def add(record: Record, pid: int) -> None:
@@ -296,10 +322,10 @@ def destroy(record: Record, timeout: float = 5.0) -> None:
 
     Its processes should be gone; any left (a runtime killed half-way) are killed, thawed first if frozen.
     """
-    dirs = [d for d in directories(record) if os.path.isdir(d)]
-    if not dirs:
+    if _remove_empty(record):
         _remove_owned(record)
         return
+    dirs = [d for d in directories(record) if os.path.isdir(d)]
     deadline = time.monotonic() + timeout
     while True:
         left = pids(record)
@@ -315,15 +341,48 @@ def destroy(record: Record, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise HostError(f"cgroups: processes {left} in {dirs[0]} did not die")
         time.sleep(0.005)
-    cpu = _v1(record).get("cpu", "")
-    if cpu in dirs:  # the parents we made hold its real-time budget: it would pile up there
-        from hutch.runtime.cgroups import v1
-
-        v1.give_back(cpu, _owned(record))
+    _give_back(record)
     for d in dirs:
         for sub in files.subtree(d):
             _rmdir(sub, deadline)
     _remove_owned(record)
+
+
+def _remove_empty(record: Record) -> bool:
+    """The usual case, one rmdir per cgroup: its processes are gone and it has no sub-cgroup. False when
+    one is busy (the slow path then finds and kills what is left, and walks the sub-cgroups)."""
+    _give_back(record)
+    for d in directories(record):
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return True
+
+
+def _give_back(record: Record) -> None:
+    cpu = _v1(record).get("cpu", "")
+    if cpu and _budget_parents(record):  # they hold its real-time budget: it would pile up there
+        from hutch.runtime.cgroups import v1
+
+        v1.give_back(cpu, _budget_parents(record))
+
+
+def remove_unrecorded(container_id: str) -> None:
+    """After a create killed before it recorded its cgroups (no state.json yet): remove the default ones it
+    may have made, hutch/<id> in each hierarchy. Only empty ones go: a busy one is not that create's."""
+    from hutch.runtime.cgroups import layout
+
+    host = layout.detect()
+    if host.mode == "none":
+        return
+    path = f"{DEFAULT_PARENT}/{container_id}"
+    for h in host.hierarchies():
+        _rmdir_quietly(layout.cgroup_dir(h, path, v2=False))
+    if host.v2 is not None:
+        _rmdir_quietly(layout.cgroup_dir(host.v2, path, v2=True))
 
 
 def _rmdir(d: str, deadline: float) -> None:
@@ -340,11 +399,11 @@ def _rmdir(d: str, deadline: float) -> None:
 
 
 def _remove_owned(record: Record) -> None:
-    """Remove the parents of ours (those the container made, and hutch/ of default paths) that no other
-    cgroup is below now, deepest first. A kernfs directory's link count is 2 plus its subdirectories: one
-    stat tells whether another container uses a parent, where an rmdir that fails takes cgroup_mutex first
-    (and waits behind any move into a cgroup, an RCU grace period). A create racing with the rmdir finds the
-    parent gone and makes it again (_make); one that got its leaf in first makes the rmdir fail, quietly."""
+    """Remove the parents the container made for its cgroupsPath that no other cgroup is below now, deepest
+    first. A kernfs directory's link count is 2 plus its subdirectories: one stat tells whether another
+    container uses a parent, where an rmdir that fails takes cgroup_mutex first (and waits behind any move
+    into a cgroup, an RCU grace period). A create racing with the rmdir finds the parent gone and makes it
+    again (_make); one that got its leaf in first makes the rmdir fail, quietly."""
     for d in _owned(record):
         try:
             if os.stat(d).st_nlink > 2:
@@ -396,7 +455,7 @@ def apply(
         ):
             kind, d = need("cpu", "cpu")
             if kind == "v1":
-                v1.cpu_in_budget(d, c, update, _owned(record))
+                v1.cpu_in_budget(d, c, update, _budget_parents(record))
             else:
                 v2.cpu(d, c, update)
         if c.cpus or c.mems:
