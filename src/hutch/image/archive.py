@@ -30,9 +30,9 @@ from hutch import jsonfast
 from hutch.errors import ConfigError, HutchError
 from hutch.image import db as _db
 from hutch.image import reference as _reference
+from hutch.image.ingest import replace_file
 from hutch.image.pull import clean_up, install_layer, record_image
 from hutch.image.storage import Storage
-from hutch.image.store import replace_file
 from hutch.oci import digest as _digest
 from hutch.oci import image as _image
 from hutch.oci import manifest as _manifest

@@ -21,7 +21,7 @@ import os
 
 from hutch import jsonfast
 from hutch.errors import ConfigError
-from hutch.image.store import replace_file
+from hutch.image.ingest import replace_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

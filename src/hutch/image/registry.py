@@ -34,7 +34,7 @@ import urllib3
 from hutch import jsonfast
 from hutch.errors import HutchError, NotFoundError
 from hutch.image import auth as _auth
-from hutch.image.store import replace_file
+from hutch.image.ingest import replace_file
 from hutch.oci import image as _image
 from hutch.oci import manifest as _manifest
 from hutch.oci import platforms as _platforms

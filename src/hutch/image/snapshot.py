@@ -3,8 +3,7 @@
 mount(2) takes the options in one string of at most a page, so an image of 100+ layers cannot list every
 lower dir there. The new mount API configures the filesystem one key at a time: `lowerdir+` (Linux 6.8)
 appends one lower layer per fsconfig call, with no limit but the kernel's layer count (500). On an older
-kernel, mount(2) is used with the options as they are when they fit, else with paths relative to the layers'
-common parent, from a child process that chdirs there (the parent's working directory is left alone).
+kernel, mount(2) is used (hutch.image.snapshot_legacy).
 
 A `volatile` overlay (Linux 5.10) never syncs its upper dir: not on umount, not on sync(2). A container
 that is removed when it exits (--rm) loses nothing by it, as podman mounts those; its umount then no longer
@@ -27,13 +26,11 @@ from hutch.linux.mount import (
     fsconfig,
     fsmount,
     fsopen,
-    mount,
     move_mount,
     umount2,
 )
 
 _AT_FDCWD = -100
-_PAGE = os.sysconf("SC_PAGESIZE")
 
 
 def _fs_log(fd: int) -> str:
@@ -77,44 +74,6 @@ def _mount_new_api(
         os.close(mfd)
 
 
-def _options(lower_dirs: list[str], upper: str | None, work: str | None, volatile: bool) -> str:
-    opts = "lowerdir=" + ":".join(d.replace("\\", "\\\\").replace(":", "\\:") for d in lower_dirs)
-    if upper is not None and work is not None:
-        opts += f",upperdir={upper},workdir={work}" + (",volatile" if volatile else "")
-    return opts
-
-
-def _mount_legacy(
-    lower_dirs: list[str], upper: str | None, work: str | None, target: str, volatile: bool
-) -> None:
-    lowers = [os.path.abspath(d) for d in lower_dirs]
-    upper = os.path.abspath(upper) if upper is not None else None
-    work = os.path.abspath(work) if work is not None else None
-    target = os.path.abspath(target)
-    opts = _options(lowers, upper, work, volatile)
-    if len(opts) < _PAGE:
-        mount("overlay", target, "overlay", 0, opts)
-        return
-    base = os.path.commonpath(lowers)
-    rel = [os.path.relpath(d, base) for d in lowers]
-    opts = _options(rel, upper, work, volatile)
-    if len(opts) >= _PAGE:
-        raise HostError(f"overlay on {target}: {len(lower_dirs)} layers do not fit in the mount options")
-    pid = os.fork()
-    if pid == 0:  # the child: only the mount, with the relative paths resolved from `base`
-        code = 0
-        try:
-            os.chdir(base)
-            mount("overlay", target, "overlay", 0, opts)
-        except OSError as e:
-            code = e.errno or 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise OSError(code, f"mount(overlay -> {target}, lowerdirs relative to {base}): {os.strerror(code)}")
-
-
 def mount_rootfs(
     lower_dirs: list[str],
     upper: str | None,
@@ -144,7 +103,9 @@ def mount_rootfs(
                 old_kernel = e.errno == errno.EINVAL and "fsconfig(lowerdir+=" in str(e)
                 if e.errno != errno.ENOSYS and not old_kernel:
                     raise
-        _mount_legacy(lower_dirs, upper, work, target, volatile)
+        from hutch.image.snapshot_legacy import mount_legacy
+
+        mount_legacy(lower_dirs, upper, work, target, volatile)
     except OSError as e:
         raise HostError(f"overlay on {target} ({len(lower_dirs)} layers): {e.strerror or e}") from None
 

@@ -11,22 +11,24 @@ therefore always whole and correct. A mismatch, or any other error, removes the 
 same digest at once both succeed: each writes its own temp file and the second rename replaces identical
 content. A process killed mid-ingest leaves only its temp file, no longer locked; `sweep()` (run by every
 ingest and by `BlobStore(...)` itself) removes such files. A temp file whose writer is alive stays locked and
-is left alone, however old.
+is left alone, however old. Writing is in hutch.image.ingest: `run` only reads.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 
 from hutch.errors import HutchError, NotFoundError
-from hutch.oci.digest import HEX_LENGTH, Digest, MismatchError, Verifier
+from hutch.oci.digest import HEX_LENGTH, Digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from typing import BinaryIO
+
+    from hutch.image.ingest import replace_file as replace_file  # re-exported by __getattr__
+    from hutch.oci.digest import MismatchError as MismatchError
 
 DEFAULT_ROOT = "/var/lib/hutch/storage"
 
@@ -104,45 +106,10 @@ class BlobStore:
         *,
         verified: bool = False,
     ) -> str:
-        """Store the blob streamed by `chunks`, verified against `expected` and `size`; return its path.
+        """hutch.image.ingest.ingest: store the blob `chunks` stream, verified; return its path."""
+        from hutch.image import ingest
 
-        If the blob is already stored, `chunks` is not read. On a mismatch (MismatchError, naming `where`) or
-        any other error, nothing is left behind. `verified` says the stream checks its own digest and raises
-        before its last chunk on a mismatch (Registry.iter_blob does): then only the size is checked here,
-        and a big layer is not hashed twice.
-        """
-        final = self.path(expected)
-        if os.path.isfile(final):
-            return final
-        self.sweep()
-        fd, tmp = self._create_temp(expected)
-        try:
-            verifier = Verifier(expected, size, where or str(expected))
-            received = 0
-            with os.fdopen(os.dup(fd), "wb") as out:
-                for chunk in chunks:
-                    if verified:
-                        received += len(chunk)
-                    else:
-                        verifier.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if not verified:
-                verifier.finish()
-            elif size is not None and received != size:
-                raise MismatchError(
-                    f"{where or expected}: content is {received} bytes, its descriptor says {size}"
-                )
-            os.fchmod(fd, 0o644)
-            os.rename(tmp, final)
-        except BaseException:
-            _unlink(tmp)
-            os.close(fd)
-            raise
-        os.close(fd)
-        _fsync_dir(os.path.dirname(final))
-        return final
+        return ingest.ingest(self, expected, size, chunks, where, verified=verified)
 
     def ingest_bytes(self, data: bytes, expected: Digest, where: str = "") -> str:
         """Store `data`, which must have the digest `expected`."""
@@ -176,49 +143,6 @@ class BlobStore:
                 os.close(fd)
         return removed
 
-    def _create_temp(self, expected: Digest) -> tuple[int, str]:
-        """Create and lock a fresh temp file under ingest/.
-
-        A sweeper may take the lock between our create and our flock and remove the file; after locking we
-        check the name still leads to our file, and start over if it does not.
-        """
-        for _ in range(100):
-            tmp = os.path.join(self.ingest_dir, f"{expected.hex}.{os.urandom(8).hex()}")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            except OSError as e:
-                if e.errno == errno.EEXIST:
-                    continue
-                raise StoreError(f"{self.ingest_dir}: cannot create a temp file: {e.strerror}") from e
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, tmp):
-                return fd, tmp
-            os.close(fd)
-        raise StoreError(f"{self.ingest_dir}: cannot create a temp file for {expected}")
-
-
-def replace_file(path: str, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
-    """Write a file in place of `path` atomically: `write` fills a temp file beside it, which is fsynced and
-    renamed over `path`. On any error the temp file is removed and `path` is left as it was."""
-    directory, base = os.path.split(os.path.abspath(path))
-    while True:
-        tmp = os.path.join(directory, f".{base}.{os.urandom(8).hex()}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
 
 def _same_file(fd: int, path: str) -> bool:
     try:
@@ -229,19 +153,17 @@ def _same_file(fd: int, path: str) -> bool:
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+def __getattr__(name: str) -> object:
+    """replace_file (from hutch.image.ingest) and MismatchError (hutch.oci.digest's), imported on first use."""
+    if name == "replace_file":
+        from hutch.image.ingest import replace_file
 
+        return replace_file
+    if name == "MismatchError":
+        from hutch.oci.digest import MismatchError
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return MismatchError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["DEFAULT_ROOT", "BlobStore", "MismatchError", "StoreError", "replace_file"]
