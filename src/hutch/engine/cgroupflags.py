@@ -1,11 +1,9 @@
-"""The cgroup flags of `run`/`create` beyond memory/cpu/pids, as podman reads them: --device-cgroup-rule,
---blkio-weight[-device], --device-read/write-bps/iops, --memory-swappiness, --cpu-rt-runtime/period and
---cgroup-parent, --cgroups; into linux.resources and linux.cgroupsPath, which the runtime writes."""
+"""The cgroup flags of `run`/`create` beyond memory/cpu/pids, as podman reads them: --device-cgroup-rule
+(hutch.engine.devices), --blkio-weight[-device] and --device-read/write-bps/iops (hutch.engine.blkioflags),
+--memory-swappiness, --cpu-rt-runtime/period, --cgroup-parent and --cgroups; into linux.resources and
+linux.cgroupsPath, which the runtime writes."""
 
 from __future__ import annotations
-
-import os
-import stat
 
 from hutch.errors import ConfigError
 
@@ -38,78 +36,20 @@ class CgroupFlags:
     cpu_rt_period: int | None = None
 
 
-def device_rule(text: str) -> dict[str, Any]:
-    """--device-cgroup-rule 'TYPE MAJOR:MINOR ACCESS' (c 1:3 rwm, b 8:* r, a *:* m): an allow rule."""
-    parts = text.split()
-    if len(parts) != 3 or parts[0] not in ("a", "b", "c") or not set(parts[2]) <= set("rwm") or not parts[2]:
-        raise ConfigError(f"--device-cgroup-rule {text!r}: expected 'TYPE MAJOR:MINOR ACCESS' (c 1:3 rwm)")
-    major, sep, minor = parts[1].partition(":")
-    rule: dict[str, Any] = {"allow": True, "type": parts[0], "access": parts[2]}
-    for key, value in (("major", major), ("minor", minor)):
-        if value == "*":
-            continue
-        if not sep or not value.isdigit():
-            raise ConfigError(f"--device-cgroup-rule {text!r}: {key} must be a number or *")
-        rule[key] = int(value)
-    return rule
-
-
-def _device_numbers(path: str, flag: str, text: str) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise ConfigError(f"{flag} {text!r}: {path}: {e.strerror}") from None
-    if not stat.S_ISBLK(st.st_mode):
-        raise ConfigError(f"{flag} {text!r}: {path} is not a block device")
-    return os.major(st.st_rdev), os.minor(st.st_rdev)
-
-
-def _weight(text: str, flag: str, whole: str) -> int:
-    if not text.isdigit() or not 10 <= int(text) <= 1000:
-        raise ConfigError(f"{flag} {whole!r}: the weight must be between 10 and 1000")
-    return int(text)
-
-
-def _throttle(text: str, flag: str, iops: bool) -> dict[str, int]:
-    """DEVICE:RATE, the rate in bytes per second (512kb, 1mb) or I/O operations per second."""
-    from hutch.engine.resources import parse_bytes
-
-    path, sep, rate_text = text.rpartition(":")
-    if not sep or not path:
-        raise ConfigError(f"{flag} {text!r}: expected DEVICE:RATE")
-    major, minor = _device_numbers(path, flag, text)
-    if iops:
-        if not rate_text.isdigit():
-            raise ConfigError(f"{flag} {text!r}: the rate must be a number of I/O operations per second")
-        rate = int(rate_text)
-    else:
-        rate = parse_bytes(rate_text, flag)
-    return {"major": major, "minor": minor, "rate": rate}
-
-
 def resources(f: CgroupFlags) -> dict[str, Any]:
     """The linux.resources sections these flags set (blockIO, memory.swappiness, cpu.realtime*)."""
     out: dict[str, Any] = {}
-    blkio: dict[str, Any] = {}
-    if f.blkio_weight is not None:
-        blkio["weight"] = _weight(f.blkio_weight, "--blkio-weight", f.blkio_weight)
-    for text in f.blkio_weight_device:
-        path, sep, weight = text.rpartition(":")
-        if not sep or not path:
-            raise ConfigError(f"--blkio-weight-device {text!r}: expected DEVICE:WEIGHT")
-        major, minor = _device_numbers(path, "--blkio-weight-device", text)
-        w = _weight(weight, "--blkio-weight-device", text)
-        blkio.setdefault("weightDevice", []).append({"major": major, "minor": minor, "weight": w})
-    for flag, key, texts, iops in (
-        ("--device-read-bps", "throttleReadBpsDevice", f.device_read_bps, False),
-        ("--device-write-bps", "throttleWriteBpsDevice", f.device_write_bps, False),
-        ("--device-read-iops", "throttleReadIOPSDevice", f.device_read_iops, True),
-        ("--device-write-iops", "throttleWriteIOPSDevice", f.device_write_iops, True),
-    ):
-        for text in texts:
-            blkio.setdefault(key, []).append(_throttle(text, flag, iops))
-    if blkio:
-        out["blockIO"] = blkio
+    blkio_lists = (
+        f.blkio_weight_device,
+        f.device_read_bps,
+        f.device_write_bps,
+        f.device_read_iops,
+        f.device_write_iops,
+    )
+    if f.blkio_weight is not None or any(blkio_lists):
+        from hutch.engine import blkioflags
+
+        out["blockIO"] = blkioflags.block_io(f)
     if f.memory_swappiness is not None:
         if not 0 <= f.memory_swappiness <= 100:
             raise ConfigError(f"--memory-swappiness {f.memory_swappiness}: must be between 0 and 100")
@@ -128,6 +68,12 @@ def resources(f: CgroupFlags) -> dict[str, Any]:
     if cpu:
         out["cpu"] = cpu
     return out
+
+
+def device_rule(text: str) -> dict[str, Any]:  # the cli's, in devices
+    from hutch.engine import devices
+
+    return devices.device_rule(text)
 
 
 def merge(into: dict[str, Any], more: dict[str, Any]) -> None:

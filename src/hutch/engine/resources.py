@@ -1,11 +1,9 @@
 """The resource flags of `run`/`create`/`update`, as podman reads them: linux.resources (memory, cpu, pids),
-rlimits (--ulimit), /dev/shm's size; and `update` of a running container, through the runtime library."""
+rlimits (--ulimit, hutch.engine.ulimits), /dev/shm's size; `update` of a container is hutch.engine.update."""
 
 from __future__ import annotations
 
-import resource
-
-from hutch.errors import ConfigError, StateError
+from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -130,45 +128,6 @@ def _cpu(f: ResourceFlags) -> dict[str, Any]:
     return cpu
 
 
-_RLIMITS = {
-    "as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
-    "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
-    "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC",
-    "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME",
-    "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
-}  # fmt: skip
-_UNLIMITED = 2**64 - 1
-
-
-def ulimit(text: str) -> dict[str, Any]:
-    """--ulimit NAME=SOFT[:HARD] (-1 for unlimited): an rlimit; above the host's hard limit is an error."""
-    name, sep, value = text.partition("=")
-    kind = _RLIMITS.get(name.strip().lower())
-    if not sep or kind is None:
-        raise ConfigError(f"--ulimit {text!r}: expected NAME=SOFT[:HARD] with a name such as nofile or nproc")
-    soft_text, _, hard_text = value.partition(":")
-    soft = _limit(soft_text, text)
-    hard = _limit(hard_text, text) if hard_text else soft
-    if soft > hard:
-        raise ConfigError(f"--ulimit {text!r}: the soft limit {soft} is above the hard limit {hard}")
-    host = resource.getrlimit(getattr(resource, kind))[1]
-    if host != resource.RLIM_INFINITY and hard > host:
-        raise ConfigError(f"--ulimit {text!r}: the hard limit is above the host's ({host})")
-    return {"type": kind, "soft": soft, "hard": hard}
-
-
-def _limit(text: str, whole: str) -> int:
-    if text.strip() == "-1":
-        return _UNLIMITED
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"--ulimit {whole!r}: {text!r} is not a number") from None
-    if value < 0:
-        raise ConfigError(f"--ulimit {whole!r}: {text!r} must not be negative")
-    return value
-
-
 def shm_size(text: str) -> str:
     """--shm-size as /dev/shm's tmpfs size option."""
     size = parse_bytes(text, "--shm-size")
@@ -177,59 +136,14 @@ def shm_size(text: str) -> str:
     return f"size={size // 1024}k" if size % 1024 == 0 else f"size={size}"
 
 
+# The cli's entry points of what moved out (hutch.engine.ulimits, hutch.engine.update).
+def ulimit(text: str) -> dict[str, Any]:
+    from hutch.engine import ulimits
+
+    return ulimits.ulimit(text)
+
+
 def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
-    """podman update: new limits applied to the running container's cgroups through the runtime library,
-    and kept in its config.json (merged), so a restart keeps them."""
-    import os
+    from hutch.engine import update
 
-    from hutch import jsonfast
-    from hutch.engine.containers import _write_json
-
-    rec = engine.find(name_or_id)
-    doc = resources(flags, create=False)
-    if not doc:
-        raise ConfigError("update: no resource flag given (such as --memory, --cpus or --pids-limit)")
-    if "memory" in doc and "swap" not in doc["memory"] and "limit" in doc["memory"]:
-        doc["memory"]["swap"] = 2 * doc["memory"]["limit"]
-    with engine.lock(rec.id):
-        rec = engine.db.get(rec.id)
-        if rec.state in ("running", "paused"):
-            _apply_live(rec, doc)
-        path = os.path.join(engine.path(rec, "userdata"), "config.json")
-        with open(path) as f:
-            spec = jsonfast.loads(f.read())
-        current = spec.setdefault("linux", {}).setdefault("resources", {})
-        for section, values in doc.items():
-            current.setdefault(section, {}).update(values)
-        _write_json(path, spec)
-    return rec
-
-
-def _apply_live(rec: Record, doc: dict[str, Any]) -> None:
-    """New limits on a live container: through the runtime library for hutch's own runtime, or `RUNTIME
-    update --resources -` for another one (runc, crun; runsc runs without cgroups here)."""
-    from hutch.engine import monitor, runtimes
-
-    runtime = monitor.runtime_of(rec)
-    if isinstance(runtime, runtimes.CliRuntime):
-        import subprocess
-
-        from hutch import jsonfast
-
-        proc = subprocess.run(
-            runtime.command("update", "--resources", "-", rec.id),
-            input=jsonfast.dumps(doc), capture_output=True, text=True, check=False, timeout=60,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-            raise StateError(f"update: {runtime.name}: {last}")
-        return
-    from hutch.oci.config import Reader
-    from hutch.oci.resources import parse_resources
-    from hutch.runtime import cgroups, container
-
-    root = runtime.root if isinstance(runtime, runtimes.HutchRuntime) else runtimes.HUTCH_ROOT
-    c = container.load(root, rec.id)
-    if c.status() == "stopped":
-        raise StateError(f"container {rec.id} is not running: cannot update it")
-    cgroups.update(c.cgroup, parse_resources(Reader(doc, "linux.resources", "update flags")))
+    return update.update(engine, name_or_id, flags)

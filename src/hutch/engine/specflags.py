@@ -150,7 +150,9 @@ def _linux(doc: dict[str, Any], opts: Options) -> None:
         linux["readonlyPaths"] = [p for p in linux["readonlyPaths"] if p not in opts.unmask]
     if opts.privileged:
         linux.pop("seccomp", None)
-        linux["devices"] = security.host_devices()
+        from hutch.engine import devices
+
+        linux["devices"] = devices.host_devices()
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     else:
         if opts.devices:
