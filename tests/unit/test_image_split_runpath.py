@@ -27,6 +27,7 @@ COLD = [
     "hutch.image.reference",
     "hutch.oci.manifest",
     "hutch.oci.platforms",
+    "hutch.oci.verifier",
     "sqlite3",
 ]
 

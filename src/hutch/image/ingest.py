@@ -9,7 +9,8 @@ import fcntl
 import os
 
 from hutch.image.store import BlobStore, StoreError, _same_file
-from hutch.oci.digest import MismatchError, Verifier
+from hutch.oci.digest import MismatchError
+from hutch.oci.verifier import Verifier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -38,8 +38,9 @@ from hutch.image.ingest import replace_file
 from hutch.oci import image as _image
 from hutch.oci import manifest as _manifest
 from hutch.oci import platforms as _platforms
-from hutch.oci.digest import Digest, MismatchError, Verifier, of_bytes
+from hutch.oci.digest import Digest, MismatchError, of_bytes
 from hutch.oci.digest import parse as parse_digest
+from hutch.oci.verifier import Verifier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

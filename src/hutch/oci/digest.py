@@ -4,8 +4,9 @@
 algorithms' encodings; hutch supports sha256 and sha512 (lower-case hex of 64 and 128 characters). Every
 error names `where` the digest came from: a manifest path, an image reference, a file.
 
-`Verifier(expected, size)` checks content while it streams: `update(chunk)` fails as soon as more bytes
-arrive than the descriptor's size, and `finish()` fails on a short read or a digest mismatch.
+`Verifier(expected, size)` (hutch.oci.verifier, also reachable from here) checks content while it streams:
+`update(chunk)` fails as soon as more bytes arrive than the descriptor's size, and `finish()` fails on a
+short read or a digest mismatch.
 
 stdlib only (hashlib), no dataclasses: the store and the registry client import this on every pull.
 hashlib is imported when something is hashed: `hutch run` only parses digests, and hashlib's OpenSSL costs
@@ -20,6 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import hashlib
     from typing import Literal
+
+    from hutch.oci.verifier import Verifier as Verifier  # re-exported by __getattr__
 
     Algorithm = Literal["sha256", "sha512"]
 
@@ -125,41 +128,10 @@ def of_bytes(data: bytes, algorithm: Algorithm = "sha256") -> Digest:
     return Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
 
 
-class Verifier:
-    """Hash content as it streams and check it against `expected` (and `size`, when known).
+def __getattr__(name: str) -> type[Verifier]:
+    """Verifier, from hutch.oci.verifier (imported on first use: `run` only parses digests)."""
+    if name == "Verifier":
+        from hutch.oci.verifier import Verifier
 
-    `update` raises MismatchError as soon as the content is longer than `size`, so a download can stop early;
-    `finish` raises it on a short read or a different digest, and returns the verified digest.
-    """
-
-    __slots__ = ("expected", "size", "where", "received", "_hash")
-
-    def __init__(self, expected: Digest, size: int | None = None, where: str = "") -> None:
-        if size is not None and size < 0:
-            raise MismatchError(f"{where or expected}: negative size {size}")
-        self.expected = expected
-        self.size = size
-        self.where = where or str(expected)
-        self.received = 0
-        import hashlib
-
-        self._hash = hashlib.new(expected.algorithm)
-
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        self.received += len(data)
-        if self.size is not None and self.received > self.size:
-            raise MismatchError(
-                f"{self.where}: content is longer than its descriptor's size {self.size} "
-                f"(at least {self.received} bytes)"
-            )
-        self._hash.update(data)
-
-    def finish(self) -> Digest:
-        if self.size is not None and self.received != self.size:
-            raise MismatchError(
-                f"{self.where}: content is {self.received} bytes, its descriptor says {self.size}"
-            )
-        actual = Digest(self.expected.algorithm, self._hash.hexdigest())
-        if actual != self.expected:
-            raise MismatchError(f"{self.where}: digest mismatch: expected {self.expected}, got {actual}")
-        return actual
+        return Verifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
