@@ -390,11 +390,11 @@ class Engine:
 
     def run_detached(self, rec: Record, restore: str | None = None) -> None:
         """Start `rec` under a forked monitor (see hutch.engine.monitor); returns once the container runs."""
-        from hutch.engine import monitor
+        from hutch.engine import detached
         from hutch.engine.network.setup import before_launch
 
         before_launch(self, rec, restore, background=True, any_runtime=True)
-        monitor.run_detached(self, rec, restore)
+        detached.run_detached(self, rec, restore)
 
     # --- finish, stop, remove -------------------------------------------------------------------------------
 
@@ -415,9 +415,9 @@ class Engine:
         status = self._runtime_status(rec.id, rec)
         if status in ("running", "paused"):
             return rec  # its engine or conmon was killed, but the container goes on
-        from hutch.engine import monitor
+        from hutch.engine import detached, monitor
 
-        monitor.finish(self, rec.id, monitor.recorded_exit(self, rec), if_running=True)
+        monitor.finish(self, rec.id, detached.recorded_exit(self, rec), if_running=True)
         try:
             return self.db.get(rec.id)
         except NoSuchContainer:
