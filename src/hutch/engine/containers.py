@@ -256,7 +256,6 @@ class Engine:
     ) -> Record:
         """Make the container: its record, dirs, the rootfs mounted, config.json. Nothing is left on failure.
         `pull_progress` and `login` are image()'s `progress` and `login`."""
-        from hutch.engine import health
         from hutch.engine import spec as _spec
         from hutch.image import snapshot
         from hutch.oci.image import parse_config
@@ -287,9 +286,12 @@ class Engine:
             "Seccomp": opts.seccomp,
             "Image": image_name,
         }
-        check = health.resolve(config.config.healthcheck, **opts.health)
-        if check is not None:
-            created["Healthcheck"] = check
+        if config.config.healthcheck or _health_flags(opts):
+            from hutch.engine import health
+
+            check = health.resolve(config.config.healthcheck, **opts.health)
+            if check is not None:
+                created["Healthcheck"] = check
         rec = Record(
             id=cid,
             name=name or self._name(),
@@ -669,6 +671,12 @@ def _has_platform(storage: Storage, image: _db.Image, wanted: _image.Platform) -
         and have.architecture == w.architecture
         and (not w.variant or have.variant == w.variant)
     )
+
+
+def _health_flags(opts: _spec.Options) -> bool:
+    """Whether a --health-* flag or --no-healthcheck was given: without them and without the image's
+    healthcheck, health.resolve has nothing to resolve."""
+    return any(v is not None and v is not False for v in opts.health.values())
 
 
 def _check_name(name: str) -> None:

@@ -8,10 +8,9 @@ import contextlib
 import os
 import time
 
-from hutch.engine import health
 from hutch.engine.containers import invoke_error
 from hutch.engine.db import NoSuchContainer
-from hutch.engine.monitor import config_of, failed_launch, finish, runtime_of, unmount
+from hutch.engine.monitor import config_of, failed_launch, finish, runtime_of, start_health_timer, unmount
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -67,7 +66,7 @@ def run_detached(
             raise invoke_error(e) from None
         raise
     engine.db.update(rec.id, state="running", started=time.time())
-    health.start_timer(engine, rec)
+    start_health_timer(engine, rec)
 
 
 def _undo(engine: Engine, rec: Record, runtime: Runtime, restore: str | None) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import time
 
-from hutch.engine import health
 from hutch.engine.containers import invoke_error
 from hutch.engine.db import NoSuchContainer, Record
 from hutch.errors import HutchError, NotFoundError
@@ -49,8 +48,17 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
         lifecycle.delete(c, force=True)
         raise
     engine.db.update(rec.id, state="running", started=time.time(), monitor_pid=os.getpid())
-    health.start_timer(engine, rec)
+    start_health_timer(engine, rec)
     return c
+
+
+def start_health_timer(engine: Engine, rec: Record) -> None:
+    """health.start_timer, imported only for a container created with a healthcheck (its config JSON names
+    one; without, start_timer does nothing)."""
+    if '"Healthcheck"' in rec.config:
+        from hutch.engine import health
+
+        health.start_timer(engine, rec)
 
 
 def run_foreground(
@@ -181,7 +189,10 @@ def finish(
             return
         if if_running and rec.state not in ("running", "paused"):
             return
-        health.stop_timer(engine, rec)
+        if '"Healthcheck"' in rec.config:  # no check loop runs without one (see start_health_timer)
+            from hutch.engine import health
+
+            health.stop_timer(engine, rec)
         runtime_delete(engine, rec)
         from hutch.engine.network.setup import teardown
 
