@@ -1,0 +1,96 @@
+"""What `run --rm --network none` does in the engine (the flags' engine helpers the cli calls, create, the
+foreground monitor's modules, finish with --rm) imports none of the modules split off for bridge networks,
+other commands, rare flags, healthchecks and detached runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hutch.image.storage import Storage
+from hutch.oci import digest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+COLD = [
+    "hutch.engine.network.attach",
+    "hutch.engine.network.bridgeplan",
+    "hutch.engine.network.connect",
+    "hutch.engine.network.joined",
+    "hutch.engine.network.ports",
+    "hutch.engine.network.config",
+    "hutch.engine.network.cni",
+    "hutch.engine.health",
+    "hutch.engine.healthrun",
+    "hutch.engine.mountflags",
+    "hutch.engine.mountresolve",
+    "hutch.engine.devices",
+    "hutch.engine.blkioflags",
+    "hutch.engine.ulimits",
+    "hutch.engine.update",
+    "hutch.engine.detached",
+    "hutch.engine.conmon",
+]
+
+_RUN_PATH = """
+import sys
+from hutch.engine import cgroupflags, resources, security, specflags
+from hutch.engine.containers import Engine
+from hutch.engine.spec import Options
+from hutch.engine import monitor
+from hutch.runtime import foreground, launch
+
+# What cli/runflags.apply calls for a run without flags.
+opts = Options(command=["true"], network="none")
+security.security_opts([])
+opts.resources = resources.resources(resources.ResourceFlags())
+cgroupflags.merge(opts.resources, cgroupflags.resources(cgroupflags.CgroupFlags()))
+cgroupflags.cgroups_mode("enabled")
+opts.pid = specflags.namespace_mode("", "--pid", ("private", "host"))
+with Engine(sys.argv[1], sys.argv[2]) as engine:
+    rec = engine.create("localhost/t:1", opts, remove=True, pull="never")
+    engine.finish(rec.id, 0, remove=True)
+    assert engine.list(all=True) == []
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def _store_an_image(root: str, db_path: str) -> None:
+    """A stored image as a pull leaves it: a config blob, one unpacked (empty) layer, a tag."""
+    from hutch.image.db import Image, LayerRef
+
+    config = b'{"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]}}'
+    config_digest = digest.of_bytes(config)
+    diff_id = digest.of_bytes(b"layer")
+    with Storage(root, db_path) as storage:
+        storage.blobs.ingest_bytes(config, config_digest)
+        os.mkdir(storage.layer_path(diff_id))
+        storage.db.begin_layer(diff_id, storage.layer_path(diff_id))
+        storage.db.finish_layer(diff_id, 0)
+        image = Image(
+            config_digest,
+            digest.of_bytes(b"manifest"),
+            "application/vnd.oci.image.manifest.v1+json",
+            1,
+            "linux",
+            "amd64",
+            layers=[diff_id],
+        )
+        storage.db.record_image(image, [LayerRef(diff_id)], [(config_digest, len(config))], ["localhost/t:1"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="create mounts the container's overlay")
+def test_run_rm_network_none_imports_no_cold_module(tmp_path: Path) -> None:
+    root, db_path = str(tmp_path / "storage"), str(tmp_path / "hutch.db")
+    _store_an_image(root, db_path)
+    out = subprocess.run(
+        [sys.executable, "-c", _RUN_PATH, root, db_path], capture_output=True, text=True, check=True
+    ).stdout
+    imported = set(out.split())
+    assert {"hutch.engine.containers", "hutch.engine.network.setup", "hutch.engine.mounts"} <= imported
+    assert sorted(imported.intersection(COLD)) == []
