@@ -1,6 +1,6 @@
 """What `run --rm` does with the image layer (open the storage, find the image by name, parse its config, list
 its layers, import the overlay mounter) imports none of the modules that were split off for other commands,
-nor the `sqlite3` package."""
+nor the `sqlite3` package, functools or collections."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ COLD = [
     "hutch.oci.platforms",
     "hutch.oci.verifier",
     "sqlite3",
+    "functools",  # _sqlite3 loads beside a stand-in (hutch.image.sqlite)
+    "collections",
 ]
 
 _RUN_PATH = """

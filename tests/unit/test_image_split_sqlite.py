@@ -1,5 +1,5 @@
 """hutch.image.sqlite: the `_sqlite3` C module when it is whole, else the `sqlite3` package; the image
-database works on either."""
+database works on either; the C module loads without functools (and collections) unless they are loaded."""
 
 from __future__ import annotations
 
@@ -90,3 +90,46 @@ def test_the_image_database_works_on_either(tmp_path: Path, setup: str) -> None:
         check=True,
     ).stdout
     assert out.split() == ["_sqlite3" if not setup else "sqlite3"]
+
+
+def _fresh(code: str) -> list[str]:
+    """What `code` prints, run in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+# A connection's statement cache at work (the same statements again), then the real functools.
+_CACHE = """
+import sys
+from hutch.image.sqlite import sqlite3
+print(sqlite3.__name__, "functools" in sys.modules, "collections" in sys.modules)
+c = sqlite3.connect(":memory:", isolation_level=None)
+c.execute("CREATE TABLE t (x)")
+for i in range(300):
+    c.execute("INSERT INTO t VALUES (?)", (i % 7,))
+assert c.execute("SELECT count(*), sum(x) FROM t").fetchall() == [(300, sum(i % 7 for i in range(300)))]
+import functools
+print(functools.lru_cache.__module__)
+"""
+
+
+def test_the_c_module_loads_without_functools() -> None:
+    assert _fresh(_CACHE) == ["_sqlite3", "False", "False", "functools"]
+
+
+def test_functools_already_loaded_is_used() -> None:
+    assert _fresh("import functools\n" + _CACHE) == ["_sqlite3", "True", "True", "functools"]
+
+
+def test_a_c_module_wanting_more_of_functools_gets_the_real_one() -> None:
+    code = """
+import sys
+from hutch.image import sqlite
+del sys.modules["_sqlite3"]
+sqlite._functools_stand_in = lambda: type(sys)("functools")  # lru_cache missing: _sqlite3 fails to load
+module = sqlite._c_module()
+print(module.__name__, type(sys.modules["functools"].lru_cache).__name__)
+print(module.connect(":memory:").execute("SELECT 1").fetchall() == [(1,)])
+"""
+    assert _fresh(code) == ["_sqlite3", "function", "True"]
