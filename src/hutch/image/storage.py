@@ -1,5 +1,6 @@
 """The image storage as a whole: the blob store, the image database and the unpacked layers, and the
-operations on stored images that touch all three (find, tag, remove, prune, collect, inspect).
+operations on stored images that touch all three: find and tag here, remove, prune and collect in
+hutch.image.removal, inspect in hutch.image.inspection (imported when used: `run` only finds).
 
 Layout under the storage root (default /var/lib/hutch/storage):
 
