@@ -13,8 +13,14 @@ import _thread
 import os
 import time
 
-_state = {"stop": False, "running": False}
+# "generation" tells a thread that stop() and start() came since it began: it then ends (one at a time).
+_state = {"generation": 0, "stop": False}
+# The open fd of each running thread (a host cgroup's cgroup.procs): a forked child closes them (forget).
+_fds: list[int] = []
 _MAX_SECONDS = 2.0
+# Between two moves: each wakes the thread, which must take the GIL from the importing main thread (~0.1 ms
+# a handover). The lock goes cold only after an idle grace period, several ms: one move in 4 ms keeps it warm.
+_INTERVAL = 0.004
 
 
 def _own_procs_file() -> str | None:
@@ -51,30 +57,44 @@ def early(argv: list[str]) -> None:
 
 def start() -> None:
     """Begin keeping the lock warm, when we may move processes (as root); once until stop()."""
-    if os.geteuid() != 0 or (_state["running"] and not _state["stop"]):
+    if os.geteuid() != 0 or (_fds and not _state["stop"]):
         return
     path = _own_procs_file()
-    if path is not None:
-        _state["stop"] = False
-        _state["running"] = True
-        _thread.start_new_thread(_keep_warm, (path, str(os.getpid()).encode()))
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    _fds.append(fd)
+    _state["stop"] = False
+    _state["generation"] = generation = int(_state["generation"]) + 1
+    _thread.start_new_thread(_keep_warm, (fd, str(os.getpid()).encode(), generation))
 
 
 def stop() -> None:
     _state["stop"] = True
 
 
-def _keep_warm(path: str, pid: bytes) -> None:
+def forget() -> None:
+    """In a forked child, where no thread of ours runs: close the fds the threads had open, before the child
+    enters a container (they are close-on-exec, but nothing of the host may be open inside until then)."""
+    for fd in _fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _fds.clear()
+
+
+def _keep_warm(fd: int, pid: bytes, generation: int) -> None:
     deadline = time.monotonic() + _MAX_SECONDS
     try:
-        while not _state["stop"] and time.monotonic() < deadline:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
-            time.sleep(0.001)
+        while not _state["stop"] and _state["generation"] == generation and time.monotonic() < deadline:
+            os.write(fd, pid)
+            time.sleep(_INTERVAL)
     except OSError:
-        pass
+        pass  # the cgroup is gone
     finally:
-        _state["running"] = False
+        _fds.remove(fd)  # first: a child forked after the close must not close a reused number
+        os.close(fd)

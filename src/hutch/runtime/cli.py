@@ -206,13 +206,15 @@ def _run(args: SimpleNamespace) -> int:
             os.close(fd)
     try:
         master = receiver.receive() if receiver else None
+        if not args.detach:  # before the process runs: a signal sent once it is up must reach it
+            foreground.forward_signals(c.pid)
         lifecycle.start(c)
     except BaseException:
         lifecycle.delete(c, force=True)
         raise
     if args.detach:
         return 0
-    code = foreground.wait(c.pid, master)
+    code = foreground.wait(c.pid, master, proxy=False)
     if not args.keep:
         lifecycle.delete(c, force=True)
     return code

@@ -8,19 +8,9 @@ import os
 
 from hutch.errors import HutchError
 from hutch.linux import caps, net, prctl, signals
-from hutch.linux.fs import (
-    CLOSE_RANGE_CLOEXEC,
-    O_PATH,
-    PROC_SUPER_MAGIC,
-    RESOLVE_BENEATH,
-    RESOLVE_NO_SYMLINKS,
-    RESOLVE_NO_XDEV,
-    close_range,
-    fstatfs_type,
-    openat2,
-)
+from hutch.linux.fs import CLOSE_RANGE_CLOEXEC, close_range
 from hutch.oci.config import Spec
-from hutch.runtime import cgroupmount, lsm, namespaces, process, rootfs
+from hutch.runtime import cgroupmount, lsm, namespaces, process, rootfs, sysctl
 from hutch.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -131,7 +121,7 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
         except OSError as e:
             raise HutchError(f"cannot bring up the loopback interface: {e.strerror}") from None
     # Before finish(): /proc/sys is one of the default read-only paths.
-    _set_sysctls(linux.sysctl, ctx.proc_fd)
+    sysctl.write(linux.sysctl, ctx.proc_fd)
     if proc.terminal:  # before finish(): /dev/console is made while the rootfs may still be written
         from hutch.runtime import console
 
@@ -214,49 +204,6 @@ def _set_names(spec: Spec) -> None:
             prctl.setdomainname(spec.domainname)
     except OSError as e:
         raise HutchError(f"hostname/domainname: {e.strerror}") from None
-
-
-def sysctl_parts(key: str) -> list[str]:
-    """The components of a sysctl name, dotted (`net.ipv4.ip_forward`) or, as sysctl(8) also takes them,
-    with slashes (`net/ipv4/conf/eth0.100/forwarding`, where a dot may be part of a name)."""
-    parts = key.split("/") if "/" in key else key.split(".")
-    if any(part in ("", ".", "..") for part in parts):
-        raise HutchError(f"linux.sysctl: invalid key {key!r}")
-    return parts
-
-
-def _set_sysctls(sysctl: dict[str, str], proc_fd: int = -1) -> None:
-    """Write each sysctl to the container's own /proc/sys, and to nothing else: a symlink or a mount on the
-    way (a volume, an image's symlink) could otherwise send the value to another file, such as the host's
-    kernel.core_pattern (CVE-2025-52881). So /proc/sys must be a procfs reached without symlinks (below
-    `proc_fd`, the root of the container's proc, when there is one), and the key is opened below it without
-    crossing a symlink or a mount."""
-    if not sysctl:
-        return
-    flags = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-    try:
-        if proc_fd >= 0:
-            base = openat2(proc_fd, "sys", flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
-        else:
-            base = openat2(-100, "/proc/sys", flags, 0, RESOLVE_NO_SYMLINKS)
-    except OSError as e:
-        raise HutchError(f"linux.sysctl: cannot open /proc/sys: {e.strerror}") from None
-    try:
-        if fstatfs_type(base) != PROC_SUPER_MAGIC:
-            raise HutchError("linux.sysctl: /proc/sys in the container is not a proc filesystem")
-        for key, value in sysctl.items():
-            resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV
-            try:
-                fd = openat2(base, "/".join(sysctl_parts(key)), os.O_WRONLY | os.O_CLOEXEC, 0, resolve)
-                try:
-                    os.write(fd, value.encode())
-                finally:
-                    os.close(fd)
-            except OSError as e:
-                why = os.strerror(e.errno) if e.errno else str(e)
-                raise HutchError(f"linux.sysctl: cannot set {key}={value}: {why}") from None
-    finally:
-        os.close(base)
 
 
 def _state(ctx: InitContext, status: str) -> dict[str, object]:

@@ -11,14 +11,25 @@ stage 1  joins or creates the user namespace, waits for its maps, joins or creat
 stage 2  is init.py.
 """
 
+from __future__ import annotations
+
 import os
+import sys
 import time
 
 from hutch.errors import ConfigError, HutchError
-from hutch.oci.config import IDMapping, Spec
-from hutch.runtime import cgroup_warmup, cgroups, container, init, lsm, namespaces
+from hutch.runtime import cgroup_warmup, container, lsm, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.config import IDMapping, Spec
+    from hutch.runtime import cgroups
+    from hutch.runtime.init import InitContext
+
+# init (and with it rootfs, process, the mount code) is imported by the forked child, cgroups by us after
+# the fork: on two cores the ~4 ms of imports overlap.
 
 
 def check_spec(spec: Spec, bundle: str) -> str:
@@ -37,47 +48,13 @@ def check_spec(spec: Spec, bundle: str) -> str:
     if userns is not None and not userns.path and not spec.linux.uid_mappings:
         raise ConfigError(f"{spec.source}: linux.uidMappings: a new user namespace needs uid mappings")
     timens = spec.linux.namespace("time")
-    _check_sysctl(spec)
+    if spec.linux.sysctl:
+        from hutch.runtime import sysctl
+
+        sysctl.check(spec)
     if spec.linux.time_offsets and (timens is None or timens.path):
         raise ConfigError(f"{spec.source}: linux.timeOffsets: needs a new time namespace")
     return os.path.realpath(rootfs)
-
-
-# Sysctls of the IPC namespace (besides fs.mqueue.*); net.* belong to the network namespace.
-_IPC_SYSCTLS = frozenset(
-    ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem")
-    + ("kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
-)
-
-
-def _check_sysctl(spec: Spec) -> None:
-    """Refuse a sysctl that would change the host: one in no namespace, or in one the container shares with
-    the host (runc's rules)."""
-    assert spec.linux is not None
-    for key in spec.linux.sysctl:
-        parts = init.sysctl_parts(key)
-        where = f"{spec.source}: linux.sysctl[{key!r}]"
-        if ".".join(parts) in _IPC_SYSCTLS or parts[:2] == ["fs", "mqueue"]:
-            if spec.linux.namespace("ipc") is None:
-                raise ConfigError(f"{where}: not allowed in the host's ipc namespace")
-        elif parts[0] == "net":
-            netns = spec.linux.namespace("network")
-            if netns is None or (netns.path and _same_file(netns.path, "/proc/self/ns/net")):
-                raise ConfigError(f"{where}: not allowed in the host's network namespace")
-        elif parts == ["kernel", "domainname"] and spec.linux.namespace("uts") is not None:
-            pass
-        elif parts == ["kernel", "hostname"] and spec.linux.namespace("uts") is not None:
-            raise ConfigError(f"{where}: conflicts with the hostname field; set that instead")
-        else:
-            raise ConfigError(f"{where}: not in a namespace of the container's own; it would change the host")
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def create(
@@ -124,25 +101,27 @@ def create(
         direct = linux.namespace("user") is None and linux.namespace("time") is None
         parent, child = pair()
         try:
-            ctx = init.InitContext(
-                spec,
-                container_id,
-                bundle,
-                rootfs,
-                child,
-                fifo_fd,
-                console_fd,
-                no_pivot,
-                no_new_keyring,
-                preserve_fds,
-                seccomp=filt,
-            )
             pid = namespaces.fork_in_pid_namespace(linux.namespaces) if direct else os.fork()
             if direct:
                 reap_init = pid  # our own child, reaped if create fails (0 in the child itself)
             if pid == 0:
                 try:
                     parent.close()
+                    from hutch.runtime import init
+
+                    ctx = init.InitContext(
+                        spec,
+                        container_id,
+                        bundle,
+                        rootfs,
+                        child,
+                        fifo_fd,
+                        console_fd,
+                        no_pivot,
+                        no_new_keyring,
+                        preserve_fds,
+                        seccomp=filt,
+                    )
                     (_init_directly if direct else _stage1)(ctx)
                 finally:  # a forked child must never unwind into the runtime's own code
                     os._exit(1)
@@ -176,12 +155,20 @@ def create(
 
 def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) -> int:
     """Serve stage 1 (or init, forked `direct`ly) and init until init reports ready; returns init's pid."""
+    from hutch.runtime import cgroups
+
     assert spec.linux is not None
     init_pid = child if direct else 0
 
     def remember(record: cgroups.Record) -> None:
         c.cgroup = record
         c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
+        # Init mounts them (cgroupmount) while we write the limits and move it. Stage 1 reads no message
+        # but setup-done, which came before (a user namespace's cgroups are made once init's pid is known).
+        try:
+            chan.send("cgroup-dirs", cgroups.directories(record))
+        except BrokenPipeError:
+            pass  # init failed meanwhile: its error message is waiting to be read
 
     record: cgroups.Record | None = None
     failed: Exception | None = None
@@ -212,10 +199,11 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) ->
                     raise failed
                 if record is None:
                     record = cgroups.prepare(c.id, spec.linux, remember=remember)
-                try:
-                    chan.send("cgroup-dirs", cgroups.directories(record))  # init binds them while we move it
-                except BrokenPipeError:
-                    pass  # init failed meanwhile: its error message is waiting to be read
+                if not record:  # no cgroup (rootless without one): nothing was remembered nor sent
+                    try:
+                        chan.send("cgroup-dirs", [])
+                    except BrokenPipeError:
+                        pass
                 cgroups.join(record, init_pid)
             finally:
                 cgroup_warmup.stop()
@@ -265,8 +253,10 @@ def _host_hooks(spec: Spec, c: Container) -> None:
     hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
 
 
-def _stage1(ctx: init.InitContext) -> None:
+def _stage1(ctx: InitContext) -> None:
     """Enter the user namespace, then the others, and fork init; never returns."""
+    from hutch.runtime import init
+
     chan = ctx.channel
     try:
         close_inherited_fds(3 + ctx.preserve_fds)
@@ -305,9 +295,11 @@ def _stage1(ctx: init.InitContext) -> None:
             os._exit(1)
 
 
-def _init_directly(ctx: init.InitContext) -> None:
+def _init_directly(ctx: InitContext) -> None:
     """Init forked by the runtime itself, already in its PID namespace: enter the others, then build the
     container (init.run); never returns."""
+    from hutch.runtime import init
+
     try:
         close_inherited_fds(3 + ctx.preserve_fds)
         init.preload(ctx.spec)
@@ -322,7 +314,7 @@ def _init_directly(ctx: init.InitContext) -> None:
     init.run(ctx)
 
 
-def _enter_namespaces(ctx: init.InitContext, joined: list[tuple[str, int]], new_pid: bool) -> None:
+def _enter_namespaces(ctx: InitContext, joined: list[tuple[str, int]], new_pid: bool) -> None:
     """Join the namespaces given by path (opened, in join order) and make the new ones, the PID namespace if
     `new_pid`; never the user namespace (stage 1's first step) nor the cgroup namespace, which init makes or
     joins once the runtime has moved it into its cgroups."""
@@ -352,8 +344,14 @@ def close_inherited_fds(first: int) -> None:
     """Close every fd from `first` on that our caller let us inherit (one without close-on-exec).
 
     Init waits in the container until `start`, and an exec'd process may look at it: nothing of the host's
-    may be open in it but stdio and the preserved fds. Our own fds are all close-on-exec and go at execve.
+    may be open in it but stdio and the preserved fds. Our own fds are all close-on-exec and go at execve;
+    the cgroup warm-up's goes now, as it names a host cgroup's cgroup.procs, and the `hutch` launcher's file
+    of compiled modules (modcache; looked up, not imported: hutch-runtime has none).
     """
+    cgroup_warmup.forget()
+    cache = sys.modules.get("hutch.modcache")
+    if cache is not None:
+        cache.drop()
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd >= first:
@@ -387,6 +385,8 @@ def _destroy_cgroup(c: Container) -> None:
     """After a failed create: wait for init to be gone (it was killed), then remove its cgroup."""
     if not c.cgroup:
         return
+    from hutch.runtime import cgroups
+
     for _ in range(2000):
         if not cgroups.pids(c.cgroup):
             break

@@ -363,11 +363,14 @@ def _remove_empty(record: Record) -> bool:
 
 
 def _give_back(record: Record) -> None:
+    """Return a real-time budget to the parents that hold it (it would pile up there); read first, as almost
+    no container has one (v1 is 0.3 ms of imports for delete)."""
     cpu = _v1(record).get("cpu", "")
-    if cpu and _budget_parents(record):  # they hold its real-time budget: it would pile up there
+    parents = _budget_parents(record)
+    if cpu and parents and files.read_int(cpu, "cpu.rt_runtime_us") > 0:
         from hutch.runtime.cgroups import v1
 
-        v1.give_back(cpu, _budget_parents(record))
+        v1.give_back(cpu, parents)
 
 
 def remove_unrecorded(container_id: str) -> None:
