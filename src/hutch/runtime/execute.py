@@ -1,15 +1,18 @@
 """`exec`: start another process inside a running container, in all of its namespaces.
 
-The runtime makes itself non-dumpable before it enters the container, so nothing inside can ptrace it or open
-its /proc files; the new process gets only stdio and the preserved fds, and its cwd from inside the rootfs.
+The runtime forks a child into init's PID namespace, which makes itself non-dumpable before it enters the
+other namespaces (nothing inside can ptrace it or open its /proc files until it execs), then becomes the
+process: it gets only stdio and the preserved fds, and its cwd from inside the rootfs.
 """
+
+from __future__ import annotations
 
 import os
 
 from hutch import OCI_VERSION
 from hutch.errors import HutchError, StateError
 from hutch.linux import caps, prctl
-from hutch.oci.config import Process, Spec
+from hutch.oci.config import Namespace, Process, Spec
 from hutch.runtime import cgroup_warmup, cgroups, init, lsm, namespaces, process
 from hutch.runtime.container import Container
 from hutch.runtime.launch import close_inherited_fds, write_pid_file
@@ -43,14 +46,17 @@ def exec_process(
         filt = seccomp.prepare(spec.linux.seccomp, spec.source)  # built by a helper while we join
     try:
         parent, child = pair()
-        pid = os.fork()
+        pid = namespaces.fork_in_pid_namespace(_pid_namespace(c.pid))
     except BaseException:
         if filt is not None:
             filt.reap(kill=True)
         raise
     if pid == 0:
-        parent.close()
-        _child(c, spec, proc, child, console_fd, preserve_fds, c.state_doc(OCI_VERSION), filt)
+        try:
+            parent.close()
+            _child(c, spec, proc, child, console_fd, preserve_fds, c.state_doc(OCI_VERSION), filt)
+        finally:  # a forked child must never unwind into the runtime's own code
+            os._exit(1)
     child.close()
     if filt is not None:
         filt.detach()
@@ -58,26 +64,35 @@ def exec_process(
         kind, payload = parent.recv()
         if kind == "error":
             raise HutchError(str(payload))
-        if kind != "pid":
-            raise HutchError(f"exec in {c.id}: the runtime child exited unexpectedly")
-        exec_pid = int(payload)
-        kind, payload = parent.recv()
-        if kind == "error":
-            raise HutchError(str(payload))
         if kind != "eof":  # the channel closes on a successful exec (close-on-exec)
             raise HutchError(f"exec in {c.id}: unexpected message {kind!r}")
+    except BaseException:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        raise
     finally:
         parent.close()
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
         cgroup_warmup.stop()  # the child has joined (or failed): the launcher's warm-up has done its work
         if filt is not None:  # done by now, unless the exec failed before it got the filter
             filt.reap(kill=True)
+    exec_pid = pid
     if pid_file:
         write_pid_file(pid_file, exec_pid)
     return exec_pid
+
+
+def _pid_namespace(init_pid: int) -> list[Namespace]:
+    """Init's PID namespace, for fork_in_pid_namespace, when it is not ours."""
+    theirs = f"/proc/{init_pid}/ns/pid"
+    try:
+        if os.readlink(theirs) == os.readlink("/proc/self/ns/pid"):
+            return []
+    except OSError as e:
+        raise HutchError(f"exec: cannot open the container's pid namespace: {e.strerror}") from None
+    return [Namespace(type="pid", path=theirs)]
 
 
 def _child(
@@ -88,36 +103,29 @@ def _child(
     console_fd: int | None,
     preserve_fds: int,
     state: dict[str, object],
-    filt: "Prepared | None",
+    filt: Prepared | None,
 ) -> None:
-    """Join the container's namespaces, then fork the process that execs; never returns."""
+    """Forked into init's PID namespace: join its other namespaces and cgroups, then exec; never returns."""
     try:
         prctl.prctl(prctl.PR_SET_DUMPABLE, 0)
         close_inherited_fds(3 + preserve_fds)
         init.preload(spec)  # the host's Python library is out of reach once we are inside
         if proc.terminal:  # preload() looks at the container's process; this one may differ
             from hutch.runtime import console  # noqa: F401
-        cgroups.add(c.cgroup, os.getpid())
+        cgroups.add(c.cgroup, 0)  # 0: ourselves (our pid in the container's namespace means nothing here)
         assert spec.linux is not None
         fds = _open_namespaces(c.pid, spec)
         caps.last_cap()  # read (and kept for become_user) from the host's /proc, not one the container mounted
+        # A seccomp agent is told the pid of the process that loads the filter, as the host sees it.
+        host_pid = init.host_pid() if filt is not None and filt.notify else None
         for kind, fd in fds:
             namespaces.join(kind, fd)
-        # A seccomp agent is told the pid of the process that loads the filter, as the host sees it: only
-        # we know it, from fork.
-        pid_r, pid_w = os.pipe() if filt is not None and filt.notify else (-1, -1)
-        pid = os.fork()
-        if pid == 0:
-            _grandchild(spec, proc, chan, console_fd, preserve_fds, state, filt, pid_r)
-        if pid_w >= 0:
-            os.write(pid_w, str(pid).encode())
-        chan.send("pid", pid)
-        os._exit(0)
     except BaseException as e:
         try:
             chan.send("error", str(e) if isinstance(e, HutchError) else f"exec: {e}")
-        finally:  # a forked child must never unwind into the runtime's own code
+        finally:
             os._exit(1)
+    _process(spec, proc, chan, console_fd, preserve_fds, state, filt, host_pid)
 
 
 def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
@@ -126,7 +134,7 @@ def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
     wanted = {n.type for n in spec.linux.namespaces}
     out = []
     for kind in namespaces.ORDER:
-        if kind not in wanted:
+        if kind not in wanted or kind == "pid":  # we were forked into it
             continue
         name = namespaces.PROC_NAMES[kind]
         theirs = f"/proc/{pid}/ns/{name}"
@@ -139,16 +147,17 @@ def _open_namespaces(pid: int, spec: Spec) -> list[tuple[str, int]]:
     return out
 
 
-def _grandchild(
+def _process(
     spec: Spec,
     proc: Process,
     chan: Channel,
     console_fd: int | None,
     preserve_fds: int,
     state: dict[str, object],
-    filt: "Prepared | None",
-    pid_fd: int,
+    filt: Prepared | None,
+    host_pid: int | None,
 ) -> None:
+    """Inside the container: become the process the spec describes and exec it; never returns."""
     try:
         os.setsid()
         os.chdir("/")  # the mount namespace's root is the container's rootfs
@@ -166,14 +175,14 @@ def _grandchild(
         process.enter_cwd(proc.cwd)
         exe = process.find_executable(proc, env)
         if filt is not None and not proc.no_new_privileges:  # needs CAP_SYS_ADMIN: before the caps go
-            _load_seccomp(filt, state, pid_fd)
+            filt.load(state, host_pid)
         process.become_user(proc)
         if proc.no_new_privileges:
             prctl.prctl(prctl.PR_SET_NO_NEW_PRIVS, 1)
         init.prepare_exec(preserve_fds)
         lsm.apply_on_exec(proc)
         if filt is not None and proc.no_new_privileges:  # last, so that the fewest syscalls run under it
-            _load_seccomp(filt, state, pid_fd)
+            filt.load(state, host_pid)
         os.execve(exe, proc.args, env)
     except BaseException as e:
         if isinstance(e, HutchError):
@@ -186,11 +195,3 @@ def _grandchild(
             chan.send("error", msg)
         finally:
             os._exit(1)
-
-
-def _load_seccomp(filt: "Prepared", state: dict[str, object], pid_fd: int) -> None:
-    pid = None
-    if pid_fd >= 0:  # the agent's message names our host pid; state["pid"] stays init's
-        pid = int(os.read(pid_fd, 32) or b"0")
-        os.close(pid_fd)
-    filt.load(state, pid)

@@ -60,7 +60,7 @@ def run(ctx: InitContext) -> None:
     """Stage 2 entry point; does not return."""
     try:
         preload(ctx.spec)
-        ctx.host_pid = _host_pid()
+        ctx.host_pid = host_pid()
         exe, env = _build(ctx)
     except BaseException as e:  # anything at all must reach the runtime, not a traceback on our stderr
         ctx.channel.send("error", _describe(e))
@@ -230,7 +230,7 @@ def _run_hooks(kind: str, ctx: InitContext, status: str) -> None:
     hooks.run_hooks(kind, hook_list, dumps(_state(ctx, status)))
 
 
-def _host_pid() -> int:
+def host_pid() -> int:
     """Our pid as the host sees it: the first NSpid entry, read while /proc is still the host's."""
     with open("/proc/self/status") as f:
         for line in f:
