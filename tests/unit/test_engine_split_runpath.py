@@ -1,21 +1,19 @@
 """What `run --rm --network none` does in the engine (the flags' engine helpers the cli calls, create, the
 foreground monitor's modules, finish with --rm) imports none of the modules split off for bridge networks,
-other commands, rare flags, healthchecks and detached runs."""
+other commands, rare flags, healthchecks and detached runs, nor contextlib and what it imports."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
+import hutch
 from hutch.image.storage import Storage
 from hutch.oci import digest
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 COLD = [
     "hutch.engine.network.attach",
@@ -35,10 +33,15 @@ COLD = [
     "hutch.engine.update",
     "hutch.engine.detached",
     "hutch.engine.conmon",
+    # contextlib imports functools and collections (~3 ms); _sqlite3 loads without them (hutch.image.sqlite)
+    "contextlib",
+    "functools",
+    "collections",
 ]
 
 _RUN_PATH = """
 import sys
+sys.path.insert(0, sys.argv[3])
 from hutch.engine import cgroupflags, resources, security, specflags
 from hutch.engine.containers import Engine
 from hutch.engine.spec import Options
@@ -88,8 +91,12 @@ def _store_an_image(root: str, db_path: str) -> None:
 def test_run_rm_network_none_imports_no_cold_module(tmp_path: Path) -> None:
     root, db_path = str(tmp_path / "storage"), str(tmp_path / "hutch.db")
     _store_an_image(root, db_path)
+    src = str(Path(hutch.__file__).parents[1])
     out = subprocess.run(
-        [sys.executable, "-c", _RUN_PATH, root, db_path], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-S", "-c", _RUN_PATH, root, db_path, src],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     imported = set(out.split())
     assert {"hutch.engine.containers", "hutch.engine.network.setup", "hutch.engine.mounts"} <= imported

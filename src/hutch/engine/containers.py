@@ -7,24 +7,23 @@ The runtime library runs it in-process, with its state under RUNTIME_ROOT. The m
 a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
 state and unmounts the rootfs; with --rm it then removes everything.
 
-Engine is the facade: create, start, stop, kill, list and remove live here; running and finishing are in
-hutch.engine.monitor, exec in hutch.engine.exec, wait in hutch.engine.waiting, the inspect document in
-hutch.engine.inspect.
+Engine is the facade: create, stop, kill, list and remove live here; starting a created or exited one again
+is in hutch.engine.starting, running and finishing in hutch.engine.monitor, exec in hutch.engine.exec, wait
+in hutch.engine.waiting, the inspect document in hutch.engine.inspect.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
 
 from hutch.engine.db import ContainerDB, NoSuchContainer, Record
+from hutch.engine.flock import Held
 from hutch.errors import ExistsError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
     from hutch.engine import spec as _spec
     from hutch.image import db as _db
@@ -130,19 +129,9 @@ class Engine:
     def path(self, rec: Record, sub: str = "") -> str:
         return os.path.join(rec.dir, sub) if sub else rec.dir
 
-    @contextlib.contextmanager
-    def lock(self, container_id: str) -> Iterator[None]:
+    def lock(self, container_id: str) -> Held:
         """The container's lock: its state changes (finish, remove) happen under it."""
-        fd = os.open(
-            os.path.join(self.containers_dir, f"{container_id}.lock"),
-            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-            0o600,
-        )
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return Held(os.path.join(self.containers_dir, f"{container_id}.lock"))
 
     # --- create ---------------------------------------------------------------------------------------------
 
@@ -363,8 +352,10 @@ class Engine:
                 # --pod new:NAME made the pod (its id is in opts now): it goes with the failed create
                 from hutch.engine import pods
 
-                with contextlib.suppress(HutchError):
+                try:
                     pods.remove(self, pods.find(self, opts.net.pod), force=True)
+                except HutchError:
+                    pass
             raise
         return rec
 
@@ -464,15 +455,19 @@ class Engine:
             sig = lifecycle.parse_signal(rec.stop_signal or "TERM")
         except HutchError:
             sig = 15  # an image's unknown StopSignal: podman's default
-        with contextlib.suppress(StateError, NotFoundError):
+        try:
             runtime.kill(rec.id, sig)
+        except (StateError, NotFoundError):
+            pass
         self._thaw(rec)  # a paused container gets the signal once thawed, as podman stops it
         deadline = time.monotonic() + timeout
         while monitor.alive(runtime, rec.id) and time.monotonic() < deadline:
             time.sleep(0.02)
         if monitor.alive(runtime, rec.id):
-            with contextlib.suppress(StateError, NotFoundError):
+            try:
                 runtime.kill(rec.id, 9, all_processes=True)
+            except (StateError, NotFoundError):
+                pass
         return self._wait_recorded(rec)
 
     def _wait_recorded(self, rec: Record, timeout: float = 10.0) -> Record:
@@ -503,8 +498,10 @@ class Engine:
                 )
             monitor.stopped_by_user(self, rec)
             rec = monitor.settled(self, rec)
-            with contextlib.suppress(NotFoundError, StateError):
+            try:
                 monitor.runtime_of(rec).kill(rec.id, 9, all_processes=True)
+            except (NotFoundError, StateError):
+                pass
             self._thaw(rec)
             self._wait_recorded(rec)
         self.finish(rec.id, None, remove=True)
@@ -550,47 +547,16 @@ class Engine:
     # --- start, kill, exec, inspect (wait: hutch.engine.waiting) --------------------------------------------
 
     def claim_start(self, name_or_id: str) -> tuple[Record, str | None]:
-        """Mark a created or exited container as starting (running, under this process) and mount its rootfs;
-        returns it and the state it had, None when it already runs (podman start is then a no-op)."""
-        rec = self.find(name_or_id)
-        with self.lock(rec.id):
-            rec = self.db.get(rec.id)
-            if rec.state in LIVE:
-                return rec, None
-            self.db.update(rec.id, state="running", monitor_pid=os.getpid())
-        try:
-            self._mount(rec)
-        except BaseException:
-            self.db.update(rec.id, state=rec.state, monitor_pid=None)
-            raise
-        return rec, rec.state
+        """See hutch.engine.starting.claim."""
+        from hutch.engine import starting
+
+        return starting.claim(self, name_or_id)
 
     def start_detached(self, rec: Record, previous: str) -> None:
-        """Start a container `claim_start` claimed, under a monitor; on failure it is back in `previous`."""
-        try:
-            self.run_detached(rec, restore=previous)
-        except BaseException:
-            from hutch.engine import monitor
+        """See hutch.engine.starting.start_detached."""
+        from hutch.engine import starting
 
-            monitor.put_back(self, rec.id, previous)
-            raise
-
-    def _mount(self, rec: Record) -> None:
-        """The container's rootfs, mounted again after an exit unmounted it (its upper dir kept)."""
-        from hutch.image import snapshot
-        from hutch.oci import digest
-
-        merged = self.path(rec, "merged")
-        if os.path.ismount(merged):
-            return
-        layers = self.storage().db.image_layers(digest.parse(f"sha256:{rec.image_id}", "container image"))
-        if not layers:
-            raise NotFoundError(f"container {rec.id[:12]}: its image {rec.image_id[:12]} is not known")
-        paths = [layer.path for layer in reversed(layers)]
-        if rec.remove:  # mounted volatile before (see hutch.image.snapshot)
-            snapshot.clear_volatile(self.path(rec, "work"))
-        upper, work = self.path(rec, "upper"), self.path(rec, "work")
-        snapshot.mount_rootfs(paths, upper, work, merged, volatile=rec.remove)
+        starting.start_detached(self, rec, previous)
 
     def kill(self, name_or_id: str, sig: int) -> Record:
         """podman kill: the signal to the container's init."""

@@ -12,8 +12,7 @@ if TYPE_CHECKING:
     import sqlite3
     from dataclasses import dataclass
 else:
-    import _sqlite3 as sqlite3  # sqlite3's C part: the package adds datetime adapters (and ~1 ms of imports)
-
+    from hutch.image.sqlite import sqlite3  # its C part when whole: the package's imports cost ~1 ms
     from hutch.record import dataclass
 
 SCHEMA_VERSION = 3

@@ -9,7 +9,6 @@ container altogether.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 
@@ -243,6 +242,8 @@ def settled(engine: Engine, rec: Record, timeout: float = 10.0) -> Record:
 def put_back(engine: Engine, container_id: str, previous: str) -> None:
     """A start that failed before its monitor could put the container back: it is `previous` again (the
     monitor does this itself once it has the container; this is for a failure before)."""
+    import contextlib
+
     with contextlib.suppress(NoSuchContainer):
         now = engine.db.get(container_id)
         if now.state == "running" and now.monitor_pid == os.getpid():
@@ -272,8 +273,10 @@ def runtime_delete(engine: Engine, rec: Record) -> None:
         try:
             c = container.load(engine.runtime_root, rec.id)
         except NotFoundError:
-            with contextlib.suppress(NotFoundError):
+            try:
                 lifecycle.delete_leftover(engine.runtime_root, rec.id)
+            except NotFoundError:
+                pass
             return
         lifecycle.delete(c, force=True)
         return
@@ -342,5 +345,7 @@ def _empty(fd: int) -> None:
 
 
 def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -6,7 +6,6 @@ after it is gone, and the runtime joins it by path. A failed or killed run leave
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 NETNS_DIR = "/run/hutch/netns"
@@ -63,8 +62,10 @@ def remove(container_id: str) -> None:
             mount.umount2(target, mount.MNT_DETACH)
         except OSError:
             break
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(target)
+    except FileNotFoundError:
+        pass
 
 
 def in_use(container_id: str) -> bool:

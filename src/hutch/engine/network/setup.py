@@ -7,10 +7,9 @@ idempotent, which lets every finish and `rm -f` call it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
-from hutch.engine.network import etcfiles, locks, netns, plan
+from hutch.engine.network import etcfiles, netns, plan
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -40,9 +39,8 @@ def prepare(
 
         pod = pods.join(engine, net.pod, opts)  # opts now names the infra container's namespaces
     exposed = list(image.exposed_ports)
-    bridge = plan.mode_of(opts.network) == "bridge"
-    # network rm waits until the plan names the networks it found
-    with locks.networks(engine.root, shared=True) if bridge else contextlib.nullcontext():
+
+    def new_plan() -> dict[str, Any]:
         doc = plan.build(engine.root, container_id, name, hostname, opts.network, net, exposed)
         doc["pod"] = pod
         if doc["mode"] == "container":
@@ -50,6 +48,15 @@ def prepare(
 
             doc["target"], doc["path"] = joined.container_netns(engine, doc["path"])
         plan.save(userdata, doc)
+        return doc
+
+    if plan.mode_of(opts.network) == "bridge":
+        from hutch.engine.network import locks
+
+        with locks.networks(engine.root, shared=True):  # network rm waits until the plan names its networks
+            doc = new_plan()
+    else:
+        doc = new_plan()
     write_files(userdata, doc, [], "", [])
     if doc.get("target"):
         from hutch.engine.network import joined
@@ -106,8 +113,10 @@ def ready(engine: Engine, rec: Record) -> None:
 def teardown(engine: Engine, rec: Record) -> None:
     """At finish: undo setup (idempotent; a no-op for a container that has nothing set up)."""
     if rec.id in _pending:  # a launch that failed before `ready`: let the helper's ADDs finish first
-        with contextlib.suppress(HutchError):
+        try:
             ready(engine, rec)
+        except HutchError:
+            pass
     userdata = engine.path(rec, "userdata")
     doc = plan.load(userdata)
     if doc is None or not doc.get("active"):
