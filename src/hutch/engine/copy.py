@@ -369,7 +369,9 @@ def rootfs(engine: Engine, rec: Record) -> Iterator[int]:
     mounted_here = False
     with engine.lock(rec.id):
         if not os.path.ismount(merged):
-            engine._mount(rec)
+            from hutch.engine import starting
+
+            starting.mount(engine, rec)
             mounted_here = True
     fd = -1
     try:
