@@ -19,3 +19,12 @@ def _require_root() -> None:
             "tests/integration needs root (namespaces, mounts, cgroups): run the suite as root (make test)",
             returncode=1,
         )
+
+
+@pytest.fixture(autouse=True)
+def _leftover_baseline() -> None:
+    """What leftovers() must not blame on the test that begins (see BASELINE there)."""
+    from tests.integration import test_engine_run
+
+    test_engine_run.BASELINE.clear()
+    test_engine_run.BASELINE.update(test_engine_run.host_state())

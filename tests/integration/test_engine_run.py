@@ -138,29 +138,53 @@ def root(remote: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     subprocess.run([*HUTCH, "--root", str(storage), "rm", "-af"], capture_output=True, check=False)
 
 
+# The mounts and cgroups there were when the running test began (conftest.py): leftovers() reports only
+# what came during the test, so that one test's leak fails that test and not every later one.
+BASELINE: set[str] = set()
+
+
+def host_state() -> set[str]:
+    """Every mount, and every container cgroup under the hutch/ parents leftovers() looks at."""
+    found = set(Path("/proc/self/mountinfo").read_text().splitlines())
+    for base in _CGROUP_BASES:
+        if os.path.isdir(base):
+            found.update(f"cgroup {base}/{d}" for d in os.listdir(base) if len(d) == 64 and d.isalnum())
+    return found
+
+
 def leftovers(root: Path) -> list[str]:
     """Mounts under the root, runtime state dirs, container dirs and cgroups that hutch left."""
-    found = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in line]
+    found = [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if str(root) in line and line not in BASELINE
+    ]
     runtime = root / "runtime"
     if runtime.exists():
         found += [f"runtime state {p}" for p in os.listdir(runtime)]
     containers = root / "containers"
     if containers.exists():
         found += [f"container dir {p}" for p in os.listdir(containers) if not p.endswith(".db")]
-    for base in (
-        "/sys/fs/cgroup/hutch",
-        "/sys/fs/cgroup/unified/hutch",
-        "/sys/fs/cgroup/memory/hutch",
-        "/sys/fs/cgroup/cpu/hutch",
-    ):
+    for base in _CGROUP_BASES:
         if os.path.isdir(base):
             # Engine containers' cgroups are named by their 64-hex ids (other suites leave their own).
             found += [
                 f"cgroup {base}/{d}"
                 for d in os.listdir(base)
-                if len(d) == 64 and d.isalnum() and _ours(os.path.join(base, d), root)
+                if len(d) == 64
+                and d.isalnum()
+                and f"cgroup {base}/{d}" not in BASELINE
+                and _ours(os.path.join(base, d), root)
             ]
     return found
+
+
+_CGROUP_BASES = (
+    "/sys/fs/cgroup/hutch",
+    "/sys/fs/cgroup/unified/hutch",
+    "/sys/fs/cgroup/memory/hutch",
+    "/sys/fs/cgroup/cpu/hutch",
+)
 
 
 def _ours(cgroup: str, root: Path) -> bool:
