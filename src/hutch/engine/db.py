@@ -3,20 +3,21 @@ process, the last ones may be lost with the machine's power) beside the image da
 
 from __future__ import annotations
 
-import time
-
 from hutch.errors import ExistsError, HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
     from dataclasses import dataclass
+
+    from hutch.engine.volumedb import VolumeRecord
 else:
     from hutch.image.sqlite import sqlite3  # its C part when whole: the package's imports cost ~1 ms
     from hutch.record import dataclass
 
 SCHEMA_VERSION = 3
 
+# The first schema; hutch.engine.dbmigrate brings a database up to SCHEMA_VERSION.
 _SCHEMA_V1 = """
 CREATE TABLE containers (
     id TEXT PRIMARY KEY,
@@ -35,22 +36,6 @@ CREATE TABLE containers (
     stop_signal TEXT NOT NULL DEFAULT ''
 )
 """
-
-# v2: what `create` was asked (Cmd, Entrypoint, Env, ...) as JSON, for inspect and start.
-_SCHEMA_V2 = "ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}'"
-
-# v3: volumes (ROOT/volumes/NAME/_data); `anonymous` ones go with `rm -v`, `needs_copy` until the first
-# mount has copied the image's content at the destination into it.
-_SCHEMA_V3 = """
-CREATE TABLE volumes (
-    name TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    labels TEXT NOT NULL DEFAULT '{}',
-    anonymous INTEGER NOT NULL DEFAULT 0,
-    needs_copy INTEGER NOT NULL DEFAULT 1
-)
-"""
-_VOLUME_COLUMNS = "name, created, labels, anonymous, needs_copy"
 
 _COLUMNS = (
     "id, name, image_id, image_name, command, created, started, finished, state, exit_code, monitor_pid, "
@@ -79,15 +64,6 @@ class Record:
     dir: str
     stop_signal: str = ""
     config: str = "{}"  # JSON: the create options and the image config's fields that inspect shows
-
-
-@dataclass(slots=True)
-class VolumeRecord:
-    name: str
-    created: float
-    labels: str = "{}"  # JSON
-    anonymous: bool = False
-    needs_copy: bool = True
 
 
 class ContainerDB:
@@ -121,28 +97,9 @@ class ContainerDB:
         # A read first: a current schema takes no write lock (every command opens the db; logs -f per poll).
         if self._version() == SCHEMA_VERSION:
             return
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied REAL NOT NULL)"
-            )
-            version = c.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
-            if version > SCHEMA_VERSION:
-                raise HutchError(f"{self.path}: schema version {version} is newer than this hutch knows")
-            if version < 1:
-                c.execute(_SCHEMA_V1)
-                c.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
-            if version < 2:
-                c.execute(_SCHEMA_V2)
-                c.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
-            if version < 3:
-                c.execute(_SCHEMA_V3)
-                c.execute("INSERT INTO schema_version VALUES (3, ?)", (time.time(),))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        from hutch.engine import dbmigrate
+
+        dbmigrate.migrate(self._conn, self.path)
 
     def add(self, rec: Record) -> None:
         try:
@@ -196,6 +153,11 @@ class ContainerDB:
         rows = self._conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,)).fetchall()
         return [str(r[0]) for r in rows]
 
+    def volumes(self) -> list[VolumeRecord]:  # the cli's; volume records are hutch.engine.volumedb
+        from hutch.engine import volumedb
+
+        return volumedb.all(self)
+
     def remove(self, container_id: str) -> None:
         self._conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
@@ -231,39 +193,6 @@ class ContainerDB:
         if row is None:
             raise NoSuchContainer(f'no container with name or ID "{name_or_id}" found: no such container')
         return _record(row)
-
-    # --- volumes ---
-
-    def add_volume(self, vol: VolumeRecord) -> bool:
-        """Insert `vol`; False when a volume of that name exists already."""
-        try:
-            self._conn.execute(
-                f"INSERT INTO volumes ({_VOLUME_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                (vol.name, vol.created, vol.labels, int(vol.anonymous), int(vol.needs_copy)),
-            )
-        except sqlite3.IntegrityError:
-            return False
-        return True
-
-    def volume(self, name: str) -> VolumeRecord | None:
-        row = self._conn.execute(f"SELECT {_VOLUME_COLUMNS} FROM volumes WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _volume(row)
-
-    def volumes(self) -> list[VolumeRecord]:
-        rows = self._conn.execute(f"SELECT {_VOLUME_COLUMNS} FROM volumes ORDER BY created").fetchall()
-        return [_volume(r) for r in rows]
-
-    def volume_copied(self, name: str) -> None:
-        self._conn.execute("UPDATE volumes SET needs_copy = 0 WHERE name = ?", (name,))
-
-    def remove_volume(self, name: str) -> None:
-        self._conn.execute("DELETE FROM volumes WHERE name = ?", (name,))
-
-
-def _volume(row: tuple[object, ...]) -> VolumeRecord:
-    name, created, labels, anonymous, needs_copy = row
-    when = float(created)  # type: ignore[arg-type]
-    return VolumeRecord(str(name), when, str(labels or "{}"), bool(anonymous), bool(needs_copy))
 
 
 class _Conn:

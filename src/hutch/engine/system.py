@@ -212,9 +212,10 @@ def prune(engine: Engine, *, all: bool = False, volumes: bool = False) -> dict[s
     removed_volumes: list[str] = []
     freed = sum(s for _, s in containers) + sum(sizes.get(i, 0) for i in images)
     if volumes:
+        from hutch.engine import volumedb
         from hutch.engine import volumes as store  # `volumes` is the flag here
 
-        volume_sizes = {vol.name: du(store.directory(engine, vol.name)) for vol in engine.db.volumes()}
+        volume_sizes = {vol.name: du(store.directory(engine, vol.name)) for vol in volumedb.all(engine.db)}
         removed_volumes = store.prune(engine)
         freed += sum(volume_sizes.get(v, 0) for v in removed_volumes)
     return {

@@ -12,7 +12,8 @@ import os
 import shutil
 import time
 
-from hutch.engine.db import VolumeRecord
+from hutch.engine import volumedb
+from hutch.engine.volumedb import VolumeRecord
 from hutch.errors import ConfigError, ExistsError, HutchError, NotFoundError
 
 TYPE_CHECKING = False
@@ -64,8 +65,8 @@ def ensure(
         name = os.urandom(32).hex()  # as secrets.token_hex(32), without its imports (run -v /DST)
     check_name(name, "volume")
     vol = VolumeRecord(name, time.time(), jsonfast.dumps(labels or {}), anonymous, True)
-    if not engine.db.add_volume(vol):
-        existing = engine.db.volume(name)
+    if not volumedb.add(engine.db, vol):
+        existing = volumedb.get(engine.db, name)
         if existing is None:
             raise HutchError(f"volume {name}: it was removed while being made")
         return existing, False
@@ -74,7 +75,7 @@ def ensure(
         os.mkdir(mountpoint(engine, name), 0o755)
     except BaseException:
         shutil.rmtree(directory(engine, name), ignore_errors=True)
-        engine.db.remove_volume(name)
+        volumedb.remove(engine.db, name)
         raise
     return vol, True
 
@@ -105,7 +106,7 @@ def _exclusive(engine: Engine) -> Iterator[None]:
 
 
 def get(engine: Engine, name: str) -> VolumeRecord:
-    vol = engine.db.volume(name)
+    vol = volumedb.get(engine.db, name)
     if vol is None:
         raise NoSuchVolume(f'no volume with name "{name}" found: no such volume')
     return vol
@@ -140,7 +141,7 @@ def remove(engine: Engine, name: str, force: bool = False) -> None:
 
 def discard(engine: Engine, name: str) -> None:
     """The volume's record and directory, gone (no checks)."""
-    engine.db.remove_volume(name)
+    volumedb.remove(engine.db, name)
     shutil.rmtree(directory(engine, name), ignore_errors=True)
 
 
@@ -153,7 +154,7 @@ def unused(engine: Engine) -> list[str]:
         for m in jsonfast.loads(rec.config or "{}").get("Mounts") or []:
             if m.get("Type") == "volume":
                 used.add(str(m.get("Name")))
-    return [vol.name for vol in engine.db.volumes() if vol.name not in used]
+    return [vol.name for vol in volumedb.all(engine.db) if vol.name not in used]
 
 
 def prune(engine: Engine) -> list[str]:
@@ -170,7 +171,7 @@ def remove_anonymous(engine: Engine, mounts: list[dict[str, object]]) -> None:
     for m in mounts:
         if m.get("Type") == "volume" and m.get("Anonymous"):
             name = str(m.get("Name"))
-            vol = engine.db.volume(name)
+            vol = volumedb.get(engine.db, name)
             if vol is not None and vol.anonymous and not users(engine, name):
                 discard(engine, name)
 
@@ -208,10 +209,10 @@ def copy_up(engine: Engine, vol: VolumeRecord, rootfs: str, destination: str) ->
     lock = os.open(directory(engine, vol.name), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        now = engine.db.volume(vol.name)
+        now = volumedb.get(engine.db, vol.name)
         if now is not None and now.needs_copy:
             _fill(engine, vol.name, rootfs, destination)
-            engine.db.volume_copied(vol.name)
+            volumedb.copied(engine.db, vol.name)
     finally:
         os.close(lock)
     vol.needs_copy = False
