@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # argparse's own values, so that the flags can be declared without importing argparse.
 REMAINDER = "..."
 SUPPRESS = "==SUPPRESS=="
-# The commands that go through `parse` first (hutch.cli.main): all registered by hutch.cli.containers.
+# The commands that go through `parse` first (hutch.cli.main): run and create (declared by hutch.cli.containers)
+# and ps (hutch.cli.psview).
 COMMANDS = ("run", "create", "ps")
 
 

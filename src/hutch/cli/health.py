@@ -1,6 +1,7 @@
 """`hutch healthcheck run CONTAINER`: run the container's healthcheck once, as podman does: silent with exit 0
 when healthy; otherwise prints `unhealthy` (or `starting`, while failures fall in the start period) and exits
-1; 125 when the container has no healthcheck or does not run. Registered by main."""
+1; 125 when the container has no healthcheck or does not run. Registered by hutch.cli.argparser (run's
+healthcheck flags are hutch.cli.healthflags's)."""
 
 from __future__ import annotations
 
@@ -29,23 +30,6 @@ def cmd_healthcheck_run(args: argparse.Namespace) -> int:
         return 0
     print(status, flush=True)
     return 1
-
-
-def add_flags(c: argparse.ArgumentParser) -> None:
-    """run's and create's healthcheck flags (each replaces that field of the image's healthcheck)."""
-    c.add_argument("--health-cmd", metavar="COMMAND", help="the check: a shell command, or a JSON array")
-    c.add_argument("--health-interval", metavar="DURATION", help="time between checks (default 30s)")
-    c.add_argument("--health-retries", type=int, metavar="N", help="failures before unhealthy (default 3)")
-    c.add_argument("--health-timeout", metavar="DURATION", help="time a check may take (default 30s)")
-    c.add_argument("--health-start-period", metavar="DURATION", help="failures within it do not count")
-    c.add_argument("--no-healthcheck", action="store_true", help="no healthcheck, not even the image's")
-
-
-def flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The healthcheck flags given, as hutch.engine.health.resolve takes them."""
-    names = ("cmd", "interval", "retries", "timeout", "start_period")
-    given = {name: getattr(args, f"health_{name}") for name in names}
-    return {**given, "disabled": bool(args.no_healthcheck)}
 
 
 def _help(args: argparse.Namespace) -> int:

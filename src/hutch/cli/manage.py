@@ -2,8 +2,8 @@
 unpause, rename, cp, diff, commit, export (each also under `hutch container`), `container prune`, and
 version, info and system (info, df, prune, reset).
 
-`commands` is called from cli/containers.py's `_commands` (so both `hutch X` and `hutch container X` work),
-`register_system` from cli/main.py. (`port` is cli/networks.py's.)
+`commands` is called from cli/containerops.py's `_commands` (so both `hutch X` and `hutch container X` work),
+`register_system` from cli/argparser.py. (`port` is cli/networks.py's.)
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from hutch.cli.containers import _engine as engine
+    from hutch.cli.main import engine_of
 
-    return engine(args)
+    return engine_of(args)
 
 
 def _fail(message: str, code: int = 125) -> int:

@@ -1,5 +1,5 @@
 """`hutch` commands that rest on the monitor (conmon): logs, attach, and the hidden `container cleanup` that
-conmon runs when a container exits; plus the --runtime and --restart flags of run/create.
+conmon runs when a container exits (run/create's --runtime and --restart are hutch.cli.monitorflags's).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from hutch.cli.containers import _engine as engine
+    from hutch.cli.main import engine_of
 
-    return engine(args)
+    return engine_of(args)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -204,54 +204,6 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         rec = engine.db.find(args.container)  # no such container: 125, as podman
         monitor.cleanup(engine, rec.id)
     return 0
-
-
-def create_flags(c: argparse.ArgumentParser) -> None:
-    """run/create: --runtime and --restart."""
-    c.add_argument("--runtime", default="", help="hutch (default, in-process), runc, crun, runsc or a PATH")
-    c.add_argument("--restart", default="", help="no, on-failure[:N], always or unless-stopped")
-    c.add_argument("--log-driver", default="", help="k8s-file (default), none or passthrough")
-    c.add_argument("--log-opt", action="append", default=[], metavar="max-size=N", help="log options")
-
-
-def checked_options(args: argparse.Namespace) -> dict[str, object]:
-    """--runtime and --restart, checked before anything is created: the config JSON fields they set."""
-    fields: dict[str, object] = {}
-    if getattr(args, "runtime", ""):  # none given: hutch's own (nothing recorded, nothing imported)
-        from hutch.engine import runtimes
-
-        fields["OCIRuntime"] = runtimes.resolve(args.runtime).name
-    if getattr(args, "restart", ""):
-        from hutch.engine import restart
-
-        policy = restart.parse(args.restart)
-        if policy["Name"] and getattr(args, "rm", False):
-            raise HutchError(
-                'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
-            )
-        fields["RestartPolicy"] = policy
-    if getattr(args, "tty", False) and getattr(args, "detach_keys", None) is not None:
-        from hutch.engine import attach
-
-        attach.parse_detach_keys(args.detach_keys)  # run -t attaches (cli/runattach.py): checked first
-    if getattr(args, "log_driver", "") or getattr(args, "log_opt", []):
-        from hutch.engine import logwriter
-
-        fields.update(logwriter.parse_flags(args.log_driver, args.log_opt, getattr(args, "detach", False)))
-    return fields
-
-
-def record_options(engine: Engine, rec: Record, fields: dict[str, object]) -> None:
-    """Add the checked --runtime/--restart fields to the container's config JSON."""
-    if not fields:
-        return
-    from hutch import jsonfast
-    from hutch.engine.monitor import config_of
-
-    cfg = config_of(rec)
-    cfg.update(fields)
-    rec.config = jsonfast.dumps(cfg)
-    engine.db.update(rec.id, config=rec.config)
 
 
 def add_commands(

@@ -1,6 +1,6 @@
-"""`hutch network` (create, ls, inspect, rm, prune, connect, disconnect, reload, exists), `hutch port`, and
-the network flags of run/create, with podman's flags, output and exit codes (network rm: 1 for no such
-network, 2 for one in use). Registered into the main parser by `register`; run's flags by `add_run_flags`.
+"""`hutch network` (create, ls, inspect, rm, prune, connect, disconnect, reload, exists), `hutch port`,
+with podman's flags, output and exit codes (network rm: 1 for no such network, 2 for one in use). Registered
+into the main parser by `register`. run's network flags are hutch.cli.netflags's.
 """
 
 from __future__ import annotations
@@ -18,53 +18,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hutch.engine.containers import Engine
-    from hutch.engine.db import Record
-    from hutch.engine.network.plan import NetOptions
-
-
-def add_run_flags(c: argparse.ArgumentParser) -> None:
-    """run/create: --network and the flags that go with it."""
-    c.add_argument(
-        "--network",
-        "--net",
-        dest="networks",
-        action="append",
-        default=[],
-        metavar="NETWORK",
-        help="bridge (default), NAME[,NAME...], none, host, container:ID, ns:PATH",
-    )
-    c.add_argument("--ip", default="", help="the container's IPv4 address on its network")
-    c.add_argument("--mac-address", default="", help="the container's MAC address on its network")
-    c.add_argument("-p", "--publish", action="append", default=[], help="[hostip:][hostport:]ctrport[/proto]")
-    c.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
-    c.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="an /etc/hosts entry")
-    c.add_argument("--dns", action="append", default=[], help="a DNS server for /etc/resolv.conf")
-    c.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
-    c.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="a resolv.conf option")
-    c.add_argument("--network-alias", action="append", default=[], help="another name on the network")
-    c.add_argument("--pod", default="", help="join this pod (its infra container's namespaces)")
 
 
 def network_mode(args: argparse.Namespace) -> str:
-    """--network, repeatable: the values joined with commas (several networks at once); bridge by default."""
-    return ",".join(args.networks or ()) or "bridge"
+    """run's --network value (hutch.cli.netflags.network_mode, its home)."""
+    from hutch.cli import netflags
 
-
-def net_options(args: argparse.Namespace) -> NetOptions:
-    from hutch.engine.network.plan import NetOptions
-
-    return NetOptions(
-        ip=args.ip,
-        mac=args.mac_address,
-        publish=list(args.publish),
-        publish_all=args.publish_all,
-        add_hosts=list(args.add_host),
-        dns=list(args.dns),
-        dns_search=list(args.dns_search),
-        dns_options=list(args.dns_option),
-        aliases=list(args.network_alias),
-        pod=args.pod,
-    )
+    return netflags.network_mode(args)
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -377,16 +337,3 @@ def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.A
     c.add_argument("container", nargs="?", metavar="CONTAINER")
     c.add_argument("port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
     c.add_argument("-a", "--all", action="store_true", help="every running container")
-
-
-def ports_column(rec: Record) -> str:
-    """ps's PORTS: `0.0.0.0:8080->80/tcp, ...` from the container's network plan (no plan: none)."""
-    import os
-
-    from hutch.engine.network import plan
-
-    doc = plan.load(os.path.join(rec.dir, "userdata")) or {}
-    return ", ".join(
-        f"{m['hostIP'] or '0.0.0.0'}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
-        for m in doc.get("ports", [])
-    )

@@ -1,17 +1,21 @@
-"""`hutch ps`'s filters, order and extra columns as podman has them: --filter status=, name=, id=, label=,
-ancestor=, exited=, before=, since=, network=, volume=, health=, pod=; --sort; --size; --pod."""
+"""`hutch ps`, with podman's flags and output: the table, -q, --format json or a Go template (`table ...` with
+podman's titles), and the parsing of --filter (the matching, --sort, --size and --pod are
+hutch.cli.psquery's, imported only when asked for)."""
 
 from __future__ import annotations
 
-import os
+import sys
+import time
 
+from hutch.cli.main import _json, engine_of
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
     from typing import Any
 
-    from hutch.engine.containers import Engine
     from hutch.engine.db import Record
 
 STATES = ("created", "running", "exited", "paused", "stopped", "unknown")
@@ -19,7 +23,6 @@ KEYS = (
     "status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "pod",
 )  # fmt: skip
 HEALTH = ("starting", "healthy", "unhealthy", "none")
-SORTS = ("command", "created", "id", "image", "names", "runningfor", "size", "status")
 # ps --format table's column titles where podman's are not the field's name in capitals
 FIELDS = (
     "ID", "Id", "Image", "ImageID", "Command", "Created", "CreatedAt", "RunningFor", "StartedAt", "ExitedAt",
@@ -57,180 +60,123 @@ def implies_all(filters: dict[str, list[str]]) -> bool:
     return any(k in filters for k in ("status", "exited", "before", "since"))
 
 
-class Matcher:
-    """Matches records against parsed filters; before=/since= name containers, resolved once."""
-
-    def __init__(self, engine: Engine, filters: dict[str, list[str]]) -> None:
-        self.filters = filters
-        self.engine = engine
-        self.before = [engine.find(n).created for n in filters.get("before", [])]
-        self.since = [engine.find(n).created for n in filters.get("since", [])]
-        self.pods = [_pod_id(engine, p) for p in filters.get("pod", [])]
-        self.ancestors = [_image_id(engine, a) for a in filters.get("ancestor", [])]
-
-    def __call__(self, rec: Record) -> bool:
-        return all(self._one(key, values, rec) for key, values in self.filters.items())
-
-    def _one(self, key: str, values: list[str], rec: Record) -> bool:
-        if key == "status":
-            return rec.state in values or (rec.state == "exited" and "stopped" in values)
-        if key == "name":
-            import re
-
-            return any(re.search(v, rec.name) for v in values)
-        if key == "id":
-            return any(rec.id.startswith(v) for v in values)
-        if key == "label":
-            labels = _config(rec).get("Labels") or {}
-            return all(_label(v, labels) for v in values)  # podman: every label= must match
-        if key == "ancestor":
-            return any(_ancestor(v, rec) for v in values) or rec.image_id in self.ancestors
-        if key == "exited":
-            return rec.state == "exited" and str(rec.exit_code) in values
-        if key == "before":
-            return all(rec.created < t for t in self.before)
-        if key == "since":
-            return all(rec.created > t for t in self.since)
-        if key == "network":
-            return bool(set(values) & set(networks(rec)))
-        if key == "volume":
-            return any(_uses_volume(v, rec) for v in values)
-        if key == "health":
-            return health(rec) in values
-        if key == "pod":
-            return pod_of(rec) in self.pods
-        return True
-
-
-def _config(rec: Record) -> dict[str, Any]:
-    from hutch.engine.monitor import config_of
-
-    return config_of(rec)
-
-
-def _label(text: str, labels: dict[str, str]) -> bool:
-    key, sep, value = text.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def _ancestor(text: str, rec: Record) -> bool:
-    """An image id prefix, or the image's name, its registry and path prefix (library/) optional, its tag
-    too when `text` has none."""
-    if text and rec.image_id.startswith(text.removeprefix("sha256:")):
-        return True
-    name = rec.image_name
-    if ":" not in text.rpartition("/")[2] and ":" in name.rpartition("/")[2]:
-        name = name.rpartition(":")[0]
-    return name == text or name.endswith("/" + text)
-
-
-def _image_id(engine: Engine, name: str) -> str:
-    """The id (hex) of the image `name` resolves to in the storage, "" for none."""
-    try:
-        return str(engine.storage().find(name).id.hex)
-    except HutchError:
-        return ""
-
-
-def _plan(rec: Record) -> dict[str, Any]:
-    from hutch.engine.network import plan
-
-    return plan.load(os.path.join(rec.dir, "userdata")) or {}
-
-
-def networks(rec: Record) -> list[str]:
-    """The names of the container's networks (none, host, container:ID for the other modes)."""
-    doc = _plan(rec)
-    names = [str(e.get("name")) for e in doc.get("networks", []) if isinstance(e, dict)]
-    return names or [str(doc.get("mode", "none"))]
-
-
-def _uses_volume(text: str, rec: Record) -> bool:
-    mounts = _config(rec).get("Mounts") or []
-    return any(text in (m.get("Name"), m.get("Destination"), m.get("Source")) for m in mounts)
-
-
-def health(rec: Record) -> str:
-    if '"Healthcheck"' not in rec.config:
-        return "none"
-    from hutch.engine import health as _health
-
-    doc = _health.state(rec)
-    return str(doc["Status"]) if doc else "starting"
-
-
-def pod_of(rec: Record) -> str:
-    """The id of the pod the container belongs to ("" for none)."""
-    return str(_plan(rec).get("pod") or "")
-
-
-def _pod_id(engine: Engine, name_or_id: str) -> str:
-    from hutch.engine import pods
-
-    try:
-        return str(pods.find(engine, name_or_id)["Id"])
-    except HutchError:
-        return "\0"  # no such pod: matches nothing, as podman
-
-
-def pod_columns(engine: Engine, rec: Record) -> tuple[str, str]:
-    """ps --pod: POD ID (12) and PODNAME; the pod's infra container is its pod's too."""
-    from hutch.engine import pods
-
-    pid = pod_of(rec)
-    for pod in pods.all_pods(engine):
-        if pod["Id"] == pid or pod.get("InfraContainerID") == rec.id:
-            return str(pod["Id"])[:12], str(pod["Name"])
-    return "", ""
-
-
-def sizes(engine: Engine, records: list[Record]) -> dict[str, tuple[int, int]]:
-    """ps --size: per container (what it wrote: its upper dir, that + its image's size)."""
-    from hutch.engine import system
-
-    images = {img.id.hex: img.size for img in engine.storage().iter_images()}
-    out = {}
-    for rec in records:
-        rw = system.container_size(engine, rec)
-        out[rec.id] = (rw, rw + (images.get(rec.image_id.removeprefix("sha256:"), 0) or 0))
-    return out
-
-
-def size_text(rw: int, virtual: int) -> str:
+def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
 
-    return f"{fmt.human_size(rw)} (virtual {fmt.human_size(virtual)})"
+    filters = parse(args.filter)
+    extra: dict[str, dict[str, str]] = {}
+    with engine_of(args) as engine:
+        records = engine.list(all=args.all or implies_all(filters))
+        if filters:
+            from hutch.cli import psquery
+
+            records = list(filter(psquery.Matcher(engine, filters), records))
+        if args.last is not None and args.last >= 0:
+            records = records[-args.last :] if args.last else []
+        if args.latest:
+            records = records[-1:]
+        records.reverse()  # newest first, as podman lists them
+        if args.sort or args.size or args.pod:
+            from hutch.cli import psquery
+
+            if args.sort:
+                records = psquery.sort(engine, records, args.sort)
+            extra = psquery.columns(engine, records, size=args.size, pod=args.pod)
+    if args.quiet:
+        for rec in records:
+            print(rec.id if args.no_trunc else rec.id[:12])
+        return 0
+    if args.format == "json":
+        print(_json([_ps_json(r) for r in records]))
+        return 0
+    now = time.time()
+    if args.format:  # `table ...` gets podman's titles and padding (render)
+        docs = [_ps_fields(rec, now, args.no_trunc) for rec in records]
+        sys.stdout.write(render(args.format, docs, not args.noheading))
+        return 0
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", *extra]]
+    for rec in records:
+        command = rec.command if args.no_trunc or len(rec.command) <= 17 else rec.command[:17] + "..."
+        rows.append(
+            [
+                rec.id if args.no_trunc else rec.id[:12],
+                rec.image_name,
+                command,
+                fmt.human_duration(now - rec.created) + " ago",
+                status_text(rec, now),
+                ports_column(rec),
+                rec.name,
+                *(values[rec.id] for values in extra.values()),
+            ]
+        )
+    sys.stdout.write(fmt.table(rows[1:] if args.noheading else rows))
+    return 0
 
 
-def sort(engine: Engine, records: list[Record], key: str) -> list[Record]:
-    """--sort: podman's keys; runningfor and created order newest first as podman shows them."""
-    if key not in SORTS:
-        raise HutchError(f"--sort {key!r}: expected one of {', '.join(SORTS)}")
-    found = sizes(engine, records) if key == "size" else {}
-    keys: dict[str, Any] = {
-        "command": lambda r: r.command,
-        "created": lambda r: -r.created,
-        "runningfor": lambda r: -r.created,
-        "id": lambda r: r.id,
-        "image": lambda r: r.image_name,
-        "names": lambda r: r.name,
-        "size": lambda r: found[r.id][0],
-        "status": lambda r: r.state,
+def _ps_fields(rec: Record, now: float, no_trunc: bool) -> dict[str, Any]:
+    """The fields of a ps --format template, as podman names them."""
+    from hutch.cli import format as fmt
+
+    doc = _ps_json(rec)
+    doc.update(
+        ID=rec.id if no_trunc else rec.id[:12],
+        Names=rec.name,
+        Command=rec.command,
+        Status=status_text(rec, now),
+        CreatedAt=time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
+        RunningFor=fmt.human_duration(now - rec.created) + " ago",
+        Ports=ports_column(rec),
+    )
+    return doc
+
+
+def status_text(rec: Record, now: float) -> str:
+    from hutch.cli import format as fmt
+
+    if rec.state == "running":
+        up = "Up " + fmt.human_duration(now - (rec.started or rec.created))
+        if '"Healthcheck"' in rec.config:  # read the health state only of a container that has one
+            from hutch.engine import health
+
+            doc = health.state(rec)
+            return f"{up} ({doc['Status']})" if doc else up
+        return up
+    if rec.state == "paused":
+        return "Paused"
+    if rec.state == "exited":
+        code = rec.exit_code if rec.exit_code is not None else -1
+        return f"Exited ({code}) " + fmt.human_duration(now - (rec.finished or rec.created)) + " ago"
+    return "Created"
+
+
+def _ps_json(rec: Record) -> dict[str, Any]:
+    return {
+        "Id": rec.id,
+        "Names": [rec.name],
+        "Image": rec.image_name,
+        "ImageID": rec.image_id,
+        "Command": rec.command.split(" ") if rec.command else [],
+        "Created": int(rec.created),
+        "StartedAt": int(rec.started or 0),
+        "ExitedAt": int(rec.finished or 0),
+        "State": rec.state,
+        "Exited": rec.state == "exited",
+        "ExitCode": rec.exit_code or 0,
+        "AutoRemove": rec.remove,
     }
-    return sorted(records, key=keys[key])
 
 
-def columns(engine: Engine, records: list[Record], *, size: bool, pod: bool) -> dict[str, dict[str, str]]:
-    """The extra columns of ps --size and --pod: header -> container id -> text."""
-    out: dict[str, dict[str, str]] = {}
-    if size:
-        found = sizes(engine, records)
-        out["SIZE"] = {r.id: size_text(*found[r.id]) for r in records}
-    if pod:
-        pods = {r.id: pod_columns(engine, r) for r in records}
-        out["POD ID"] = {i: p[0] for i, p in pods.items()}
-        out["PODNAME"] = {i: p[1] for i, p in pods.items()}
-    return out
+def ports_column(rec: Record) -> str:
+    """ps's PORTS: `0.0.0.0:8080->80/tcp, ...` from the container's network plan (no plan: none)."""
+    import os
+
+    from hutch.engine.network import plan
+
+    doc = plan.load(os.path.join(rec.dir, "userdata")) or {}
+    return ", ".join(
+        f"{m['hostIP'] or '0.0.0.0'}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
+        for m in doc.get("ports", [])
+    )
 
 
 def render(template: str, docs: list[dict[str, Any]], heading: bool) -> str:
@@ -240,3 +186,25 @@ def render(template: str, docs: list[dict[str, Any]], heading: bool) -> str:
     titles = {f: TITLES.get(f, fmt.title(f)) for f in FIELDS}
     default = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     return fmt.render_rows(template, docs, titles, heading, default)
+
+
+def declare(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`ps` (ls, list), its flags and handler, among the commands of `sub`."""
+    c = add(sub, "ps", cmd_ps, "list containers", ("list", "ls"))
+    c.add_argument("-a", "--all", action="store_true", help="all containers, not only running ones")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
+    c.add_argument("--no-trunc", action="store_true", help="full ids and commands")
+    c.add_argument("-n", "--last", type=int, help="the N last created containers")
+    c.add_argument("-l", "--latest", action="store_true", help="the last created container")
+    c.add_argument("--format", help="json, or a Go template such as '{{.ID}} {{.Names}}'")
+    c.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        help="KEY=VALUE: status, name (a regex), id, label, ...",
+    )
+    c.add_argument("--noheading", action="store_true", help="no header line")
+    c.add_argument("-s", "--size", action="store_true", help="the SIZE each container wrote (and virtual)")
+    c.add_argument("-p", "--pod", action="store_true", help="the POD ID and PODNAME of each container")
+    c.add_argument("--sort", default="", help="command, created, id, image, names, runningfor, size, status")

@@ -180,7 +180,7 @@ def _df_verbose(
     out = ["Images space usage:\n\n", fmt.table(rows), "\nContainers space usage:\n\n"]
     now = time.time()
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
-    from hutch.cli.containers import status_text
+    from hutch.cli.psview import status_text
 
     for r in records:
         rows.append(
@@ -225,9 +225,9 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         if not _confirm("\n".join(lines) + "\n"):
             return 0
     with _engine(args) as engine:
-        from hutch.cli.main import _containers_using
+        from hutch.cli.imageops import containers_using
 
-        engine.storage().in_use = _containers_using(engine.root)
+        engine.storage().in_use = containers_using(engine.root)
         report = system.prune(engine, all=args.all, volumes=args.volumes)
     for title, key in (
         ("Deleted Containers", "containers"),

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from hutch.cli.containers import _engine as engine
+    from hutch.cli.main import engine_of
 
-    return engine(args)
+    return engine_of(args)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
