@@ -10,8 +10,6 @@ returns None, and argparse parses the line (and words the error): what argparse 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +21,11 @@ SUPPRESS = "==SUPPRESS=="
 # The commands that go through `parse` first (hutch.cli.main): run and create (declared by hutch.cli.containers)
 # and ps (hutch.cli.psview).
 COMMANDS = ("run", "create", "ps")
+
+
+class Namespace:
+    """What `parse` returns: the values as attributes, like argparse's Namespace (types.SimpleNamespace would
+    import types, ~0.2 ms, for this alone)."""
 
 
 class _Flag:
@@ -93,9 +96,9 @@ class _Refused(Exception):
     """The line is not in the plain forms `parse` reads: argparse's."""
 
 
-def parse(argv: list[str], top: Recorder) -> SimpleNamespace | None:
+def parse(argv: list[str], top: Recorder) -> Namespace | None:
     """The namespace argparse would make of `argv` with the parser `top` recorded, or None (see above)."""
-    ns = SimpleNamespace()
+    ns = Namespace()
     try:
         rest = _parse(top, argv, ns, commands=True)
     except _Refused:
@@ -103,7 +106,7 @@ def parse(argv: list[str], top: Recorder) -> SimpleNamespace | None:
     return ns if not rest else None
 
 
-def _parse(p: Recorder, argv: list[str], ns: SimpleNamespace, commands: bool = False) -> list[str]:
+def _parse(p: Recorder, argv: list[str], ns: Namespace, commands: bool = False) -> list[str]:
     """Fill `ns` from `argv` as `p` reads it; returns what is left (argparse: unrecognized arguments)."""
     if not p.followable:
         raise _Refused
@@ -124,7 +127,7 @@ def _parse(p: Recorder, argv: list[str], ns: SimpleNamespace, commands: bool = F
                 raise _Refused
             _defaults(p, seen, ns)
             setattr(ns, p.subcommand_dest, word)
-            subns = SimpleNamespace()
+            subns = Namespace()
             left = _parse(sub, argv[i:], subns)
             ns.__dict__.update(subns.__dict__)  # argparse: the subcommand's values and defaults win
             return left
@@ -202,7 +205,7 @@ def _value(flag: _Flag, text: str, check: bool = True) -> Any:
     return value
 
 
-def _defaults(p: Recorder, seen: dict[str, Any], ns: SimpleNamespace) -> None:
+def _defaults(p: Recorder, seen: dict[str, Any], ns: Namespace) -> None:
     """`ns` as argparse leaves it: every destination, given or its default (a string one through its type)."""
     flags = {id(f): f for f in p.options.values()}
     for flag in flags.values():
