@@ -1,6 +1,6 @@
 """The security flags of `run`/`create`, as podman reads them: --cap-add/--cap-drop, --privileged,
---security-opt, --device (hutch.engine.devices), --sysctl and --group-add; each parsed at the edge, errors
-naming the flag."""
+--security-opt, --device (hutch.engine.devices), --sysctl and --group-add (hutch.engine.groups); each parsed
+at the edge, errors naming the flag."""
 
 from __future__ import annotations
 
@@ -133,27 +133,3 @@ def device(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # t
     from hutch.engine import devices
 
     return devices.device(text)
-
-
-def group_ids(rootfs: str, groups: list[str]) -> list[int]:
-    """--group-add: gids, or group names from the rootfs's /etc/group; keep-groups is accepted."""
-    from hutch.engine.spec import _read_in_root
-
-    out: list[int] = []
-    table: list[list[str]] | None = None
-    for g in groups:
-        if g == "keep-groups":
-            continue
-        if g.isdigit():
-            out.append(int(g))
-            continue
-        if table is None:
-            text = _read_in_root(rootfs, "/etc/group")
-            table = [line.split(":") for line in text.splitlines() if line.count(":") >= 3]
-        entry = next((e for e in table if e[0] == g and e[2].isdigit()), None)
-        if entry is None:
-            raise ConfigError(
-                f"--group-add {g!r}: unable to find group {g}: no matching entries in group file"
-            )
-        out.append(int(entry[2]))
-    return out

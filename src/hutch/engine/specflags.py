@@ -52,8 +52,10 @@ def _process(doc: dict[str, Any], opts: Options, rootfs: str, user: User) -> Non
         # podman's profile allows some syscalls only with a capability (mount with CAP_SYS_ADMIN, ...).
         doc["linux"]["seccomp"] = spec._seccomp(opts.seccomp, set(caps))
     if opts.group_add:
+        from hutch.engine.groups import group_ids
+
         gids = process["user"].get("additionalGids", [])
-        gids += [g for g in security.group_ids(rootfs, opts.group_add) if g not in gids]
+        gids += [g for g in group_ids(rootfs, opts.group_add) if g not in gids]
         process["user"]["additionalGids"] = gids
     if opts.no_new_privileges:
         process["noNewPrivileges"] = True

@@ -85,11 +85,3 @@ def in_use(container_id: str) -> bool:
             if (other.st_dev, other.st_ino) == mine:
                 return True
     return False
-
-
-def listed() -> list[str]:
-    """The container ids that have a namespace file (for leak checks and cleanup)."""
-    try:
-        return sorted(os.listdir(NETNS_DIR))
-    except FileNotFoundError:
-        return []
