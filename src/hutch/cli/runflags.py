@@ -26,6 +26,14 @@ _RESOURCE_FLAGS = (
     ("--cpuset-mems", None, "memory nodes to use (0-3, 0,1)"),
     ("--pids-limit", None, "maximum number of processes (default 2048; -1 unlimited)"),
 )
+_RESOURCE_DESTS = tuple(
+    (second or first).lstrip("-").replace("-", "_") for first, second, _ in _RESOURCE_FLAGS
+)
+# The flags of _cgroup_flags that hutch.engine.cgroupflags.FLAGS names (a unit test keeps the two equal).
+_CGROUP_DESTS = (
+    "blkio_weight", "blkio_weight_device", "device_read_bps", "device_write_bps",
+    "device_read_iops", "device_write_iops", "memory_swappiness", "cpu_rt_runtime", "cpu_rt_period",
+)  # fmt: skip
 
 
 def _bool(text: str) -> bool:
@@ -137,8 +145,7 @@ def _cgroup_flags(c: argparse.ArgumentParser) -> None:
 def resource_flags(args: argparse.Namespace) -> ResourceFlags:
     from hutch.engine.resources import ResourceFlags
 
-    names = [(second or first).lstrip("-").replace("-", "_") for first, second, _ in _RESOURCE_FLAGS]
-    return ResourceFlags(**{n: getattr(args, n) for n in names})
+    return ResourceFlags(**{n: getattr(args, n) for n in _RESOURCE_DESTS})
 
 
 def apply(opts: Options, args: argparse.Namespace) -> Options:
@@ -167,15 +174,10 @@ def apply(opts: Options, args: argparse.Namespace) -> Options:
 
 
 def _more(opts: Options, args: argparse.Namespace) -> None:
-    """The cgroup flags of hutch.engine.cgroupflags, --personality, --umask, --no-hosts, --env-host."""
-    from hutch.engine import cgroupflags as cf
-
-    flags = cf.CgroupFlags(**{n: getattr(args, n) for n in cf.FLAGS})
-    cf.merge(opts.resources, cf.resources(flags))
-    opts.device_rules += [cf.device_rule(t) for t in args.device_cgroup_rule]
-    cf.cgroups_mode(args.cgroups)
-    if args.cgroup_parent:
-        opts.cgroup_parent = cf.cgroup_parent(args.cgroup_parent)
+    """The cgroup flags, --personality, --umask, --no-hosts, --env-host."""
+    given = any(getattr(args, n) not in (None, []) for n in _CGROUP_DESTS)
+    if given or args.device_cgroup_rule or args.cgroups != "enabled" or args.cgroup_parent:
+        _cgroups(opts, args)  # none given (run's usual case): nothing to check nor set
     if args.personality:
         domain = args.personality.upper()
         if domain not in ("LINUX", "LINUX32"):
@@ -191,6 +193,18 @@ def _more(opts: Options, args: argparse.Namespace) -> None:
     opts.no_hosts, opts.env_host = args.no_hosts, args.env_host
     if args.no_hosts and getattr(args, "add_host", None):
         raise HutchError("--no-hosts and --add-host cannot be set together")
+
+
+def _cgroups(opts: Options, args: argparse.Namespace) -> None:
+    """The cgroup flags of hutch.engine.cgroupflags."""
+    from hutch.engine import cgroupflags as cf
+
+    flags = cf.CgroupFlags(**{n: getattr(args, n) for n in cf.FLAGS})
+    cf.merge(opts.resources, cf.resources(flags))
+    opts.device_rules += [cf.device_rule(t) for t in args.device_cgroup_rule]
+    cf.cgroups_mode(args.cgroups)
+    if args.cgroup_parent:
+        opts.cgroup_parent = cf.cgroup_parent(args.cgroup_parent)
 
 
 def _env_files(paths: list[str]) -> list[str]:
@@ -268,6 +282,10 @@ def _mounts(opts: Options, args: argparse.Namespace) -> None:
 
 
 def _limits(opts: Options, args: argparse.Namespace) -> None:
+    if all(getattr(args, n) is None for n in _RESOURCE_DESTS) and not (
+        args.ulimit or args.shm_size or args.device
+    ):
+        return  # none given (run's usual case): the engine's defaults (its pids limit) stand
     from hutch.engine import resources, security
 
     flags = resource_flags(args)
