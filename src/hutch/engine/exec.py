@@ -118,7 +118,7 @@ def _exec_cli(
 
     from hutch import jsonfast
     from hutch.engine import foreign
-    from hutch.engine.runtimes import CliRuntime
+    from hutch.engine.cliruntime import CliRuntime
 
     if not isinstance(runtime, CliRuntime):
         raise HutchError(f"runtime {runtime.name}: not a runtime CLI")

@@ -17,9 +17,10 @@ from hutch.errors import HutchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hutch.engine.cliruntime import CliRuntime
     from hutch.engine.containers import Engine
     from hutch.engine.db import Record
-    from hutch.engine.runtimes import CliRuntime, Runtime
+    from hutch.engine.runtimes import Runtime
 
 
 class ConsoleSocket:
@@ -83,7 +84,7 @@ def run_foreground(
 ) -> int:
     """Run `rec` through `runtime`'s CLI with our stdio; the container's exit code."""
     from hutch.engine import monitor
-    from hutch.engine.runtimes import CliRuntime
+    from hutch.engine.cliruntime import CliRuntime
     from hutch.runtime import foreground
 
     if not isinstance(runtime, CliRuntime):

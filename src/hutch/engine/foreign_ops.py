@@ -12,20 +12,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from hutch.engine.cliruntime import CliRuntime
     from hutch.engine.db import Record
-    from hutch.engine.runtimes import CliRuntime
 
 
 def cli_runtime(rec: Record) -> CliRuntime | None:
     """The other runtime `rec` runs under, or None for hutch's own."""
     from hutch import jsonfast
     from hutch.engine import runtimes
+    from hutch.engine.cliruntime import CliRuntime
 
     name = jsonfast.loads(rec.config or "{}").get("OCIRuntime")
     if not isinstance(name, str) or name in ("", runtimes.HUTCH):
         return None
     runtime = runtimes.resolve(name)
-    return runtime if isinstance(runtime, runtimes.CliRuntime) else None
+    return runtime if isinstance(runtime, CliRuntime) else None
 
 
 def _run(runtime: CliRuntime, *args: str) -> str:

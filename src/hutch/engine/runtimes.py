@@ -1,20 +1,15 @@
 """The OCI runtime of an engine container, behind one interface: hutch's own runtime (called in-process as a
 library; conmon runs its `hutch-runtime` binary) or another runtime's runc-compatible CLI (runc, crun, runsc
-or a PATH), each with its own state root under /run/hutch. A container records its runtime's name in its
-config JSON (`OCIRuntime`); every later operation on it goes through that runtime.
+or a PATH; hutch.engine.cliruntime), each with its own state root under /run/hutch. A container records its
+runtime's name in its config JSON (`OCIRuntime`); every later operation on it goes through that runtime.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
-from hutch.errors import HutchError, NotFoundError, StateError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import subprocess
+from hutch.errors import HutchError, NotFoundError
 
 HUTCH = "hutch"
 # The hutch runtime's state root (engine.containers.RUNTIME_ROOT says why it is shared by every --root).
@@ -92,77 +87,12 @@ class HutchRuntime(Runtime):
         try:
             c = self._load(container_id)
         except NotFoundError:
-            with contextlib.suppress(NotFoundError):
+            try:
                 lifecycle.delete_leftover(self.root, container_id)
+            except NotFoundError:
+                pass
             return
         lifecycle.delete(c, force=True)
-
-
-class CliRuntime(Runtime):
-    """Another OCI runtime, through its runc-compatible command line."""
-
-    def __init__(self, name: str, binary: str) -> None:
-        self.name = name
-        self.binary = binary
-        self.root = f"/run/hutch/{os.path.basename(binary) if name == binary else name}"
-
-    def conmon_args(self) -> list[str]:
-        args = ["--root", self.root]
-        if os.path.basename(self.binary) == "runsc":
-            # gVisor cannot join this host's hybrid cgroup v1 hierarchies: it runs without cgroups; and its
-            # netstack needs a configured netns, so the sandbox has its own loopback-only network.
-            args += ["--ignore-cgroups", "--network=none"]
-        return args
-
-    def command(self, *args: str) -> list[str]:
-        return [self.binary, *self.conmon_args(), *args]
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        import subprocess
-
-        return subprocess.run(self.command(*args), capture_output=True, text=True, check=False, timeout=60)
-
-    def _state(self, container_id: str) -> dict[str, object] | None:
-        proc = self._run("state", container_id)
-        if proc.returncode != 0:
-            return None
-        from hutch import jsonfast
-
-        doc = jsonfast.loads(proc.stdout)
-        return doc if isinstance(doc, dict) else None
-
-    def status(self, container_id: str) -> str:
-        doc = self._state(container_id)
-        return str(doc.get("status", "gone")) if doc else "gone"
-
-    def pid(self, container_id: str) -> int:
-        doc = self._state(container_id)
-        pid = doc.get("pid", 0) if doc else 0
-        return pid if isinstance(pid, int) else 0
-
-    def start(self, container_id: str) -> None:
-        self._check(self._run("start", container_id), "start")
-
-    def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
-        status = self.status(container_id)
-        if status == "gone":
-            raise NotFoundError(f"container {container_id[:12]}: {self.name} has no state for it")
-        if status not in ("running", "paused", "created"):
-            raise StateError(f"container {container_id[:12]} is {status}")
-        args = ["kill", *(["--all"] if all_processes else []), container_id, str(sig)]
-        proc = self._run(*args)
-        if proc.returncode != 0 and self.status(container_id) in ("running", "paused", "created"):
-            raise StateError(f"{self.name} kill {container_id[:12]}: {_last_line(proc.stderr)}")
-
-    def delete(self, container_id: str) -> None:
-        if self.status(container_id) != "gone":
-            self._check(self._run("delete", "--force", container_id), "delete")
-
-    def _check(self, proc: subprocess.CompletedProcess[str], what: str) -> None:
-        if proc.returncode != 0:
-            raise HutchError(
-                f"{self.name} {what}: {_last_line(proc.stderr) or f'exit status {proc.returncode}'}"
-            )
 
 
 def resolve(name: str) -> Runtime:
@@ -170,6 +100,8 @@ def resolve(name: str) -> Runtime:
     runc-compatible binary."""
     if not name or name == HUTCH:
         return HutchRuntime()
+    from hutch.engine.cliruntime import CliRuntime
+
     if "/" in name:
         if not (os.path.isfile(name) and os.access(name, os.X_OK)):
             raise HutchError(f"--runtime {name!r}: no executable file at that path")
@@ -199,8 +131,3 @@ def _hutch_runtime_binary() -> str:
     import shutil
 
     return shutil.which("hutch-runtime") or here
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""

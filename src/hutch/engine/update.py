@@ -46,9 +46,10 @@ def _apply_live(rec: Record, doc: dict[str, Any]) -> None:
     """New limits on a live container: through the runtime library for hutch's own runtime, or `RUNTIME
     update --resources -` for another one (runc, crun; runsc runs without cgroups here)."""
     from hutch.engine import monitor, runtimes
+    from hutch.engine.cliruntime import CliRuntime
 
     runtime = monitor.runtime_of(rec)
-    if isinstance(runtime, runtimes.CliRuntime):
+    if isinstance(runtime, CliRuntime):
         import subprocess
 
         from hutch import jsonfast
