@@ -1,5 +1,5 @@
 """The commands run most often import only the cli modules they execute: the other commands' handlers and
-parsers (hutch.cli.argparser, imageops, containerops, manage, ...) stay off their path."""
+parsers (argparse, hutch.cli.argparser, imageops, manage, ...) stay off their path."""
 
 from __future__ import annotations
 
@@ -68,11 +68,19 @@ def test_run_and_create_import_only_their_flags(tmp_path: Path, command: str) ->
     assert modules & COLD == set()
 
 
-def test_other_commands_still_parse_through_argparse(tmp_path: Path) -> None:
+@pytest.mark.parametrize("argv", [["stop", "-t", "1", "nosuch"], ["rm", "-i", "nosuch"], ["start", "nosuch"]])
+def test_start_stop_and_rm_import_only_containerops(tmp_path: Path, argv: list[str]) -> None:
+    code, modules = _imported(tmp_path, argv)
+    assert code == (0 if argv[0] == "rm" else 125)
+    assert "hutch.cli.containerops" in modules
+    assert modules & (COLD | RUN_ONLY) - {"hutch.cli.containerops"} == set()
+
+
+def test_other_command_lines_still_go_through_argparse(tmp_path: Path) -> None:
     code, modules = _imported(tmp_path, ["ps", "--sort", "names"])
     assert code == 0
     assert {"argparse", "hutch.cli.argparser"} & modules == set()  # still fastargs's
     assert "hutch.cli.psquery" in modules
-    code, modules = _imported(tmp_path, ["rm", "--ignore", "nosuch"])
+    code, modules = _imported(tmp_path, ["rm", "nosuch", "--ignore"])  # an option after the list
     assert code == 0
-    assert {"hutch.cli.argparser", "hutch.cli.containerops"} <= modules
+    assert {"argparse", "hutch.cli.argparser", "hutch.cli.containerops"} <= modules

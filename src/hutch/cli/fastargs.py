@@ -1,11 +1,13 @@
-"""The command line of the commands run most often (`run`, `create`, `ps`) without argparse.
+"""The command line of the commands run most often (`run`, `create`, `ps`, `start`, `stop`, `rm`) without
+argparse.
 
 argparse costs `run --rm` ~5 ms (it imports re, enum, gettext and locale, and builds run's hundred flags). The
 flags stay declared once, through add_argument: `Recorder` stands in for the parser and keeps what is declared,
 and `parse` reads a command line written in the plain forms (`--flag`, `--flag VALUE`, `--flag=VALUE`, `-f
-VALUE`, `-fVALUE`, `-it`, then the positionals) into the namespace argparse would make. For anything else -- an
-abbreviated or unknown flag, -h, `--`, a value argparse would refuse or one that looks like a flag -- it
-returns None, and argparse parses the line (and words the error): what argparse accepts or refuses stays so.
+VALUE`, `-fVALUE`, `-it`, then the positionals, the last of which may take all the words left) into the
+namespace argparse would make. For anything else -- an abbreviated or unknown flag, -h, `--`, a value argparse
+would refuse or one that looks like a flag, an option after a list of words -- it returns None, and argparse
+parses the line (and words the error): what argparse accepts or refuses stays so.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ if TYPE_CHECKING:
 # argparse's own values, so that the flags can be declared without importing argparse.
 REMAINDER = "..."
 SUPPRESS = "==SUPPRESS=="
-# The commands that go through `parse` first (hutch.cli.main): run and create (declared by hutch.cli.containers)
-# and ps (hutch.cli.psview).
-COMMANDS = ("run", "create", "ps")
+# The commands that go through `parse` first (hutch.cli.main): run and create (declared by hutch.cli.containers),
+# ps (hutch.cli.psview), start, stop and rm (hutch.cli.containerops).
+COMMANDS = ("run", "create", "ps", "start", "stop", "rm")
 
 
 class Namespace:
@@ -69,7 +71,11 @@ class Recorder:
                 self.options[name] = flag
         else:
             flag.dest = kw.get("dest") or names[0]
-            if flag.nargs not in (None, REMAINDER) or flag.action != "store":
+            if flag.nargs not in (None, REMAINDER, "*", "+") or flag.action != "store":
+                self.followable = False
+            if self.positionals and self.positionals[-1].nargs in ("*", "+"):
+                self.followable = False  # a list of words is read only as the last positional
+            if flag.nargs in ("*", "+") and flag.choices:
                 self.followable = False
             self.positionals.append(flag)
 
@@ -134,6 +140,12 @@ def _parse(p: Recorder, argv: list[str], ns: Namespace, commands: bool = False) 
         if not positionals:
             return argv[i - 1 :]
         flag = positionals.pop(0)
+        if flag.nargs in ("*", "+"):  # the words left; an option after them argparse would not parse
+            if any(w.startswith("-") for w in argv[i:]):
+                raise _Refused
+            seen[flag.dest] = [_value(flag, w) for w in argv[i - 1 :]]
+            i = len(argv)
+            continue
         seen[flag.dest] = _value(flag, word)
         if positionals and positionals[0].nargs == REMAINDER:  # argparse takes it with the one before it
             seen[positionals.pop(0).dest] = argv[i:]
@@ -141,9 +153,9 @@ def _parse(p: Recorder, argv: list[str], ns: Namespace, commands: bool = False) 
     if commands and p.subcommands:
         raise _Refused  # no command: argparse prints the help
     for flag in positionals:
-        if flag.nargs != REMAINDER:
+        if flag.nargs not in (REMAINDER, "*"):
             raise _Refused  # a required positional missing
-        seen[flag.dest] = []
+        seen[flag.dest] = flag.default if flag.nargs == "*" and flag.default is not None else []
     _defaults(p, seen, ns)
     return []
 

@@ -4,10 +4,10 @@
 line, `Error: ...`, and exit 125; `--log-level debug` shows the trace.
 
 This module is what every command imports: the global options, the flag helpers the commands share, and the
-dispatch. `run`, `create` and `ps` are read by hutch.cli.fastargs from their declarations alone (in
-hutch.cli.containers and hutch.cli.psview), without argparse (~5 ms) nor any other command's code; the other
-command lines go to argparse, through hutch.cli.argparser. HTTP (urllib3) is imported only by the commands
-that talk to registries.
+dispatch. `run`, `create`, `ps`, `start`, `stop` and `rm` are read by hutch.cli.fastargs from their
+declarations alone (in hutch.cli.containers, psview and containerops), without argparse (~5 ms) nor any other
+command's code; the other command lines go to argparse, through hutch.cli.argparser. HTTP (urllib3) is
+imported only by the commands that talk to registries.
 """
 
 from __future__ import annotations
@@ -151,18 +151,6 @@ def global_flags(p: Any, parser_class: Any) -> argparse._SubParsersAction[argpar
     return sub
 
 
-def _add(
-    parent: Any,
-    name: str,
-    handler: Callable[[argparse.Namespace], int],
-    help: str,
-    aliases: tuple[str, ...] = (),
-) -> Any:
-    c = parent.add_parser(name, help=help, aliases=list(aliases))
-    c.set_defaults(handler=handler)
-    return c
-
-
 def _parser(command: str | None = None, recorder: fastargs.Recorder | None = None) -> argparse.ArgumentParser:
     """The `hutch` parser (hutch.cli.argparser); given `command`, only that command's subparser is built.
     With `recorder`, for a command of fastargs.COMMANDS, its declarations go to it instead."""
@@ -171,14 +159,33 @@ def _parser(command: str | None = None, recorder: fastargs.Recorder | None = Non
 
         return argparser.parser(command)
     sub = global_flags(recorder, fastargs.Recorder)
+
+    def add(
+        parent: Any,
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        aliases: tuple[str, ...] = (),
+    ) -> Any:
+        """The declarations of `command` alone: another command's go to a recorder that is thrown away."""
+        if parent is sub and command != name:
+            parent = fastargs.Recorder()
+        c = parent.add_parser(name, help=help, aliases=list(aliases))
+        c.set_defaults(handler=handler)
+        return c
+
     if command == "ps":
         from hutch.cli import psview
 
-        psview.declare(sub, _add)
-    else:
+        psview.declare(sub, add)
+    elif command in ("run", "create"):
         from hutch.cli import containers
 
-        containers.declare(sub, _add, command == "run")
+        containers.declare(sub, add, command == "run")
+    else:
+        from hutch.cli import containerops
+
+        containerops.register(sub, add, command)  # start, stop, rm
     return recorder  # type: ignore[return-value]
 
 
