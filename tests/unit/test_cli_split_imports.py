@@ -31,9 +31,6 @@ COLD = {
 RUN_ONLY = {
     "hutch.cli.containers",
     "hutch.cli.runflags",
-    "hutch.cli.netflags",
-    "hutch.cli.healthflags",
-    "hutch.cli.monitorflags",
 }
 
 

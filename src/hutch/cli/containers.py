@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from hutch.cli import healthflags, monitorflags, netflags, runflags
+from hutch.cli import runflags
 from hutch.cli.fastargs import REMAINDER
 from hutch.cli.main import bool_flag, engine_of, login_flags, login_of, tls_flag
 
@@ -42,16 +42,16 @@ def _options(args: argparse.Namespace) -> Options:
         user=args.user or "",
         hostname=args.hostname or "",
         read_only=args.read_only,
-        network=netflags.network_mode(args),
-        net=netflags.net_options(args),
+        network=runflags.network_mode(args),
+        net=runflags.net_options(args),
         tty=args.tty,
     )
-    opts.health = healthflags.flags(args)
+    opts.health = runflags.health_flags(args)
     return runflags.apply(opts, args)  # the flags of hutch.cli.runflags (mounts, security, resources, ...)
 
 
 def _create(engine: Engine, args: argparse.Namespace) -> Record:
-    extra = monitorflags.checked_options(args)  # --runtime, --restart: checked before anything is made
+    extra = runflags.checked_options(args)  # --runtime, --restart: checked before anything is made
     rec = engine.create(
         args.image,
         _options(args),
@@ -64,7 +64,7 @@ def _create(engine: Engine, args: argparse.Namespace) -> Record:
         pull_progress=_no_progress if args.quiet else _pull_progress,
         login=login_of(args),
     )
-    monitorflags.record_options(engine, rec, extra)
+    runflags.record_options(engine, rec, extra)
     return rec
 
 
@@ -130,15 +130,17 @@ def _create_flags(c: argparse.ArgumentParser, run: bool) -> None:
     c.add_argument("--entrypoint", help="override the image's ENTRYPOINT (a string or a JSON array)")
     c.add_argument("--hostname", help="the container's hostname")
     c.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
-    netflags.add_run_flags(c)  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
+    runflags.add_network_flags(
+        c
+    )  # --network, --ip, --mac-address, -p, -P, --add-host, --dns*, --network-alias
     c.add_argument("--pull", default="missing", help="always, missing (default), never or newer")
     c.add_argument("--platform", help="os/arch[/variant] of the image to use (pulled if not stored)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output when pulling the image")
     tls_flag(c, help="require HTTPS and verify certificates when pulling (default true)")
     login_flags(c)
     runflags.add(c)
-    healthflags.add_flags(c)
-    monitorflags.create_flags(c)
+    runflags.add_health_flags(c)
+    runflags.add_monitor_flags(c)
     c.add_argument("image", metavar="IMAGE")
     c.add_argument("command", nargs=REMAINDER, metavar="COMMAND")
 

@@ -1,7 +1,7 @@
 """`hutch healthcheck run CONTAINER`: run the container's healthcheck once, as podman does: silent with exit 0
 when healthy; otherwise prints `unhealthy` (or `starting`, while failures fall in the start period) and exits
 1; 125 when the container has no healthcheck or does not run. Registered by hutch.cli.argparser (run's
-healthcheck flags are hutch.cli.healthflags's)."""
+healthcheck flags are hutch.cli.runflags's)."""
 
 from __future__ import annotations
 

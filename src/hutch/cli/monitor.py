@@ -1,5 +1,5 @@
 """`hutch` commands that rest on the monitor (conmon): logs, attach, and the hidden `container cleanup` that
-conmon runs when a container exits (run/create's --runtime and --restart are hutch.cli.monitorflags's).
+conmon runs when a container exits (run/create's --runtime and --restart are hutch.cli.runflags's).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`hutch network` (create, ls, inspect, rm, prune, connect, disconnect, reload, exists), `hutch port`,
 with podman's flags, output and exit codes (network rm: 1 for no such network, 2 for one in use). Registered
-into the main parser by `register`. run's network flags are hutch.cli.netflags's.
+into the main parser by `register`. run's network flags are hutch.cli.runflags's.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 
 def network_mode(args: argparse.Namespace) -> str:
-    """run's --network value (hutch.cli.netflags.network_mode, its home)."""
-    from hutch.cli import netflags
+    """run's --network value (hutch.cli.runflags.network_mode, its home)."""
+    from hutch.cli import runflags
 
-    return netflags.network_mode(args)
+    return runflags.network_mode(args)
 
 
 def _engine(args: argparse.Namespace) -> Engine:

@@ -1,6 +1,6 @@
 """`hutch pod`: create, ps, inspect, start, stop, restart, kill, pause, unpause, top, stats, logs, rm, prune,
 exists, with podman's output.
-Registered into the main parser by `register`; `run --pod` is a flag of hutch.cli.netflags.
+Registered into the main parser by `register`; `run --pod` is a flag of hutch.cli.runflags.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The flags of `hutch run`/`create` beyond the basics, with podman's names, and their parsing into the
-engine's Options (each bad value one error naming the flag); `update`'s resource flags."""
+engine's Options (each bad value one error naming the flag): mounts, security, resources, namespaces, cgroups,
+network, healthcheck and the monitor's (--runtime, --restart, --log-driver); `update`'s resource flags."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from hutch.errors import HutchError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
+    from hutch.engine.containers import Engine
+    from hutch.engine.db import Record
+    from hutch.engine.network.plan import NetOptions
     from hutch.engine.resources import ResourceFlags
     from hutch.engine.spec import Options
 
@@ -310,3 +315,122 @@ def _namespaces(opts: Options, args: argparse.Namespace) -> None:
     opts.ipc = namespace_mode(args.ipc, "--ipc", ("private", "shareable", "none", "host"))
     opts.uts = namespace_mode(args.uts, "--uts", ("private", "host"))
     opts.cgroupns = namespace_mode(args.cgroupns, "--cgroupns", ("private", "host"))
+
+
+# --- the network flags ---------------------------------------------------------------------------------
+
+
+def add_network_flags(c: argparse.ArgumentParser) -> None:
+    """run/create: --network and the flags that go with it."""
+    c.add_argument(
+        "--network",
+        "--net",
+        dest="networks",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="bridge (default), NAME[,NAME...], none, host, container:ID, ns:PATH",
+    )
+    c.add_argument("--ip", default="", help="the container's IPv4 address on its network")
+    c.add_argument("--mac-address", default="", help="the container's MAC address on its network")
+    c.add_argument("-p", "--publish", action="append", default=[], help="[hostip:][hostport:]ctrport[/proto]")
+    c.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
+    c.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="an /etc/hosts entry")
+    c.add_argument("--dns", action="append", default=[], help="a DNS server for /etc/resolv.conf")
+    c.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
+    c.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="a resolv.conf option")
+    c.add_argument("--network-alias", action="append", default=[], help="another name on the network")
+    c.add_argument("--pod", default="", help="join this pod (its infra container's namespaces)")
+
+
+def network_mode(args: argparse.Namespace) -> str:
+    """--network, repeatable: the values joined with commas (several networks at once); bridge by default."""
+    return ",".join(args.networks or ()) or "bridge"
+
+
+def net_options(args: argparse.Namespace) -> NetOptions:
+    from hutch.engine.network.plan import NetOptions
+
+    return NetOptions(
+        ip=args.ip,
+        mac=args.mac_address,
+        publish=list(args.publish),
+        publish_all=args.publish_all,
+        add_hosts=list(args.add_host),
+        dns=list(args.dns),
+        dns_search=list(args.dns_search),
+        dns_options=list(args.dns_option),
+        aliases=list(args.network_alias),
+        pod=args.pod,
+    )
+
+
+# --- the healthcheck flags -----------------------------------------------------------------------------
+
+
+def add_health_flags(c: argparse.ArgumentParser) -> None:
+    """run's and create's healthcheck flags (each replaces that field of the image's healthcheck)."""
+    c.add_argument("--health-cmd", metavar="COMMAND", help="the check: a shell command, or a JSON array")
+    c.add_argument("--health-interval", metavar="DURATION", help="time between checks (default 30s)")
+    c.add_argument("--health-retries", type=int, metavar="N", help="failures before unhealthy (default 3)")
+    c.add_argument("--health-timeout", metavar="DURATION", help="time a check may take (default 30s)")
+    c.add_argument("--health-start-period", metavar="DURATION", help="failures within it do not count")
+    c.add_argument("--no-healthcheck", action="store_true", help="no healthcheck, not even the image's")
+
+
+def health_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The healthcheck flags given, as hutch.engine.health.resolve takes them."""
+    names = ("cmd", "interval", "retries", "timeout", "start_period")
+    given = {name: getattr(args, f"health_{name}") for name in names}
+    return {**given, "disabled": bool(args.no_healthcheck)}
+
+
+# --- the monitor's flags: checked before anything is made, kept in the container's config JSON ------------
+
+
+def add_monitor_flags(c: argparse.ArgumentParser) -> None:
+    """run/create: --runtime and --restart."""
+    c.add_argument("--runtime", default="", help="hutch (default, in-process), runc, crun, runsc or a PATH")
+    c.add_argument("--restart", default="", help="no, on-failure[:N], always or unless-stopped")
+    c.add_argument("--log-driver", default="", help="k8s-file (default), none or passthrough")
+    c.add_argument("--log-opt", action="append", default=[], metavar="max-size=N", help="log options")
+
+
+def checked_options(args: argparse.Namespace) -> dict[str, object]:
+    """--runtime and --restart, checked before anything is created: the config JSON fields they set."""
+    fields: dict[str, object] = {}
+    if getattr(args, "runtime", ""):  # none given: hutch's own (nothing recorded, nothing imported)
+        from hutch.engine import runtimes
+
+        fields["OCIRuntime"] = runtimes.resolve(args.runtime).name
+    if getattr(args, "restart", ""):
+        from hutch.engine import restart
+
+        policy = restart.parse(args.restart)
+        if policy["Name"] and getattr(args, "rm", False):
+            raise HutchError(
+                'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"'
+            )
+        fields["RestartPolicy"] = policy
+    if getattr(args, "tty", False) and getattr(args, "detach_keys", None) is not None:
+        from hutch.engine import attach
+
+        attach.parse_detach_keys(args.detach_keys)  # run -t attaches (cli/runattach.py): checked first
+    if getattr(args, "log_driver", "") or getattr(args, "log_opt", []):
+        from hutch.engine import logwriter
+
+        fields.update(logwriter.parse_flags(args.log_driver, args.log_opt, getattr(args, "detach", False)))
+    return fields
+
+
+def record_options(engine: Engine, rec: Record, fields: dict[str, object]) -> None:
+    """Add the checked --runtime/--restart fields to the container's config JSON."""
+    if not fields:
+        return
+    from hutch import jsonfast
+    from hutch.engine.monitor import config_of
+
+    cfg = config_of(rec)
+    cfg.update(fields)
+    rec.config = jsonfast.dumps(cfg)
+    engine.db.update(rec.id, config=rec.config)
