@@ -12,12 +12,10 @@ members are the containers whose network plan names it. Changes happen under ROO
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Iterator
 
+from hutch.engine.flock import Held
 from hutch.errors import ConfigError, ExistsError, HutchError, NotFoundError, StateError
 
 TYPE_CHECKING = False
@@ -40,14 +38,8 @@ def _dir(engine: Engine) -> str:
     return os.path.join(engine.root, "pods")
 
 
-@contextlib.contextmanager
-def _locked(engine: Engine) -> Iterator[None]:
-    fd = os.open(os.path.join(engine.root, "pods.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _locked(engine: Engine) -> Held:
+    return Held(os.path.join(engine.root, "pods.lock"))
 
 
 def _save(engine: Engine, pod: dict[str, Any]) -> None:
@@ -107,9 +99,11 @@ def _pause_image(engine: Engine) -> None:
     import tarfile
 
     storage = engine.storage()
-    with contextlib.suppress(NotFoundError):
+    try:
         storage.find(PAUSE_IMAGE)
         return
+    except NotFoundError:
+        pass
     from hutch.image.importer import import_tarball
 
     if not os.access(CATATONIT, os.X_OK):
@@ -225,8 +219,10 @@ def create(
             _save(engine, pod)
         except BaseException:
             if pod["InfraContainerID"]:  # made before the record could be written: it goes too
-                with contextlib.suppress(HutchError):
+                try:
                     engine.remove(pod["InfraContainerID"], force=True)
+                except HutchError:
+                    pass
             podcgroup.remove(made, shared_parents)
             raise
     return pod
@@ -308,10 +304,12 @@ def _infra_pid(engine: Engine, infra_id: str, timeout: float = 10.0) -> int:
 
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(NotFoundError):
+        try:
             c = container.load(engine.runtime_root, infra_id)
             if c.status() in ("created", "running", "paused"):
                 return int(c.pid)
+        except NotFoundError:
+            pass
         if engine.db.get(infra_id).state not in LIVE or time.monotonic() > deadline:
             raise StateError(f"the pod's infra container {infra_id[:12]} is not running")
         time.sleep(0.01)
@@ -323,8 +321,10 @@ def containers(engine: Engine, pod: dict[str, Any]) -> list[Record]:
 
     out = []
     if pod["InfraContainerID"]:
-        with contextlib.suppress(NoSuchContainer):
+        try:
             out.append(engine.find(pod["InfraContainerID"]))
+        except NoSuchContainer:
+            pass
     return out + members(engine, pod)
 
 
@@ -391,11 +391,15 @@ def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
         for rec in members(engine, pod):
             engine.remove(rec.id, force=force)
         if pod["InfraContainerID"]:
-            with contextlib.suppress(NoSuchContainer):
+            try:
                 engine.remove(pod["InfraContainerID"], force=force)
+            except NoSuchContainer:
+                pass
         podcgroup.remove(pod.get("CgroupDirs", []), pod.get("SharedParents", 0))
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(os.path.join(_dir(engine), f"{pod['Id']}.json"))
+        except FileNotFoundError:
+            pass
 
 
 def status(engine: Engine, pod: dict[str, Any]) -> str:

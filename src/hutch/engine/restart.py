@@ -8,7 +8,6 @@ StoppedByUser) is in userdata/restart.json.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from hutch.errors import HutchError
@@ -61,10 +60,12 @@ def save(userdata: str, **changes: object) -> None:
         doc = load(userdata)
         doc.update(changes)
         path = os.path.join(userdata, STATE_FILE)
-        with contextlib.suppress(FileNotFoundError):  # removed while we waited for the lock
+        try:
             with open(f"{path}.tmp", "w") as f:
                 f.write(jsonfast.dumps(doc))
             os.rename(f"{path}.tmp", path)
+        except FileNotFoundError:
+            pass  # removed while we waited for the lock
     finally:
         os.close(fd)
 
