@@ -33,6 +33,10 @@ COLD = [
     "hutch.engine.update",
     "hutch.engine.detached",
     "hutch.engine.conmon",
+    "hutch.engine.cliruntime",
+    "hutch.engine.groups",
+    "hutch.engine.starting",
+    "hutch.engine.volumedb",
     # contextlib imports functools and collections (~3 ms); _sqlite3 loads without them (hutch.image.sqlite)
     "contextlib",
     "functools",
