@@ -3,11 +3,15 @@ not one clear line, what a failed run left behind, and fields inspect showed wro
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
 from tests.integration import test_engine_run as run_suite
+from tests.integration.helpers import wait_for
 from tests.integration.test_engine_run import HUTCH, IMAGE, hutch, leftovers, ok
 
 remote = run_suite.remote
@@ -257,4 +261,62 @@ def test_attach_proxies_signals_to_the_container(root: Path) -> None:
         proc.kill()
         proc.wait()
         ok(root, "rm", "-f", "-t", "0", "rv-attach")
+    assert leftovers(root) == []
+
+
+def test_rm_checks_and_removes_under_the_lock_a_start_claims_under(root: Path) -> None:
+    # A start that claims the container between rm's check and its removal must not lose it to rm: rm
+    # decides under the container's lock. The test holds that lock as a start's claim does, waits until rm
+    # waits for it, plays the claim (the record says running, under a live claimer) and lets rm go on.
+    cid = ok(root, "create", "--name", "rv-claimed", IMAGE, "sleep", "1000").strip()
+    lock = root / "containers" / f"{cid}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    rm = None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        rm = subprocess.Popen(
+            [*HUTCH, "--root", str(root), "rm", "rv-claimed"], stderr=subprocess.PIPE, text=True
+        )
+        inode = os.fstat(fd).st_ino
+        wait_for(lambda: _flock_waiters(inode) > 0, 10, "rm to wait for the container's lock")
+        db = sqlite3.connect(root / "containers.db")
+        with db:
+            db.execute(
+                "UPDATE containers SET state = 'running', monitor_pid = ? WHERE id = ?", (os.getpid(), cid)
+            )
+        db.close()
+    finally:
+        os.close(fd)
+    assert rm is not None
+    _, err = rm.communicate(timeout=30)
+    assert rm.returncode != 0 and "is running" in err, err
+    assert "rv-claimed" in ok(root, "ps", "-a", "--format", "{{.Names}}")
+    db = sqlite3.connect(root / "containers.db")
+    with db:
+        db.execute("UPDATE containers SET state = 'created', monitor_pid = NULL WHERE id = ?", (cid,))
+    db.close()
+    ok(root, "rm", "rv-claimed")
+    assert leftovers(root) == []
+
+
+def _flock_waiters(inode: int) -> int:
+    """How many flocks wait for the file with this inode (/proc/locks marks waiters with "->")."""
+    count = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()  # "1: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF"
+        waiter = "->" in fields and fields[fields.index("->") + 1] == "FLOCK"
+        count += waiter and fields[-3].split(":")[-1] == str(inode)
+    return count
+
+
+def test_finish_of_a_removed_container_leaves_no_lock_file(root: Path) -> None:
+    # conmon's cleanup and a failed run's own cleanup may both finish a --rm container: the later one finds
+    # it removed, and must not leave the lock file its lock made again (crun's refused runs left one).
+    from hutch.engine.containers import Engine
+
+    cid = ok(root, "create", "--name", "rv-finished", IMAGE, "true").strip()
+    ok(root, "rm", "rv-finished")
+    engine = Engine(str(root))
+    engine.finish(cid, 0, remove=True)
+    assert not (root / "containers" / f"{cid}.lock").exists()
     assert leftovers(root) == []

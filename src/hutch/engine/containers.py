@@ -131,7 +131,7 @@ class Engine:
 
     def lock(self, container_id: str) -> Held:
         """The container's lock: its state changes (finish, remove) happen under it."""
-        return Held(os.path.join(self.containers_dir, f"{container_id}.lock"))
+        return Held(os.path.join(self.containers_dir, f"{container_id}.lock"), reentrant=True)
 
     # --- create ---------------------------------------------------------------------------------------------
 
@@ -490,12 +490,20 @@ class Engine:
         from hutch.engine import monitor
 
         rec = self.find(name_or_id)
+        if not force:
+            # Checked and removed under the lock under which a start claims it: a start in between would
+            # lose its container.
+            with self.lock(rec.id):
+                rec = self.db.get(rec.id)
+                if rec.state in LIVE:
+                    raise RunningError(
+                        f"cannot remove container {rec.id} as it is running - running or paused containers "
+                        "cannot be removed without force: container state improper"
+                    )
+                self.finish(rec.id, None, remove=True)
+            self._remove_volumes(rec, volumes)
+            return rec
         if rec.state in LIVE:
-            if not force:
-                raise RunningError(
-                    f"cannot remove container {rec.id} as it is running - running or paused containers cannot "
-                    "be removed without force: container state improper"
-                )
             monitor.stopped_by_user(self, rec)
             rec = monitor.settled(self, rec)
             try:
@@ -505,12 +513,15 @@ class Engine:
             self._thaw(rec)
             self._wait_recorded(rec)
         self.finish(rec.id, None, remove=True)
+        self._remove_volumes(rec, volumes)
+        return rec
+
+    def _remove_volumes(self, rec: Record, volumes: bool) -> None:
         if volumes:
             from hutch import jsonfast
             from hutch.engine import volumes as _volumes
 
             _volumes.remove_anonymous(self, jsonfast.loads(rec.config or "{}").get("Mounts") or [])
-        return rec
 
     # --- pause, unpause, rename (hutch.engine.pause has the freezer side) -----------------------------------
 

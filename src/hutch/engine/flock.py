@@ -4,19 +4,29 @@ collections) cost `run --rm` about 3 ms."""
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 
 
 class Held:
-    """`path` (made if missing) locked exclusively, or `shared`, for the block; released when its fd closes."""
+    """`path` (made if missing) locked exclusively, or `shared`, for the block; released when its fd closes.
 
-    def __init__(self, path: str, shared: bool = False) -> None:
+    A lock taken again by the thread that holds it (`reentrant`: a container's, where rm checks and removes
+    under the lock that finish takes too) is held once more rather than waited for: a second flock on another
+    fd of the same file would wait for ourselves.
+    """
+
+    def __init__(self, path: str, shared: bool = False, reentrant: bool = False) -> None:
         self.path = path
         self.shared = shared
+        self.key = (path, _thread.get_ident()) if reentrant else None
         self.fd = -1
 
     def __enter__(self) -> None:
+        if self.key in _HELD:
+            _HELD[self.key][1] += 1
+            return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
@@ -24,7 +34,21 @@ class Held:
             os.close(fd)
             raise
         self.fd = fd
+        if self.key is not None:
+            _HELD[self.key] = [fd, 1]
 
     def __exit__(self, *_exc: object) -> None:
+        if self.key is not None:
+            held = _HELD[self.key]
+            held[1] -= 1
+            if held[1]:
+                return
+            del _HELD[self.key]
+            os.close(held[0])
+            return
         os.close(self.fd)
         self.fd = -1
+
+
+# (path, thread) -> [fd, depth] of the reentrant locks this process holds.
+_HELD: dict[tuple[str, int], list[int]] = {}

@@ -185,6 +185,8 @@ def finish(
         try:
             rec = engine.db.get(container_id)
         except NoSuchContainer:
+            # Removed meanwhile (an rm, another finish): the lock file is the one our lock just made again.
+            _unlink(os.path.join(engine.containers_dir, f"{container_id}.lock"))
             return
         if if_running and rec.state not in ("running", "paused"):
             return
