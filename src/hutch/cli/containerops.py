@@ -262,7 +262,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not args.format or args.format == "json":
         print(_json(docs))
     else:
-        from hutch.cli.format import render
+        from hutch.cli.templates import render
 
         for doc in docs:
             print(render(args.format, doc))

@@ -3,7 +3,7 @@
 (reference=, dangling=, label=, before=, since=; several values of one key match any, different keys all).
 
 One row per tag (an untagged image is one `<none>` row), newest first. Templates go through the renderer of
-cli/format.py, over podman's image report fields (.ID, .Repository, .Tag, .Digest, .CreatedSince,
+cli/templates.py, over podman's image report fields (.ID, .Repository, .Tag, .Digest, .CreatedSince,
 .CreatedAt, .Size, ...).
 """
 
@@ -187,12 +187,12 @@ def _json_doc(storage: Storage, image: Image) -> dict[str, Any]:
 
 
 def render_template(template: str, rows: list[dict[str, Any]], heading: bool) -> str:
-    """podman's --format (see hutch.cli.format.render_rows), with images' column titles."""
-    from hutch.cli import format as fmt
+    """podman's --format (see hutch.cli.templates.render_rows), with images' column titles."""
+    from hutch.cli import templates
 
-    titles = {f: HEADERS.get(f, fmt.title(f)) for f in FIELDS}
+    titles = {f: HEADERS.get(f, templates.title(f)) for f in FIELDS}
     default = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    return fmt.render_rows(template, rows, titles, heading, default)
+    return templates.render_rows(template, rows, titles, heading, default)
 
 
 def list_images(args: argparse.Namespace, storage: Storage) -> int:

@@ -46,7 +46,7 @@ def _json(doc: object) -> str:
 
 
 def _render(template: str, doc: Any) -> str:
-    from hutch.cli.format import render
+    from hutch.cli.templates import render
 
     return render(template.removeprefix("table "), doc)
 

@@ -87,6 +87,7 @@ def _fields(net: Any) -> dict[str, Any]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
+    from hutch.cli import templates
     from hutch.engine.network import config, manage
 
     nets = config.all_networks(_root(args))
@@ -109,11 +110,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(_json([manage.inspect(n) for n in nets]))
         return 0
     if args.format:  # `table ...` has podman's header (--noheading drops it) and padded columns
-        titles = {k: fmt.title(k) for k in _fields(config.default_network())}
+        titles = {k: templates.title(k) for k in _fields(config.default_network())}
         titles.update(ID="NETWORK ID", Name="NAME", Driver="DRIVER")
         rows_ = [_fields(n) for n in nets]
         default = "{{.ID}}\t{{.Name}}\t{{.Driver}}"
-        sys.stdout.write(fmt.render_rows(args.format, rows_, titles, not args.noheading, default))
+        sys.stdout.write(templates.render_rows(args.format, rows_, titles, not args.noheading, default))
         return 0
     rows = [["NETWORK ID", "NAME", "DRIVER"]]
     rows += [[n.id[:12], n.name, "bridge"] for n in nets]
@@ -122,7 +123,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.format import render
+    from hutch.cli.templates import render
     from hutch.engine.network import config, manage
 
     docs = []

@@ -132,6 +132,7 @@ def _doc(engine: Engine, pod: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
+    from hutch.cli import templates
     from hutch.engine import pods
 
     with _engine(args) as engine:
@@ -147,10 +148,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     if args.format:  # `table ...` has podman's header (--noheading drops it) and padded columns
         rows_ = [{**d, "ID": d["Id"][:width], "Status": d["State"]} for d in docs]
-        titles = {k: fmt.title(k) for k in (*_DOC_KEYS, "ID", "Status")}
+        titles = {k: templates.title(k) for k in (*_DOC_KEYS, "ID", "Status")}
         titles.update(ID="POD ID", Name="NAME", Status="STATUS", InfraContainerID="INFRA ID")
         default = "{{.ID}}\t{{.Name}}\t{{.Status}}\t{{.InfraContainerID}}"
-        sys.stdout.write(fmt.render_rows(args.format, rows_, titles, not args.noheading, default))
+        sys.stdout.write(templates.render_rows(args.format, rows_, titles, not args.noheading, default))
         return 0
     now = time.time()
     rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
@@ -170,7 +171,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.format import render
+    from hutch.cli.templates import render
     from hutch.engine import pods
 
     with _engine(args) as engine:

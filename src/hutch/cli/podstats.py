@@ -41,14 +41,15 @@ def _fields(pod_id: str, s: Sample) -> dict[str, Any]:
 
 def _text(rows: list[dict[str, Any]], fmt_: str | None) -> str:
     from hutch.cli import format as fmt
+    from hutch.cli import templates
     from hutch.cli.main import _json
 
     if fmt_ == "json":
         return _json([{k: d[k] for k in _JSON_KEYS} for d in rows]) + "\n"
     if fmt_:
         body = fmt_.removeprefix("table ")
-        head = [fmt.render(body, _TITLES) + "\n"] if fmt_.startswith("table ") else []
-        return "".join(head + [fmt.render(body, d) + "\n" for d in rows])
+        head = [templates.render(body, _TITLES) + "\n"] if fmt_.startswith("table ") else []
+        return "".join(head + [templates.render(body, d) + "\n" for d in rows])
     table = [HEADER] + [[d[k] for k in _JSON_KEYS] for d in rows]
     return fmt.table(table)
 

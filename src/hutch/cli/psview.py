@@ -181,11 +181,11 @@ def ports_column(rec: Record) -> str:
 
 def render(template: str, docs: list[dict[str, Any]], heading: bool) -> str:
     """ps --format: each container's fields through the template; `table ...` with podman's titles."""
-    from hutch.cli import format as fmt
+    from hutch.cli import templates
 
-    titles = {f: TITLES.get(f, fmt.title(f)) for f in FIELDS}
+    titles = {f: TITLES.get(f, templates.title(f)) for f in FIELDS}
     default = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    return fmt.render_rows(template, docs, titles, heading, default)
+    return templates.render_rows(template, docs, titles, heading, default)
 
 
 def declare(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:

@@ -51,7 +51,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(_json(docs))
     elif args.format:
-        from hutch.cli.format import render
+        from hutch.cli.templates import render
 
         for doc in docs:
             print(render(args.format.removeprefix("table "), doc))
@@ -75,7 +75,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             except volumes.NoSuchVolume:
                 missing = missing or f"no such volume {name}"
     if args.format and args.format != "json":
-        from hutch.cli.format import render
+        from hutch.cli.templates import render
 
         for doc in docs:
             print(render(args.format, doc))
