@@ -1,5 +1,5 @@
-"""start, stop and rm through hutch.cli.fastargs: their plain command lines give argparse's namespace (the
-list of containers last); the others are argparse's."""
+"""start, stop, rm, restart, kill, wait, exec, inspect and logs through hutch.cli.fastargs: their plain command
+lines give argparse's namespace (the list of containers last); the others are argparse's."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ def _fast(argv: list[str]) -> fastargs.Namespace | None:
         ["rm", ""],
         ["start", "a"],
         ["start", "-ai", "--detach-keys", "ctrl-x", "a", "b"],
+        ["exec", "c", "ls", "-l"],
+        ["exec", "-it", "c", "sh"],
+        ["exec", "-d", "-e", "A=1", "-u", "0", "-w", "/", "c", "sh", "-c", "x"],
+        ["exec", "c", "-it", "sh"],  # words after the container are the command's
+        ["restart", "-t", "0", "a", "b"],
+        ["kill", "-s", "TERM", "a"],
+        ["kill", "-a"],
+        ["wait", "--condition", "running", "-i", "250ms", "a", "b"],
+        ["inspect", "-f", "{{.Id}}", "a", "b"],
+        ["logs", "-f", "-n", "--tail", "5", "--since", "10m", "-t", "a", "b"],
     ],
 )
 def test_plain_command_lines_give_argparses_namespace(argv: list[str]) -> None:
@@ -46,6 +56,10 @@ def test_plain_command_lines_give_argparses_namespace(argv: list[str]) -> None:
         ["rm", "-h"],
         ["stop", "--", "a"],
         ["rm", "a", "-"],
+        ["exec"],
+        ["inspect"],
+        ["kill", "a", "-s", "x"],
+        ["logs", "--tail", "x", "a"],
     ],
 )
 def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:

@@ -1,5 +1,5 @@
-"""The command line of the commands run most often (`run`, `create`, `ps`, `start`, `stop`, `rm`) without
-argparse.
+"""The command line of the commands run most often (`run`, `create`, `ps`, `start`, `stop`, `rm`, `exec`,
+...: COMMANDS) without argparse.
 
 argparse costs `run --rm` ~5 ms (it imports re, enum, gettext and locale, and builds run's hundred flags). The
 flags stay declared once, through add_argument: `Recorder` stands in for the parser and keeps what is declared,
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 REMAINDER = "..."
 SUPPRESS = "==SUPPRESS=="
 # The commands that go through `parse` first (hutch.cli.main): run and create (declared by hutch.cli.containers),
-# ps (hutch.cli.psview), start, stop and rm (hutch.cli.containerops).
-COMMANDS = ("run", "create", "ps", "start", "stop", "rm")
+# ps (hutch.cli.psview), and the container commands of hutch.cli.containerops that are run most.
+COMMANDS = (
+    "run", "create", "ps", "start", "stop", "rm", "restart", "kill", "wait", "exec", "inspect", "logs",
+)  # fmt: skip
 
 
 class Namespace:

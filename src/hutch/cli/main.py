@@ -4,10 +4,10 @@
 line, `Error: ...`, and exit 125; `--log-level debug` shows the trace.
 
 This module is what every command imports: the global options, the flag helpers the commands share, and the
-dispatch. `run`, `create`, `ps`, `start`, `stop` and `rm` are read by hutch.cli.fastargs from their
-declarations alone (in hutch.cli.containers, psview and containerops), without argparse (~5 ms) nor any other
-command's code; the other command lines go to argparse, through hutch.cli.argparser. HTTP (urllib3) is
-imported only by the commands that talk to registries.
+dispatch. `run`, `create`, `ps`, `start`, `stop`, `rm`, `exec` and a few more (fastargs.COMMANDS) are read by
+hutch.cli.fastargs from their declarations alone (in hutch.cli.containers, psview and containerops), without
+argparse (~5 ms) nor any other command's code; the other command lines go to argparse, through
+hutch.cli.argparser. HTTP (urllib3) is imported only by the commands that talk to registries.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def _parser(command: str | None = None, recorder: fastargs.Recorder | None = Non
     else:
         from hutch.cli import containerops
 
-        containerops.register(sub, add, command)  # start, stop, rm
+        containerops.register(sub, add, command)  # start, stop, rm, exec, ...
     return recorder  # type: ignore[return-value]
 
 
