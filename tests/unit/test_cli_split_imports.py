@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-# Off every path below: argparse's parser, the other commands, --filter's and --sort's code.
+# Off every path below: argparse's parser, the other commands, --filter's, --sort's and --format's code.
 COLD = {
     "argparse",
     "hutch.cli.argparser",
@@ -26,6 +26,7 @@ COLD = {
     "hutch.cli.pods",
     "hutch.cli.volumes",
     "hutch.cli.psquery",
+    "hutch.cli.templates",
 }
 # run's and create's flags: not `ps`'s concern.
 RUN_ONLY = {
