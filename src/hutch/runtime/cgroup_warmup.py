@@ -69,7 +69,12 @@ def start() -> None:
     _fds.append(fd)
     _state["stop"] = False
     _state["generation"] = generation = int(_state["generation"]) + 1
-    _thread.start_new_thread(_keep_warm, (fd, str(os.getpid()).encode(), generation))
+    running = _thread.allocate_lock()
+    running.acquire()
+    _thread.start_new_thread(_keep_warm, (fd, str(os.getpid()).encode(), generation, running))
+    # Wait (the GIL released) until the thread runs: left to take the GIL when the importing main thread
+    # drops it, it began its first move, and so the grace period, 1-5 ms later (~0.2 ms this way).
+    running.acquire()
 
 
 def stop() -> None:
@@ -87,8 +92,9 @@ def forget() -> None:
     _fds.clear()
 
 
-def _keep_warm(fd: int, pid: bytes, generation: int) -> None:
+def _keep_warm(fd: int, pid: bytes, generation: int, running: _thread.LockType) -> None:
     deadline = time.monotonic() + _MAX_SECONDS
+    running.release()
     try:
         while not _state["stop"] and _state["generation"] == generation and time.monotonic() < deadline:
             os.write(fd, pid)
