@@ -27,10 +27,13 @@ if TYPE_CHECKING:
     from hutch.runtime.container import Container
 
 
-def launch_container(engine: Engine, rec: Record, console_fd: int | None = None) -> Container:
-    """Runtime create and start of `rec` (in this process); errors as podman reports them."""
+def launch_container(
+    engine: Engine, rec: Record, console_fd: int | None = None, sig_proxy: bool = False
+) -> Container:
+    """Runtime create and start of `rec` (in this process); errors as podman reports them. With `sig_proxy`
+    the signals we get go to its init from before it starts: one sent once the process is up must reach it."""
     from hutch.oci import config
-    from hutch.runtime import launch, lifecycle
+    from hutch.runtime import foreground, launch, lifecycle
 
     userdata = engine.path(rec, "userdata")
     spec = config.load(userdata)
@@ -42,6 +45,8 @@ def launch_container(engine: Engine, rec: Record, console_fd: int | None = None)
         from hutch.engine.network.setup import ready
 
         ready(engine, rec)  # the networks' plugins ran while the runtime created the container
+        if sig_proxy:
+            foreground.forward_signals(c.pid)
         lifecycle.start(c)
     except BaseException:
         lifecycle.delete(c, force=True)
@@ -89,7 +94,7 @@ def run_foreground(
     tee = None if tty else _tee(engine, rec)  # the container's output to us and to its log
     try:
         try:
-            c = launch_container(engine, rec, receiver.their_fd if receiver else None)
+            c = launch_container(engine, rec, receiver.their_fd if receiver else None, sig_proxy)
         finally:
             if receiver is not None:
                 os.close(receiver.their_fd)
@@ -103,11 +108,11 @@ def run_foreground(
         raise
     if tee is not None:
         try:
-            code = tee.wait(c.pid, sig_proxy)
+            code = tee.wait(c.pid, proxy=False)  # forwarding since launch_container
         finally:
             tee.close()
     else:
-        code = foreground.wait(c.pid, master, sig_proxy)
+        code = foreground.wait(c.pid, master, proxy=False)
     finish(engine, rec.id, code)
     return code
 
