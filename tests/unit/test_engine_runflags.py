@@ -8,33 +8,35 @@ from pathlib import Path
 
 import pytest
 
-from hutch.engine import mounts, security
-from hutch.engine.resources import ResourceFlags, parse_bytes, resources, shm_size, ulimit
+from hutch.engine import mountflags, mounts, security
+from hutch.engine.devices import device
+from hutch.engine.resources import ResourceFlags, parse_bytes, resources, shm_size
 from hutch.engine.spec import DEFAULT_CAPS
+from hutch.engine.ulimits import ulimit
 from hutch.errors import ConfigError
 
 
 def test_volume_specs() -> None:
-    bind = mounts.parse_volume("/src:/dst:ro,rslave,noexec,Z")
+    bind = mountflags.parse_volume("/src:/dst:ro,rslave,noexec,Z")
     assert (bind.type, bind.source, bind.destination) == ("bind", "/src", "/dst")
     assert bind.options == ["ro", "rslave", "noexec"] and not bind.chown
-    named = mounts.parse_volume("data:/d:U")
+    named = mountflags.parse_volume("data:/d:U")
     assert (named.type, named.source, named.chown) == ("volume", "data", True)
-    anon = mounts.parse_volume("/only")
+    anon = mountflags.parse_volume("/only")
     assert (anon.type, anon.source, anon.destination) == ("volume", "", "/only")
-    assert mounts.parse_volume("/only:ro").options == ["ro"]
-    assert mounts.parse_volume("./rel:/d").source.startswith("/")
+    assert mountflags.parse_volume("/only:ro").options == ["ro"]
+    assert mountflags.parse_volume("./rel:/d").source.startswith("/")
     for bad in ("", "/a:/b:c:d", "/a:rel", "/a:/b:bogus", "/a:/b:ro,rw", "bad name:/d", ":/d"):
         with pytest.raises(ConfigError, match="--volume"):
-            mounts.parse_volume(bad)
+            mountflags.parse_volume(bad)
 
 
 def test_mount_specs() -> None:
-    m = mounts.parse_mount("type=bind,src=/s,dst=/d,ro,bind-propagation=shared")
+    m = mountflags.parse_mount("type=bind,src=/s,dst=/d,ro,bind-propagation=shared")
     assert (m.type, m.source, m.destination, m.options) == ("bind", "/s", "/d", ["rbind", "ro", "shared"])
-    m = mounts.parse_mount("type=volume,source=v,target=/d,readonly=false")
+    m = mountflags.parse_mount("type=volume,source=v,target=/d,readonly=false")
     assert (m.type, m.source, m.options) == ("volume", "v", [])
-    m = mounts.parse_mount("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1777")
+    m = mountflags.parse_mount("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1777")
     assert m.type == "tmpfs" and "size=1048576" in m.options and "mode=1777" in m.options
     assert {"noexec", "nosuid", "nodev"} <= set(m.options)
     for bad in (
@@ -43,18 +45,18 @@ def test_mount_specs() -> None:
         "type=tmpfs,dst=/d,tmpfs-mode=abc", "type=tmpfs,dst=/d,tmpfs-size=huge", "type=bind,src=/s,dst=/d,ro=maybe",
     ):  # fmt: skip
         with pytest.raises(ConfigError, match="--mount"):
-            mounts.parse_mount(bad)
+            mountflags.parse_mount(bad)
 
 
 def test_tmpfs_specs() -> None:
-    t = mounts.parse_tmpfs("/t:size=64m,exec,mode=1777")
+    t = mountflags.parse_tmpfs("/t:size=64m,exec,mode=1777")
     assert t.destination == "/t" and "noexec" not in t.options and "size=64m" in t.options
-    assert mounts.parse_tmpfs("/t").options == ["rw", "noexec", "nosuid", "nodev", "tmpcopyup"]
+    assert mountflags.parse_tmpfs("/t").options == ["rw", "noexec", "nosuid", "nodev", "tmpcopyup"]
     for bad in ("t", "/t:nonsense"):
         with pytest.raises(ConfigError, match="--tmpfs"):
-            mounts.parse_tmpfs(bad)
+            mountflags.parse_tmpfs(bad)
     with pytest.raises(ConfigError, match="duplicate mount destination /d"):
-        mounts.check_unique([mounts.parse_tmpfs("/d"), mounts.parse_volume("/x:/d")])
+        mounts.check_unique([mountflags.parse_tmpfs("/d"), mountflags.parse_volume("/x:/d")])
 
 
 def test_sizes_and_resources() -> None:
@@ -134,11 +136,11 @@ def test_security_opts_and_sysctls() -> None:
 
 
 def test_device_specs(tmp_path: Path) -> None:
-    devices, rules = security.device("/dev/null:/dev/n:rw")
+    devices, rules = device("/dev/null:/dev/n:rw")
     assert devices[0]["path"] == "/dev/n" and (devices[0]["major"], devices[0]["minor"]) == (1, 3)
     assert rules == [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
-    assert security.device("/dev/null")[0][0]["path"] == "/dev/null"
+    assert device("/dev/null")[0][0]["path"] == "/dev/null"
     (tmp_path / "f").write_text("")
     for bad in ("/dev/no-such", str(tmp_path / "f"), "rel", "/dev/null:rel"):
         with pytest.raises(ConfigError, match="--device"):
-            security.device(bad)
+            device(bad)

@@ -93,10 +93,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_update(args: argparse.Namespace) -> int:
     """podman update: new resource limits for a container (applied now if it runs, and kept)."""
     from hutch.cli import runflags
-    from hutch.engine import resources
+    from hutch.engine import update
 
     with engine_of(args) as engine:
-        rec = resources.update(engine, args.container, runflags.resource_flags(args))
+        rec = update.update(engine, args.container, runflags.resource_flags(args))
     print(rec.id)
     return 0
 

@@ -16,12 +16,14 @@ if TYPE_CHECKING:
 
 def cmd_healthcheck_run(args: argparse.Namespace) -> int:
     from hutch.cli.main import DEFAULT_STORAGE
-    from hutch.engine import health
+    from hutch.engine import health, healthrun
     from hutch.engine.containers import Engine
 
     with Engine(args.root or DEFAULT_STORAGE, args.db_path) as engine:
         try:
-            status = health.run_check(engine, args.container, health.hutch_command(engine.root, args.db_path))
+            status = healthrun.run_check(
+                engine, args.container, health.hutch_command(engine.root, args.db_path)
+            )
         except health.Paused:
             if args.from_timer:
                 return 0  # the loop waits for the container to be unpaused

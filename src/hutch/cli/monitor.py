@@ -198,11 +198,11 @@ def _raw_terminal(engine: Engine, rec: Record) -> Callable[[], None]:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     """conmon's exit command: record the exit, release the container's resources, apply --restart."""
-    from hutch.engine import monitor
+    from hutch.engine import detached
 
     with _engine(args) as engine:
         rec = engine.db.find(args.container)  # no such container: 125, as podman
-        monitor.cleanup(engine, rec.id)
+        detached.cleanup(engine, rec.id)
     return 0
 
 

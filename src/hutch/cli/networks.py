@@ -188,27 +188,27 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from hutch.engine.network import setup
+    from hutch.engine.network import connect
 
     with _engine(args) as engine:
         rec = engine.find(args.container)
         with engine.lock(rec.id):
-            setup.connect(engine, rec, args.network, list(args.alias), args.ip, args.mac_address)
+            connect.connect(engine, rec, args.network, list(args.alias), args.ip, args.mac_address)
     return 0
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
-    from hutch.engine.network import setup
+    from hutch.engine.network import connect
 
     with _engine(args) as engine:
         rec = engine.find(args.container)
         with engine.lock(rec.id):
-            setup.disconnect(engine, rec, args.network)
+            connect.disconnect(engine, rec, args.network)
     return 0
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    from hutch.engine.network import setup
+    from hutch.engine.network import connect
 
     with _engine(args) as engine:
         if args.all:
@@ -223,7 +223,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
         for rec in recs:  # as podman: each container's error said, the others still reloaded
             try:
                 with engine.lock(rec.id):
-                    setup.reload(engine, rec)
+                    connect.reload(engine, rec)
             except HutchError as e:
                 code = _fail(str(e), 125)
                 continue
@@ -233,7 +233,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def cmd_port(args: argparse.Namespace) -> int:
     """podman port CONTAINER [PRIVATE_PORT[/PROTO]]: its published ports."""
-    from hutch.engine.network import ports, setup
+    from hutch.engine.network import ports
 
     with _engine(args) as engine:
         if args.all:
@@ -245,7 +245,7 @@ def cmd_port(args: argparse.Namespace) -> int:
         for rec in recs:
             if rec.state != "running":
                 continue  # as podman: only a running container's mappings are listed
-            mappings = setup.ports(engine, rec)
+            mappings = ports.published(engine, rec)
             if args.port:
                 port, _, proto = args.port.partition("/")
                 found = [

@@ -31,6 +31,7 @@ def run(
     signals we get go to the container's init while we are attached (podman's --sig-proxy)."""
     from hutch.cli.monitor import relay
     from hutch.engine import attach, monitor
+    from hutch.engine.detached import run_detached
 
     try:
         keys = attach.parse_detach_keys(detach_keys)  # run checked them before create; start here
@@ -50,7 +51,7 @@ def run(
         from hutch.engine.network.setup import before_launch
 
         before_launch(engine, rec, restore, background=True, any_runtime=True)  # as Engine.run_detached
-        monitor.run_detached(engine, rec, restore, on_created=connect)
+        run_detached(engine, rec, restore, on_created=connect)
     except BaseException:  # a failed run removed the container; a failed start put it back
         for sock in held:
             sock.close()

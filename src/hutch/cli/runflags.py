@@ -206,7 +206,10 @@ def _cgroups(opts: Options, args: argparse.Namespace) -> None:
 
     flags = cf.CgroupFlags(**{n: getattr(args, n) for n in cf.FLAGS})
     cf.merge(opts.resources, cf.resources(flags))
-    opts.device_rules += [cf.device_rule(t) for t in args.device_cgroup_rule]
+    if args.device_cgroup_rule:
+        from hutch.engine.devices import device_rule
+
+        opts.device_rules += [device_rule(t) for t in args.device_cgroup_rule]
     cf.cgroups_mode(args.cgroups)
     if args.cgroup_parent:
         opts.cgroup_parent = cf.cgroup_parent(args.cgroup_parent)
@@ -274,11 +277,11 @@ def _security(opts: Options, texts: list[str]) -> None:
 def _mounts(opts: Options, args: argparse.Namespace) -> None:
     if not (args.volume or args.mount or args.tmpfs):
         return
-    from hutch.engine import mounts
+    from hutch.engine import mountflags, mounts
 
-    specs = [mounts.parse_volume(v) for v in args.volume]
-    specs += [mounts.parse_mount(m) for m in args.mount]
-    specs += [mounts.parse_tmpfs(t) for t in args.tmpfs]
+    specs = [mountflags.parse_volume(v) for v in args.volume]
+    specs += [mountflags.parse_mount(m) for m in args.mount]
+    specs += [mountflags.parse_tmpfs(t) for t in args.tmpfs]
     mounts.check_unique(specs)
     for s in specs:
         if s.type == "bind" and not os.path.exists(s.source):
@@ -291,18 +294,23 @@ def _limits(opts: Options, args: argparse.Namespace) -> None:
         args.ulimit or args.shm_size or args.device
     ):
         return  # none given (run's usual case): the engine's defaults (its pids limit) stand
-    from hutch.engine import resources, security
+    from hutch.engine import resources
 
     flags = resource_flags(args)
     defaults = opts.resources  # the engine's: podman's pids limit
     opts.resources = resources.resources(flags)
     if flags.pids_limit is None and "pids" in defaults:
         opts.resources["pids"] = defaults["pids"]
-    opts.ulimits = [resources.ulimit(u) for u in args.ulimit]
+    if args.ulimit:
+        from hutch.engine.ulimits import ulimit
+
+        opts.ulimits = [ulimit(u) for u in args.ulimit]
     if args.shm_size:
         opts.shm_size = resources.shm_size(args.shm_size)
+    if args.device:
+        from hutch.engine.devices import device
     for text in args.device:
-        devices, rules = security.device(text)
+        devices, rules = device(text)
         opts.devices += devices
         opts.device_rules += rules
         opts.device_flags.append(text)

@@ -127,7 +127,7 @@ def cmd_system_df(args: argparse.Namespace) -> int:
 
 def _volume_usage(engine: Engine, records: list[Record]) -> list[tuple[str, int, int]]:
     """(name, containers using it, bytes) of each volume."""
-    from hutch.engine import system
+    from hutch.engine import system, volumedb
 
     links: dict[str, int] = {}
     for rec in records:
@@ -135,7 +135,7 @@ def _volume_usage(engine: Engine, records: list[Record]) -> list[tuple[str, int,
             links[name] = links.get(name, 0) + 1
     out = []
     volumes_dir = os.path.join(engine.root, "volumes")
-    for vol in engine.db.volumes():
+    for vol in volumedb.all(engine.db):
         out.append((vol.name, links.get(vol.name, 0), system.du(os.path.join(volumes_dir, vol.name))))
     return out
 

@@ -41,10 +41,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from hutch.cli import format as fmt
     from hutch.cli.main import _json
-    from hutch.engine import volumes
+    from hutch.engine import volumedb, volumes
 
     with _engine(args) as engine:
-        docs = [volumes.inspect(engine, v) for v in engine.db.volumes()]
+        docs = [volumes.inspect(engine, v) for v in volumedb.all(engine.db)]
     if args.quiet:
         for doc in docs:
             print(doc["Name"])
@@ -63,12 +63,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from hutch.cli.main import _json
-    from hutch.engine import volumes
+    from hutch.engine import volumedb, volumes
 
     docs = []
     missing = ""
     with _engine(args) as engine:
-        names = [v.name for v in engine.db.volumes()] if args.all else args.names
+        names = [v.name for v in volumedb.all(engine.db)] if args.all else args.names
         for name in names:
             try:
                 docs.append(volumes.inspect(engine, volumes.get(engine, name)))
@@ -85,11 +85,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from hutch.engine import volumes
+    from hutch.engine import volumedb, volumes
 
     code = 0
     with _engine(args) as engine:
-        names = [v.name for v in engine.db.volumes()] if args.all else args.names
+        names = [v.name for v in volumedb.all(engine.db)] if args.all else args.names
         if not names and not args.all:
             raise HutchError("volume rm: at least one volume name is needed (or --all)")
         for name in names:

@@ -70,12 +70,6 @@ def resources(f: CgroupFlags) -> dict[str, Any]:
     return out
 
 
-def device_rule(text: str) -> dict[str, Any]:  # the cli's, in devices
-    from hutch.engine import devices
-
-    return devices.device_rule(text)
-
-
 def merge(into: dict[str, Any], more: dict[str, Any]) -> None:
     """Merge linux.resources sections (`more` wins key by key)."""
     for section, values in more.items():

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     import sqlite3
     from dataclasses import dataclass
 
-    from hutch.engine.volumedb import VolumeRecord
 else:
     from hutch.image.sqlite import sqlite3  # its C part when whole: the package's imports cost ~1 ms
     from hutch.record import dataclass
@@ -152,11 +151,6 @@ class ContainerDB:
         """The ids of the containers made from the image `image_id` (its hex)."""
         rows = self._conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,)).fetchall()
         return [str(r[0]) for r in rows]
-
-    def volumes(self) -> list[VolumeRecord]:  # the cli's; volume records are hutch.engine.volumedb
-        from hutch.engine import volumedb
-
-        return volumedb.all(self)
 
     def remove(self, container_id: str) -> None:
         self._conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))

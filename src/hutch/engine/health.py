@@ -189,9 +189,3 @@ def stop_timer(engine: Engine, rec: Record) -> None:
     if f"hutch-healthcheck-{rec.id[:12]}".encode() in cmdline:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, 9)  # SIGKILL (the signal module costs an enum import on the run path)
-
-
-def run_check(engine: Engine, name_or_id: str, hutch: list[str]) -> str:  # the cli's, in healthrun
-    from hutch.engine import healthrun
-
-    return healthrun.run_check(engine, name_or_id, hutch)

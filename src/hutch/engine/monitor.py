@@ -18,7 +18,6 @@ from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
     from hutch.engine.containers import Engine
@@ -126,21 +125,6 @@ def _tee(engine: Engine, rec: Record) -> Tee | None:
 
     _, size = logwriter.log_options(config_of(rec))
     return logwriter.Tee(logwriter.LogWriter(engine.log_path(rec), size))
-
-
-# conmon's side (hutch.engine.detached), as the cli calls it.
-def run_detached(
-    engine: Engine, rec: Record, restore: str | None = None, on_created: Callable[[], None] | None = None
-) -> None:
-    from hutch.engine import detached
-
-    detached.run_detached(engine, rec, restore, on_created)
-
-
-def cleanup(engine: Engine, container_id: str) -> None:
-    from hutch.engine import detached
-
-    detached.cleanup(engine, container_id)
 
 
 def config_of(rec: Record) -> dict[str, Any]:

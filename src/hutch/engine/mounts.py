@@ -82,22 +82,3 @@ def discard_created(engine: Engine, resolved: Resolved) -> None:
     for name in resolved.created:
         volumes.discard(engine, name)
     release(resolved)
-
-
-# The flags' parsers (hutch.engine.mountflags), as the cli calls them.
-def parse_volume(text: str) -> MountSpec:
-    from hutch.engine import mountflags
-
-    return mountflags.parse_volume(text)
-
-
-def parse_tmpfs(text: str) -> MountSpec:
-    from hutch.engine import mountflags
-
-    return mountflags.parse_tmpfs(text)
-
-
-def parse_mount(text: str) -> MountSpec:
-    from hutch.engine import mountflags
-
-    return mountflags.parse_mount(text)

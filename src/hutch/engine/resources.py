@@ -9,9 +9,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass
     from typing import Any
-
-    from hutch.engine.containers import Engine
-    from hutch.engine.db import Record
 else:
     from hutch.record import dataclass
 
@@ -137,13 +134,3 @@ def shm_size(text: str) -> str:
 
 
 # The cli's entry points of what moved out (hutch.engine.ulimits, hutch.engine.update).
-def ulimit(text: str) -> dict[str, Any]:
-    from hutch.engine import ulimits
-
-    return ulimits.ulimit(text)
-
-
-def update(engine: Engine, name_or_id: str, flags: ResourceFlags) -> Record:
-    from hutch.engine import update
-
-    return update.update(engine, name_or_id, flags)

@@ -9,7 +9,6 @@ from hutch.errors import ConfigError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
-    from typing import Any
 else:
     from hutch.record import dataclass, field
 
@@ -127,9 +126,3 @@ def sysctls(texts: list[str], network: str, ipc: str) -> dict[str, str]:
             raise ConfigError(f"--sysctl {text!r}: sysctl {name!r} is not allowed (not namespaced)")
         out[name] = value
     return out
-
-
-def device(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # the cli's, in devices
-    from hutch.engine import devices
-
-    return devices.device(text)

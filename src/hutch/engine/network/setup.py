@@ -129,30 +129,6 @@ def teardown(engine: Engine, rec: Record) -> None:
 
 
 # The cli's entry points of what moved out (hutch.engine.network.connect, ports).
-def connect(engine: Engine, rec: Record, network: str, aliases: list[str], ip: str, mac: str) -> None:
-    from hutch.engine.network import connect
-
-    connect.connect(engine, rec, network, aliases, ip, mac)
-
-
-def disconnect(engine: Engine, rec: Record, network: str) -> None:
-    from hutch.engine.network import connect
-
-    connect.disconnect(engine, rec, network)
-
-
-def reload(engine: Engine, rec: Record) -> None:
-    from hutch.engine.network import connect
-
-    connect.reload(engine, rec)
-
-
-def ports(engine: Engine, rec: Record) -> list[dict[str, Any]]:
-    from hutch.engine.network import ports
-
-    return ports.published(engine, rec)
-
-
 def before_launch(
     engine: Engine, rec: Record, restore: str | None, background: bool = False, any_runtime: bool = False
 ) -> None:
