@@ -3,6 +3,7 @@ the BPF program libseccomp builds, and the builder process that builds it while 
 
 from __future__ import annotations
 
+import fcntl
 from typing import Any
 
 import pytest
@@ -282,3 +283,22 @@ def test_the_library_identity_changes_with_the_file_and_what_chose_it(
     lib.unlink()
     seen.append(seccomp._library_identity(str(lib)))
     assert len(set(seen)) == len(seen), seen
+
+
+def test_a_cached_program_larger_than_the_pipe_still_arrives_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # create starts the filter after its fork and writes a cached program into the pipe init reads once it
+    # is set up; a pipe smaller than the program (an unprivileged user over pipe-user-pages-soft) must not
+    # block the runtime: a writer process sends the rest.
+    encoded = b"K" + (0).to_bytes(4, "little") + bytes(range(256)) * 64  # 2048 instructions, 16 KiB
+    monkeypatch.setattr(seccomp, "cache_get", lambda key: encoded)
+    monkeypatch.setattr(seccomp, "library_version", lambda: "2.5.4")
+    prepared = seccomp.Prepared(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO")))
+    prepared.open()
+    fcntl.fcntl(prepared.wfd, 1031, 4096)  # F_SETPIPE_SZ: one page
+    try:
+        prepared.start()
+        assert prepared.wfd == -1 and prepared.builder  # the writer took the rest
+        prepared.receive()
+    finally:
+        prepared.reap()
+    assert prepared.compiled is not None and prepared.compiled.encode() == encoded

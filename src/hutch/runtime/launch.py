@@ -92,8 +92,10 @@ def create(
         if linux.seccomp is not None:
             from hutch.runtime import seccomp
 
-            # Built by a helper process while the container is set up; init receives it.
-            filt = seccomp.prepare(linux.seccomp, spec.source)
+            # Init reads the program from a pipe once it is set up; we fill it after the fork (from the
+            # cache, or a builder process does), while init makes the namespaces and mounts.
+            filt = seccomp.Prepared(linux.seccomp, spec.source)
+            filt.open()
         os.mkfifo(c.fifo, 0o622)
         # Exactly 0622, whatever our umask: init opens it for writing after it became process.user.
         os.chmod(c.fifo, 0o622)
@@ -107,6 +109,8 @@ def create(
             if pid == 0:
                 try:
                     parent.close()
+                    if filt is not None:
+                        filt.forked()
                     from hutch.runtime import init
 
                     ctx = init.InitContext(
@@ -128,6 +132,7 @@ def create(
             child.close()
             os.close(fifo_fd)
             if filt is not None:
+                filt.start()
                 filt.detach()
             init_pid = _drive(parent, pid, spec, c, direct)
             if filt is not None:

@@ -46,6 +46,7 @@ from hutch.runtime import log
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
 EPERM = 1
 NOTIFY = "SCMP_ACT_NOTIFY"
@@ -272,76 +273,117 @@ def describe(rule: Rule) -> str:
 class Prepared:
     """A filter being built for one container process; see the module docstring for who calls what."""
 
-    __slots__ = ("cfg", "source", "notify", "builder", "rfd", "listener", "compiled")
+    __slots__ = ("cfg", "source", "notify", "builder", "rfd", "wfd", "listener", "compiled")
 
     def __init__(self, cfg: Seccomp, source: str = "config.json") -> None:
         self.cfg = cfg
         self.source = source
         self.notify = uses_notify(cfg)  # the process that loads it hands a listener fd to an agent
         self.builder = 0
-        self.rfd = -1
+        self.rfd = self.wfd = -1
         self.listener: socket.socket | None = None
         self.compiled: Compiled | None = None
 
     # In the runtime.
 
-    def start(self) -> None:
-        version = library_version()
-        if not version:
-            from hutch.linux import libseccomp
-
-            raise HostError(f"{self.source}: linux.seccomp: {libseccomp.load_error}")
-        planned = plan(self.cfg, self.source)  # the config errors now, in the runtime, not from the builder
-        check_flags(self.cfg, self.source)
+    def open(self) -> None:
+        """The pipe the program will come through (and the agent's connection), before the container
+        process is forked: it inherits the read end. start() may then come after the fork."""
+        if self.notify:  # the profile's errors before a connection's
+            plan(self.cfg, self.source)
+            check_flags(self.cfg, self.source)
+        self.rfd, self.wfd = os.pipe()
         if self.notify:
-            self.listener = _connect(self.cfg.listener_path, self.source)
-        key = cache_key(self.cfg, planned, version)
-        self.compiled = cache_get(key)
-        if self.compiled is not None:
-            if log.debug_enabled():  # what the build would have said
+            try:
+                self.listener = _connect(self.cfg.listener_path, self.source)
+            except BaseException:
+                self.detach()
+                raise
+
+    def forked(self) -> None:
+        """In the container process forked between open() and start(): without our copy of the write end,
+        its read ends when the runtime's program is in."""
+        if self.wfd >= 0:
+            os.close(self.wfd)
+            self.wfd = -1
+
+    def start(self) -> None:
+        """Check the profile (its errors are create's), then write the program from the cache into the pipe,
+        or fork a builder that writes it there."""
+        try:
+            version = library_version()
+            if not version:
                 from hutch.linux import libseccomp
 
-                for name in sorted({rule.name for rule in planned[1]}):
-                    if libseccomp.syscall_resolve(name) == libseccomp.NR_SCMP_ERROR:
-                        log.debug(f"seccomp: syscall {name!r} is unknown on this architecture: ignored")
-            return
-        try:
-            rfd, wfd = os.pipe()
-        except OSError:
+                raise HostError(f"{self.source}: linux.seccomp: {libseccomp.load_error}")
+            planned = plan(self.cfg, self.source)  # the config errors now, in the runtime, not the builder
+            check_flags(self.cfg, self.source)
+            key = cache_key(self.cfg, planned, version)
+            cached = cache_get(key)
+            if cached is not None:
+                if log.debug_enabled():  # what the build would have said
+                    from hutch.linux import libseccomp
+
+                    for name in sorted({rule.name for rule in planned[1]}):
+                        if libseccomp.syscall_resolve(name) == libseccomp.NR_SCMP_ERROR:
+                            log.debug(f"seccomp: syscall {name!r} is unknown on this architecture: ignored")
+                self._write(cached)
+            else:
+                self._fork_builder(key)
+        except BaseException:
             self.detach()
             raise
+        finally:
+            self.forked()
+
+    def _write(self, data: bytes) -> None:
+        """Into the empty pipe: a program (BPF_MAXINSNS instructions at most, 32 KiB) fits in its 64 KiB. A
+        smaller pipe (an unprivileged user over pipe-user-pages-soft) gets the rest from a writer process:
+        the container process reads only once it is set up, and would wait for us meanwhile."""
+        os.set_blocking(self.wfd, False)
         try:
-            pid = os.fork()
-        except OSError:
-            os.close(rfd)
-            os.close(wfd)
-            self.detach()
-            raise
-        if pid == 0:  # the builder: never returns
+            sent = os.write(self.wfd, data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            os.set_blocking(self.wfd, True)
+            self._fork(lambda: data[sent:])
+
+    def _fork_builder(self, key: str) -> None:
+        def built() -> bytes:
+            try:
+                data = build(self.cfg, self.source).encode()
+            except HutchError as e:
+                data = (b"C" if isinstance(e, ConfigError) else b"E") + str(e).encode()
+            return data
+
+        self._fork(built, key)
+
+    def _fork(self, produce: "Callable[[], bytes]", key: str = "") -> None:
+        """A child that writes what `produce` makes into the pipe (then, with `key`, into the cache)."""
+        pid = os.fork()
+        if pid == 0:  # never returns
             code = 1
             try:
-                os.close(rfd)
+                os.close(self.rfd)
                 if self.listener is not None:
                     self.listener.close()
-                try:
-                    data = build(self.cfg, self.source).encode()
-                except HutchError as e:
-                    data = (b"C" if isinstance(e, ConfigError) else b"E") + str(e).encode()
+                data = produce()
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(wfd, view) :]
-                os.close(wfd)
-                if data[:1] == b"K":
+                    view = view[os.write(self.wfd, view) :]
+                os.close(self.wfd)
+                if key and data[:1] == b"K":
                     cache_put(key, data)  # after the program is on its way: nobody waits for this
                 code = 0
             finally:
                 os._exit(code)
-        os.close(wfd)
-        self.builder, self.rfd = pid, rfd
+        self.builder = pid
 
     def detach(self) -> None:
         """Close the runtime's copies of the pipe and the agent's connection, once the container process
         has its own."""
+        self.forked()
         if self.rfd >= 0:
             os.close(self.rfd)
             self.rfd = -1
@@ -452,12 +494,13 @@ def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]], version: str) -> st
     return digest
 
 
-def cache_get(key: str) -> Compiled | None:
-    """The program built before for `key`, if the cache has it and it is root's and sound."""
+def cache_get(key: str) -> bytes | None:
+    """The program built before for `key`, encoded (Compiled.encode), if the cache has it and it is root's
+    and sound."""
     data = _read_cached(key, 8 * _BPF_MAXINSNS + 5)
     if data is None or data[:1] != b"K" or len(data) < 13 or (len(data) - 5) % 8:
         return None
-    return Compiled.decode(data)
+    return data
 
 
 def cache_put(key: str, data: bytes) -> None:
@@ -547,8 +590,10 @@ def _loaded_path(name: str) -> str:
 
 
 def prepare(cfg: Seccomp, source: str = "config.json") -> Prepared:
-    """Start building the filter (and connect to the agent); see the module docstring."""
+    """Open the pipe, connect to the agent and start building the filter, before a fork; see the module
+    docstring (create opens before its fork and starts after it)."""
     prepared = Prepared(cfg, source)
+    prepared.open()
     prepared.start()
     return prepared
 
