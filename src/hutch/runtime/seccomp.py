@@ -2,12 +2,15 @@
 
 The work is split between the runtime and the process that gets the filter (init, or an exec'd process):
 
-- `prepare(cfg)`, in the runtime before it forks: forks a builder that turns the profile into a BPF program
-  with libseccomp while the container is being set up (libseccomp takes ~9 ms for podman's default profile
-  on three architectures, which then mostly overlaps the mounts). When a rule is SCMP_ACT_NOTIFY it also
-  connects to `listenerPath`, with the runtime's credentials and view of the host, as runc does. The forked
-  container process inherits the builder's pipe and the connection; the runtime then `detach()`es its copies
-  and `reap()`s the builder.
+- `Prepared.open()`, in the runtime before it forks the container process: the pipe the program will come
+  through and, when a rule is SCMP_ACT_NOTIFY, the connection to `listenerPath`, made with the runtime's
+  credentials and view of the host, as runc does. The container process inherits the read end and the
+  connection (and closes its copy of the write end: `forked()`).
+- `Prepared.start()`, in the runtime (create: after that fork, while init makes its namespaces and mounts;
+  exec: before it, through `prepare(cfg)`): checks the profile (its errors are the operation's), then writes
+  the cached program into the pipe, or forks a builder that turns the profile into a BPF program with
+  libseccomp and writes it there (~9 ms for podman's default profile on three architectures, which then
+  overlaps the container's setup). The runtime then `detach()`es its copies and `reap()`s the builder.
 - A program once built is kept in a cache (CACHE_DIR, root's own tmpfs dir, a file per profile named by the
   sha256 of the plan, the libseccomp version and the kernel): the next container with the same profile
   (every default podman or hutch container) loads it without a builder, as crun keeps its own. The version
