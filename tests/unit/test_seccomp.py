@@ -12,7 +12,7 @@ from hutch.errors import ConfigError, HostError
 from hutch.linux import libseccomp
 from hutch.linux import seccomp as kernel
 from hutch.oci.config import SECCOMP_ARCHES, SECCOMP_OPS, Seccomp, parse
-from hutch.runtime import seccomp
+from hutch.runtime import seccomp, seccomp_build
 from hutch.runtime.seccomp import Rule
 
 ALLOW = 0x7FFF0000
@@ -140,7 +140,7 @@ def test_masked_eq_takes_the_mask_from_value() -> None:
         profile("SCMP_ACT_ALLOW", call("chmod", "SCMP_ACT_ERRNO", arg(1, "MASKED_EQ", 0o4000, 0o4000)))
     )
     assert rules[0].conditions == ((1, MASKED_EQ, 0o4000, 0o4000),)
-    assert seccomp.describe(rules[0]) == "chmod SCMP_ACT_ERRNO(1) arg1 SCMP_CMP_MASKED_EQ 0x800 0x800"
+    assert seccomp_build.describe(rules[0]) == "chmod SCMP_ACT_ERRNO(1) arg1 SCMP_CMP_MASKED_EQ 0x800 0x800"
 
 
 # --- flags ----------------------------------------------------------------------------------------------
@@ -179,44 +179,46 @@ needs_libseccomp = pytest.mark.skipif(libseccomp.lib is None, reason=libseccomp.
 
 @needs_libseccomp
 def test_unknown_syscall_names_are_skipped() -> None:
-    with_unknown = seccomp.build(
+    with_unknown = seccomp_build.build(
         profile("SCMP_ACT_ALLOW", call(["no_such_syscall", "mkdir"], "SCMP_ACT_KILL"))
     )
-    without = seccomp.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_KILL")))
+    without = seccomp_build.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_KILL")))
     assert with_unknown.program.code() == without.program.code()
     assert len(without.program) * 8 == len(without.program.code()) > 0
     # and the known name still made a rule: the program is not the one of an empty profile
-    assert without.program.code() != seccomp.build(profile("SCMP_ACT_ALLOW")).program.code()
+    assert without.program.code() != seccomp_build.build(profile("SCMP_ACT_ALLOW")).program.code()
 
 
 @needs_libseccomp
 def test_pseudo_syscalls_of_other_architectures_are_accepted() -> None:
     """socketcall exists on x86 only: on x86_64 it resolves to a negative pseudo number; no error."""
-    seccomp.build(profile("SCMP_ACT_ERRNO", call(["socketcall", "read"], "SCMP_ACT_ALLOW")))
+    seccomp_build.build(profile("SCMP_ACT_ERRNO", call(["socketcall", "read"], "SCMP_ACT_ALLOW")))
 
 
 @needs_libseccomp
 def test_every_reported_architecture_builds_and_the_others_are_clear_errors() -> None:
-    reported = seccomp.features()["archs"]
+    reported = seccomp_build.features()["archs"]
     assert isinstance(reported, list)
     for arch in SECCOMP_ARCHES:
         p = profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO"), architectures=[arch])
         if arch in reported:
-            assert len(seccomp.build(p).program) > 0
+            assert len(seccomp_build.build(p).program) > 0
         else:
             with pytest.raises(
                 HostError, match=f"{arch} (is not supported by libseccomp|cannot share a filter)"
             ):
-                seccomp.build(p)
+                seccomp_build.build(p)
 
 
 @needs_libseccomp
 def test_more_architectures_make_a_longer_program() -> None:
-    native = seccomp.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO")))
+    native = seccomp_build.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO")))
     arches = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"] if libseccomp.arch_native() == 0xC000003E else []
     if not arches:
         pytest.skip("x86_64 only")
-    both = seccomp.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO"), architectures=arches))
+    both = seccomp_build.build(
+        profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO"), architectures=arches)
+    )
     assert len(both.program) > len(native.program)
 
 
@@ -235,14 +237,14 @@ def test_the_builder_process_gives_what_build_gives() -> None:
     finally:
         prepared.reap()
     assert prepared.compiled is not None
-    direct = seccomp.build(p)
+    direct = seccomp_build.build(p)
     assert prepared.compiled.program.code() == direct.program.code()
     assert prepared.compiled.flags == direct.flags == kernel.FILTER_FLAG_LOG
 
 
 @needs_libseccomp
 def test_the_builder_reports_errors_with_their_kind() -> None:
-    missing = [a for a in SECCOMP_ARCHES if not libseccomp.arch_resolve(seccomp.arch_name(a))]
+    missing = [a for a in SECCOMP_ARCHES if not libseccomp.arch_resolve(seccomp_build.arch_name(a))]
     if not missing:
         pytest.skip("this libseccomp knows every architecture")
     prepared = seccomp.prepare(profile("SCMP_ACT_ALLOW", architectures=missing[:1]))

@@ -4,7 +4,7 @@ from typing import Any
 
 from hutch import OCI_VERSION
 from hutch.oci.config import CAPABILITIES
-from hutch.runtime import mountopts, seccomp
+from hutch.runtime import mountopts, seccomp, seccomp_build
 from hutch.runtime.namespaces import FLAGS
 
 
@@ -26,7 +26,7 @@ def features() -> dict[str, Any]:
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
             # Probed: the actions this kernel has, the architectures this libseccomp knows, the flags this
             # kernel takes (runc lists the same).
-            "seccomp": seccomp.features(),
+            "seccomp": seccomp_build.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -43,7 +43,7 @@ from hutch import OCI_VERSION
 from hutch.errors import ConfigError, HostError, HutchError
 from hutch.jsonfast import dumps
 from hutch.linux import seccomp as kernel
-from hutch.oci.config import SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
+from hutch.oci.config import SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
 from hutch.runtime import log
 
 TYPE_CHECKING = False
@@ -57,7 +57,7 @@ CACHE_DIR = "/run/hutch/seccomp-cache"
 LIBRARY_RECORD = ".libseccomp"  # in CACHE_DIR: the library's version, and what it was read from
 _LD_CACHE = "/etc/ld.so.cache"
 _WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
-_BPF_MAXINSNS = 4096
+BPF_MAXINSNS = 4096
 # The syscall that hands the listener fd over: a NOTIFY rule on it would wait for an agent that has no fd yet.
 _HANDOFF_SYSCALLS = ("sendmsg",)
 
@@ -178,96 +178,16 @@ def check_flags(cfg: Seccomp, source: str = "config.json") -> None:
     if not bits or kernel.flags_supported(bits):
         return
     for name in cfg.flags:
-        if not _flag_supported(SECCOMP_FLAGS[name]):
+        if not flag_supported(SECCOMP_FLAGS[name]):
             raise HostError(f"{source}: linux.seccomp.flags: this kernel does not support {name}")
     raise HostError(f"{source}: linux.seccomp.flags: this kernel does not take these flags together")
 
 
-def _flag_supported(bit: int) -> bool:
+def flag_supported(bit: int) -> bool:
     """Whether the kernel takes one filter flag (WAIT_KILLABLE_RECV only comes with a listener)."""
     if bit == kernel.FILTER_FLAG_WAIT_KILLABLE_RECV:
         bit |= kernel.FILTER_FLAG_NEW_LISTENER
     return kernel.flags_supported(bit)
-
-
-def arch_name(arch: str) -> str:
-    """libseccomp's name of a spec architecture: SCMP_ARCH_X86_64 -> x86_64."""
-    return arch.removeprefix("SCMP_ARCH_").lower()
-
-
-def build(cfg: Seccomp, source: str = "config.json") -> Compiled:
-    """Build the BPF program of a profile with libseccomp (synchronously)."""
-    from hutch.linux import libseccomp  # loads the library (~2 ms): only here
-
-    if libseccomp.lib is None:
-        raise HostError(f"{source}: linux.seccomp: {libseccomp.load_error}")
-    default, rules = plan(cfg, source)
-    flt = libseccomp.Filter(default)
-    try:
-        for arch in cfg.architectures:
-            token = libseccomp.arch_resolve(arch_name(arch))
-            if not token:
-                raise HostError(
-                    f"{source}: linux.seccomp.architectures: {arch} is not supported by libseccomp "
-                    f"{libseccomp_version()}"
-                )
-            try:
-                flt.add_arch(token)
-            except OSError as e:  # EDOM: another endianness than the native architecture's
-                raise HostError(
-                    f"{source}: linux.seccomp.architectures: {arch} cannot share a filter with this host's "
-                    f"architecture: {e.strerror}"
-                ) from None
-        # No binary tree (ATTR_CTL_OPTIMIZE 2, which newer runc asks for): it makes libseccomp take ~50% longer
-        # (13 ms instead of 9 for podman's profile on three architectures), and since Linux 5.11 the kernel
-        # skips the filter altogether for the syscalls it allows whatever their arguments, which is most.
-        numbers: dict[str, int] = {}
-        for rule in rules:
-            nr = numbers.get(rule.name)
-            if nr is None:
-                nr = numbers[rule.name] = libseccomp.syscall_resolve(rule.name)
-                if nr == libseccomp.NR_SCMP_ERROR:
-                    log.debug(f"seccomp: syscall {rule.name!r} is unknown on this architecture: ignored")
-            if nr == libseccomp.NR_SCMP_ERROR:
-                continue
-            conds = None
-            if rule.conditions:
-                conds = (libseccomp.ArgCmp * len(rule.conditions))(
-                    *(libseccomp.ArgCmp(*c) for c in rule.conditions)
-                )
-            try:
-                flt.add_rule(rule.action, nr, conds)
-            except OSError as e:
-                raise ConfigError(
-                    f"{source}: linux.seccomp.syscalls: libseccomp refuses the rule {describe(rule)}: "
-                    f"{e.strerror}"
-                ) from None
-        code = flt.export_bpf()
-    except OSError as e:
-        raise HostError(f"{source}: linux.seccomp: {e.strerror or e}") from None
-    finally:
-        flt.release()
-    if len(code) // 8 > _BPF_MAXINSNS:
-        raise ConfigError(
-            f"{source}: linux.seccomp: the filter needs {len(code) // 8} BPF instructions; the kernel takes "
-            f"at most {_BPF_MAXINSNS}"
-        )
-    return Compiled(kernel.Program(code), flag_bits(cfg))
-
-
-def describe(rule: Rule) -> str:
-    """A rule as a person reads it: `mkdir SCMP_ACT_ERRNO(38) arg1 SCMP_CMP_EQ 0x1ff`."""
-    base = rule.action & 0xFFFF0000
-    action = next((name for name, v in SECCOMP_ACTIONS.items() if v == base), f"{base:#x}")
-    text = f"{rule.name} {action}"
-    if base in (SECCOMP_ACTIONS["SCMP_ACT_ERRNO"], SECCOMP_ACTIONS["SCMP_ACT_TRACE"]):
-        text += f"({rule.action & 0xFFFF})"
-    ops = {v: k for k, v in SECCOMP_OPS.items()}
-    for index, op, a, b in rule.conditions:
-        text += f" arg{index} {ops.get(op, op)} {a:#x}"
-        if op == SECCOMP_OPS["SCMP_CMP_MASKED_EQ"]:
-            text += f" {b:#x}"
-    return text
 
 
 # --- the runtime's side and the container process's side ------------------------------------------------
@@ -354,6 +274,8 @@ class Prepared:
 
     def _fork_builder(self, key: str) -> None:
         def built() -> bytes:
+            from hutch.runtime.seccomp_build import build
+
             try:
                 data = build(self.cfg, self.source).encode()
             except HutchError as e:
@@ -416,6 +338,8 @@ class Prepared:
         if self.compiled is not None:
             return
         if self.rfd < 0:
+            from hutch.runtime.seccomp_build import build
+
             self.compiled = build(self.cfg, self.source)
             return
         chunks = []
@@ -500,7 +424,7 @@ def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]], version: str) -> st
 def cache_get(key: str) -> bytes | None:
     """The program built before for `key`, encoded (Compiled.encode), if the cache has it and it is root's
     and sound."""
-    data = _read_cached(key, 8 * _BPF_MAXINSNS + 5)
+    data = _read_cached(key, 8 * BPF_MAXINSNS + 5)
     if data is None or data[:1] != b"K" or len(data) < 13 or (len(data) - 5) % 8:
         return None
     return data
@@ -550,6 +474,13 @@ def _read_cached(name: str, limit: int) -> bytes | None:
 
 
 # --- the library's version, without loading it -----------------------------------------------------------
+
+
+def libseccomp_version() -> str:
+    """The library's version ("2.5.4"), or "" without it."""
+    from hutch.linux import libseccomp
+
+    return "" if libseccomp.lib is None else ".".join(map(str, libseccomp.version()))
 
 
 def library_version() -> str:
@@ -631,48 +562,3 @@ def _send(sock: "socket.socket", message: bytes, fd: int, path: str) -> None:
             sock.sendall(message[sent:])
     except OSError as e:
         raise HutchError(f"seccomp: cannot send the listener fd to {path}: {e.strerror}") from None
-
-
-# --- what this host supports ----------------------------------------------------------------------------
-
-
-def libseccomp_version() -> str:
-    """The library's version ("2.5.4"), or "" without it."""
-    from hutch.linux import libseccomp
-
-    return "" if libseccomp.lib is None else ".".join(map(str, libseccomp.version()))
-
-
-def _arch_usable(arch: str) -> bool:
-    """Whether libseccomp knows the architecture and can put it in a filter beside the native one."""
-    from hutch.linux import libseccomp
-
-    token = libseccomp.arch_resolve(arch_name(arch))
-    if not token:
-        return False
-    flt = libseccomp.Filter(SECCOMP_ACTIONS["SCMP_ACT_ALLOW"])
-    try:
-        flt.add_arch(token)
-    except OSError:
-        return False
-    finally:
-        flt.release()
-    return True
-
-
-def features() -> dict[str, object]:
-    """The `linux.seccomp` part of the features document, probed on this host: the actions the kernel has,
-    the architectures this libseccomp can filter here, the flags the kernel takes."""
-    from hutch.linux import libseccomp
-
-    if libseccomp.lib is None:
-        return {"enabled": False}
-    supported = [name for name, bit in SECCOMP_FLAGS.items() if _flag_supported(bit)]
-    return {
-        "enabled": True,
-        "actions": sorted(name for name, value in SECCOMP_ACTIONS.items() if kernel.action_available(value)),
-        "operators": sorted(SECCOMP_OPS),
-        "archs": sorted(arch for arch in SECCOMP_ARCHES if _arch_usable(arch)),
-        "knownFlags": sorted(SECCOMP_FLAGS),
-        "supportedFlags": sorted(supported),
-    }
