@@ -1,15 +1,14 @@
-"""hutch.cli.fastargs: the command lines it reads give argparse's namespace; the others are argparse's."""
+"""hutch.cli.fastargs: the command lines it reads (run, create, ps, start, stop, rm, restart, kill, wait, exec,
+inspect, logs) give argparse's namespace; the others are argparse's."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
 from hutch.cli import fastargs, main
 
 
-def _fast(argv: list[str]) -> SimpleNamespace | None:
+def _fast(argv: list[str]) -> fastargs.Namespace | None:
     recorder = fastargs.Recorder()
     main._parser(main.command_of(argv), recorder)
     return fastargs.parse(argv, recorder)
@@ -55,6 +54,26 @@ def _fast(argv: list[str]) -> SimpleNamespace | None:
         ["ps", "-a"],
         ["ps", "-aq", "--no-trunc"],
         ["ps", "--format", "{{.ID}}", "-f", "status=exited", "--filter", "name=x", "-n", "3", "--sort=id"],
+        ["stop", "a"],
+        ["stop", "-t", "5", "a", "b"],
+        ["stop", "--time=0", "-a"],
+        ["stop"],  # no container: the handler says so
+        ["--root", "/r", "rm", "-f", "a", "b", "c"],
+        ["rm", "-fv", "--depend", "-t", "3", "a"],
+        ["rm", "-a", "-i"],
+        ["rm", ""],
+        ["start", "a"],
+        ["start", "-ai", "--detach-keys", "ctrl-x", "a", "b"],
+        ["exec", "c", "ls", "-l"],
+        ["exec", "-it", "c", "sh"],
+        ["exec", "-d", "-e", "A=1", "-u", "0", "-w", "/", "c", "sh", "-c", "x"],
+        ["exec", "c", "-it", "sh"],  # words after the container are the command's
+        ["restart", "-t", "0", "a", "b"],
+        ["kill", "-s", "TERM", "a"],
+        ["kill", "-a"],
+        ["wait", "--condition", "running", "-i", "250ms", "a", "b"],
+        ["inspect", "-f", "{{.Id}}", "a", "b"],
+        ["logs", "-f", "-n", "--tail", "5", "--since", "10m", "-t", "a", "b"],
     ],
 )
 def test_plain_command_lines_give_argparses_namespace(argv: list[str]) -> None:
@@ -80,6 +99,18 @@ def test_plain_command_lines_give_argparses_namespace(argv: list[str]) -> None:
         ["ps", "--unknown"],
         ["ps", "-a", "-"],
         ["--version", "ps"],
+        ["start"],  # CONTAINER is required: argparse's error
+        ["rm", "a", "-f", "b"],  # an option after the containers: argparse's error
+        ["stop", "a", "-t", "5"],
+        ["stop", "-t", "x", "a"],  # a bad value
+        ["rm", "--forc", "a"],  # an abbreviation
+        ["rm", "-h"],
+        ["stop", "--", "a"],
+        ["rm", "a", "-"],
+        ["exec"],
+        ["inspect"],
+        ["kill", "a", "-s", "x"],
+        ["logs", "--tail", "x", "a"],
     ],
 )
 def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
@@ -91,3 +122,9 @@ def test_repeated_network_flags_are_joined() -> None:
 
     assert networks.network_mode(_fast(["run", "--network", "a", "--net=b", "img"])) == "a,b"
     assert networks.network_mode(_fast(["run", "img"])) == "bridge"
+
+
+def test_the_other_commands_are_not_declared() -> None:
+    recorder = fastargs.Recorder()
+    main._parser("stop", recorder)
+    assert set(recorder.subcommands) == {"stop"}

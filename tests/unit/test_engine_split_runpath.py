@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.unit.test_image_split_runpath import store_an_image
 
 import hutch
-from hutch.image.storage import Storage
-from hutch.oci import digest
 
 COLD = [
     "hutch.engine.network.attach",
@@ -67,34 +66,10 @@ print(" ".join(sorted(sys.modules)))
 """
 
 
-def _store_an_image(root: str, db_path: str) -> None:
-    """A stored image as a pull leaves it: a config blob, one unpacked (empty) layer, a tag."""
-    from hutch.image.db import Image, LayerRef
-
-    config = b'{"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]}}'
-    config_digest = digest.of_bytes(config)
-    diff_id = digest.of_bytes(b"layer")
-    with Storage(root, db_path) as storage:
-        storage.blobs.ingest_bytes(config, config_digest)
-        os.mkdir(storage.layer_path(diff_id))
-        storage.db.begin_layer(diff_id, storage.layer_path(diff_id))
-        storage.db.finish_layer(diff_id, 0)
-        image = Image(
-            config_digest,
-            digest.of_bytes(b"manifest"),
-            "application/vnd.oci.image.manifest.v1+json",
-            1,
-            "linux",
-            "amd64",
-            layers=[diff_id],
-        )
-        storage.db.record_image(image, [LayerRef(diff_id)], [(config_digest, len(config))], ["localhost/t:1"])
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="create mounts the container's overlay")
 def test_run_rm_network_none_imports_no_cold_module(tmp_path: Path) -> None:
     root, db_path = str(tmp_path / "storage"), str(tmp_path / "hutch.db")
-    _store_an_image(root, db_path)
+    store_an_image(root, db_path)
     src = str(Path(hutch.__file__).parents[1])
     out = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _RUN_PATH, root, db_path, src],

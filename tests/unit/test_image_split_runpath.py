@@ -48,7 +48,7 @@ print(" ".join(sorted(sys.modules)))
 """
 
 
-def _store_an_image(root: str, db_path: str) -> None:
+def store_an_image(root: str, db_path: str) -> None:
     """A stored image as a pull leaves it: a config blob, one unpacked layer, a tag."""
     from hutch.image.db import Image, LayerRef
 
@@ -74,7 +74,7 @@ def _store_an_image(root: str, db_path: str) -> None:
 
 def test_run_path_imports_no_cold_module(tmp_path: Path) -> None:
     root, db_path = str(tmp_path / "storage"), str(tmp_path / "hutch.db")
-    _store_an_image(root, db_path)
+    store_an_image(root, db_path)
     out = subprocess.run(
         [sys.executable, "-c", _RUN_PATH, root, db_path], capture_output=True, text=True, check=True
     ).stdout

@@ -11,7 +11,7 @@ import os
 import sys
 
 from hutch.cli.fastargs import REMAINDER
-from hutch.cli.main import _json, engine_of
+from hutch.cli.main import engine_of, fail
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -21,12 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hutch.engine.containers import Engine
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return code
 
 
 def _names(engine: Engine, args: argparse.Namespace, stopped: bool = False) -> list[str]:
@@ -50,7 +44,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
             try:
                 engine.stop(name, args.time)
             except NoSuchContainer as e:
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
                 continue
             print(name)
     return code
@@ -77,14 +71,14 @@ def cmd_rm(args: argparse.Namespace) -> int:
             except NoSuchContainer as e:
                 if args.ignore:
                     continue
-                failed = _fail(str(e), 1)  # each one is reported; the first failure's code is kept
+                failed = fail(str(e), 1)  # each one is reported; the first failure's code is kept
                 code = code or failed
                 continue
             except RunningError as e:
-                code = _fail(str(e), 2)
+                code = fail(str(e), 2)
                 continue
             except pods.InfraContainerError as e:
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
                 continue
             print(name)
     return code
@@ -145,10 +139,10 @@ def cmd_start(args: argparse.Namespace) -> int:
                     engine, name, attach=args.attach, interactive=args.interactive, keys=args.detach_keys
                 )
             except InvokeError as e:
-                code = _fail(str(e), e.exit_code if args.attach else 125)
+                code = fail(str(e), e.exit_code if args.attach else 125)
                 continue
             except NoSuchContainer as e:  # reported; the others are still started
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
                 continue
             if args.attach:
                 return result if result is not None else 0
@@ -181,7 +175,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
             try:
                 engine.kill(name, sig)
             except (NotFoundError, StateError) as e:  # reported; the others are still signalled
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
                 continue
             print(name, flush=True)
     return code
@@ -230,7 +224,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
                     os.dup2(copy, fd)
                     os.close(copy)
         except InvokeError as e:
-            return _fail(str(e), e.exit_code)
+            return fail(str(e), e.exit_code)
     if args.detach:
         import secrets
 
@@ -240,6 +234,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """podman inspect / container inspect: a JSON array, or a Go template per object."""
+    from hutch.cli.templates import print_documents
     from hutch.engine.db import NoSuchContainer
 
     docs: list[Any] = []
@@ -259,14 +254,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 docs.append(storage.inspect(storage.find(name)))
             except HutchError:
                 missing = missing or f'no such object: "{name}"'
-    if not args.format or args.format == "json":
-        print(_json(docs))
-    else:
-        from hutch.cli.templates import render
-
-        for doc in docs:
-            print(render(args.format, doc))
-    return _fail(missing, 125) if missing else 0
+    print_documents(args.format, docs)
+    return fail(missing, 125) if missing else 0
 
 
 def _container_help(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 
 from hutch.cli import runflags
 from hutch.cli.fastargs import REMAINDER
-from hutch.cli.main import bool_flag, engine_of, login_flags, login_of, tls_flag
+from hutch.cli.main import bool_flag, engine_of, fail, login_flags, login_of, tls_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,12 +23,6 @@ if TYPE_CHECKING:
     from hutch.engine.db import Record
     from hutch.engine.spec import Options
     from hutch.image.progress import Progress
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return code
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -105,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 rec, tty=args.tty, interactive=args.interactive, sig_proxy=args.sig_proxy
             )
         except InvokeError as e:
-            return _fail(str(e), e.exit_code)
+            return fail(str(e), e.exit_code)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -405,15 +405,28 @@ def register(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.A
     """pull, push, images, rmi, tag, history, save, load and import (`add` is hutch.cli.argparser's)."""
     from hutch.cli.main import cmd_images
 
-    _pull_flags(add(sub, "pull", cmd_pull, "pull an image from a registry"))
-    _push_flags(add(sub, "push", cmd_push, "push an image to a registry"))
+    _add_commands(sub, add, ("pull", "push"))
     _images_flags(add(sub, "images", cmd_images, "list images"))
     _rmi_flags(add(sub, "rmi", cmd_rmi, "remove images"))
-    _tag_flags(add(sub, "tag", cmd_tag, "add names to an image"))
-    _history_flags(add(sub, "history", cmd_history, "show an image's history"))
-    _save_flags(add(sub, "save", cmd_save, "write images to an archive"))
-    _load_flags(add(sub, "load", cmd_load, "load images from an archive"))
-    _import_flags(add(sub, "import", cmd_import, "make an image of a rootfs tarball"))
+    _add_commands(sub, add, ("tag", "history", "save", "load", "import"))
+
+
+def _add_commands(
+    sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser], names: tuple[str, ...]
+) -> None:
+    """The image commands the top level and `hutch image` both have, by name, in the order given."""
+    commands = {
+        "pull": (cmd_pull, "pull an image from a registry", _pull_flags),
+        "push": (cmd_push, "push an image to a registry", _push_flags),
+        "tag": (cmd_tag, "add names to an image", _tag_flags),
+        "history": (cmd_history, "show an image's history", _history_flags),
+        "save": (cmd_save, "write images to an archive", _save_flags),
+        "load": (cmd_load, "load images from an archive", _load_flags),
+        "import": (cmd_import, "make an image of a rootfs tarball", _import_flags),
+    }
+    for name in names:
+        handler, help, flags = commands[name]
+        flags(add(sub, name, handler, help))
 
 
 def register_group(sub: argparse._SubParsersAction[Any], add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -441,13 +454,7 @@ def register_group(sub: argparse._SubParsersAction[Any], add: Callable[..., argp
     isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=type(image))
     _images_flags(add(isub, "ls", cmd_images, "list images", ("list",)))
     _rmi_flags(add(isub, "rm", cmd_rmi, "remove images"))
-    _tag_flags(add(isub, "tag", cmd_tag, "add names to an image"))
-    _pull_flags(add(isub, "pull", cmd_pull, "pull an image from a registry"))
-    _push_flags(add(isub, "push", cmd_push, "push an image to a registry"))
-    _history_flags(add(isub, "history", cmd_history, "show an image's history"))
-    _save_flags(add(isub, "save", cmd_save, "write images to an archive"))
-    _load_flags(add(isub, "load", cmd_load, "load images from an archive"))
-    _import_flags(add(isub, "import", cmd_import, "make an image of a rootfs tarball"))
+    _add_commands(isub, add, ("tag", "pull", "push", "history", "save", "load", "import"))
     c = add(isub, "inspect", cmd_inspect, "show an image's configuration")
     c.add_argument("images", nargs="+", metavar="IMAGE")
     c.add_argument("-f", "--format", help="json")

@@ -114,6 +114,13 @@ def _err(line: str) -> None:
     sys.stderr.flush()
 
 
+def fail(message: str, code: int = 125) -> int:
+    """One `Error: ...` line, the message's line breaks and runs of spaces folded (a command that goes on
+    after one object's error, as podman's do); returns `code` for its exit."""
+    _err(f"Error: {' '.join(message.split())}")
+    return code
+
+
 # --- the parser ---------------------------------------------------------------------------------------------
 
 

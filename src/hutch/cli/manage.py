@@ -13,6 +13,7 @@ import sys
 import time
 
 from hutch.cli.fastargs import REMAINDER
+from hutch.cli.main import fail
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -31,12 +32,6 @@ def _engine(args: argparse.Namespace) -> Engine:
     from hutch.cli.main import engine_of
 
     return engine_of(args)
-
-
-def _fail(message: str, code: int = 125) -> int:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return code
 
 
 def _json(doc: object) -> str:
@@ -239,7 +234,7 @@ def _each(args: argparse.Namespace, action: str, live: bool) -> int:
             try:
                 getattr(engine, action)(name)
             except HutchError as e:
-                code = _fail(str(e))
+                code = fail(str(e))
                 continue
             print(name, flush=True)
     return code

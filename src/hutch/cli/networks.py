@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from hutch.cli.fastargs import REMAINDER
-from hutch.cli.main import DEFAULT_STORAGE, _json
+from hutch.cli.main import DEFAULT_STORAGE, _json, fail
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
@@ -37,12 +37,6 @@ def _root(args: argparse.Namespace) -> str:
     import os
 
     return os.path.abspath(args.root or DEFAULT_STORAGE)
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return code
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -123,7 +117,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.templates import render
+    from hutch.cli.templates import print_documents
     from hutch.engine.network import config, manage
 
     docs = []
@@ -135,12 +129,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             missing = missing or str(e)
             continue
         docs.append(manage.inspect(net) if not args.format or args.format == "json" else _fields(net))
-    if not args.format or args.format == "json":
-        print(_json(docs))
-    else:
-        for doc in docs:
-            print(render(args.format, doc))
-    return _fail(missing, 125) if missing else 0
+    print_documents(args.format, docs)
+    return fail(missing, 125) if missing else 0
 
 
 def cmd_exists(args: argparse.Namespace) -> int:
@@ -162,11 +152,11 @@ def cmd_rm(args: argparse.Namespace) -> int:
             try:
                 print(manage.remove(engine, name, force=args.force), flush=True)
             except NotFoundError as e:
-                code = _fail(str(e), 1)
+                code = fail(str(e), 1)
             except manage.InUseError as e:
-                code = _fail(str(e), 2)
+                code = fail(str(e), 2)
             except HutchError as e:  # each network's error said, the others still removed (podman)
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
     return code
 
 
@@ -225,7 +215,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
                 with engine.lock(rec.id):
                     connect.reload(engine, rec)
             except HutchError as e:
-                code = _fail(str(e), 125)
+                code = fail(str(e), 125)
                 continue
             print(rec.id, flush=True)
     return code
@@ -254,7 +244,7 @@ def cmd_port(args: argparse.Namespace) -> int:
                     if str(m["containerPort"]) == port and m["protocol"] == (proto or "tcp")
                 ]
                 if not found:
-                    return _fail(f"failed to find published port {args.port!r}", 125)
+                    return fail(f"failed to find published port {args.port!r}", 125)
                 for m in found:
                     print(f"{m['hostIP'] or '0.0.0.0'}:{m['hostPort']}")
                 continue

@@ -9,7 +9,7 @@ import sys
 import time
 
 from hutch.cli.fastargs import REMAINDER
-from hutch.cli.main import DEFAULT_STORAGE, _json
+from hutch.cli.main import DEFAULT_STORAGE, _json, fail
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False
@@ -25,10 +25,6 @@ def _engine(args: argparse.Namespace) -> Engine:
     from hutch.engine.containers import Engine
 
     return Engine(args.root or DEFAULT_STORAGE, args.db_path)
-
-
-def _fail(message: str) -> None:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -198,14 +194,12 @@ def _each(args: argparse.Namespace, action: Callable[[Engine, dict[str, Any]], N
                 try:
                     chosen.append(pods.find(engine, name))
                 except NotFoundError as e:
-                    _fail(str(e))
-                    code = 125
+                    code = fail(str(e))
         for pod in chosen:  # as podman: each pod's error said, the others still acted on
             try:
                 action(engine, pod)
             except HutchError as e:
-                _fail(str(e))
-                code = 125
+                code = fail(str(e))
                 continue
             print(pod["Id"], flush=True)
     return code

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from hutch.cli.main import _err
 from hutch.image.progress import Progress
 
 TYPE_CHECKING = False
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
 BAR_WIDTH = 30
 REDRAW = 0.1
 _UNITS = ("b", "KiB", "MiB", "GiB", "TiB")
-
-
-def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
 
 
 def for_stderr() -> Progress:

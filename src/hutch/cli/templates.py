@@ -45,6 +45,17 @@ def render(template: str, doc: Any) -> str:
     return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\n", "\n").replace("\\t", "\t"))
 
 
+def print_documents(template: str | None, docs: list[Any]) -> None:
+    """What an inspect command prints: the documents as one JSON array, or each through a Go template."""
+    if template and template != "json":
+        for doc in docs:
+            print(render(template, doc))
+    else:
+        from hutch.cli.main import _json
+
+        print(_json(docs))
+
+
 def render_rows(
     template: str, rows: list[dict[str, Any]], titles: dict[str, str], heading: bool, default: str = ""
 ) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from hutch.cli.fastargs import REMAINDER
+from hutch.cli.main import fail
 from hutch.errors import HutchError
 
 TYPE_CHECKING = False
@@ -62,7 +63,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hutch.cli.main import _json
+    from hutch.cli.templates import print_documents
     from hutch.engine import volumedb, volumes
 
     docs = []
@@ -74,14 +75,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 docs.append(volumes.inspect(engine, volumes.get(engine, name)))
             except volumes.NoSuchVolume:
                 missing = missing or f"no such volume {name}"
-    if args.format and args.format != "json":
-        from hutch.cli.templates import render
-
-        for doc in docs:
-            print(render(args.format, doc))
-    else:
-        print(_json(docs))
-    return _fail(missing, 125) if missing else 0
+    print_documents(args.format, docs)
+    return fail(missing, 125) if missing else 0
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
@@ -96,10 +91,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
             try:
                 volumes.remove(engine, name, force=args.force)
             except volumes.NoSuchVolume as e:
-                code = _fail(str(e), 1)  # each failure is printed; the last one's code stands, as podman
+                code = fail(str(e), 1)  # each failure is printed; the last one's code stands, as podman
                 continue
             except volumes.VolumeInUse as e:
-                code = _fail(str(e), 2)
+                code = fail(str(e), 2)
                 continue
             print(name)
     return code
@@ -122,11 +117,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
         for name in volumes.prune(engine):
             print(name)
     return 0
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"Error: {message}\n")
-    return code
 
 
 def _help(args: argparse.Namespace) -> int:
