@@ -48,14 +48,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-# The lean launchers (pip's install writes its scripts over them), and hutch's module cache $(VENV)/lib/hutch.modules
+# The lean launchers (pip's install writes its scripts over them), and the module cache both use, $(VENV)/lib/hutch.modules
 # (see hutch/modcache.py), written again whenever a source under src/hutch changes: a module whose source changed
 # is imported from its source anyway, but only a fresh file saves the import's time.
 HUTCH_SOURCES := $(shell find src/hutch -name '*.py')
 $(VENV)/.launchers: $(VENV)/.installed scripts/write-launcher $(HUTCH_SOURCES)
-	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli \
-		--first hutch.runtime.cgroup_warmup:early
 	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch hutch.cli.main --site-packages --code hutch
+	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli \
+		--first hutch.runtime.cgroup_warmup:early --code hutch
 	touch $@
 
 lint: venv

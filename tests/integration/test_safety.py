@@ -101,6 +101,7 @@ def test_no_host_fd_reaches_the_container_with_create(
         target = os.readlink(f"/proc/{runtime.state('c1')['pid']}/fd/{fd}")
         assert "host-secret" not in target
         assert not target.startswith("/sys/fs/cgroup")  # the launcher's cgroup warm-up writes a host cgroup
+        assert not target.endswith("hutch.modules")  # the launcher's module cache (modcache)
     runtime.run("start", "c1")
     wait_for(lambda: (out / "fds").exists() and (out / "fds").read_text().endswith("\n"), what="the listing")
     time.sleep(0.1)

@@ -350,8 +350,8 @@ def close_inherited_fds(first: int) -> None:
 
     Init waits in the container until `start`, and an exec'd process may look at it: nothing of the host's
     may be open in it but stdio and the preserved fds. Our own fds are all close-on-exec and go at execve;
-    the cgroup warm-up's goes now, as it names a host cgroup's cgroup.procs, and the `hutch` launcher's file
-    of compiled modules (modcache; looked up, not imported: hutch-runtime has none).
+    the cgroup warm-up's goes now, as it names a host cgroup's cgroup.procs, and the launchers' file of
+    compiled modules (modcache; looked up, not imported: a caller may run without it).
     """
     cgroup_warmup.forget()
     cache = sys.modules.get("hutch.modcache")
