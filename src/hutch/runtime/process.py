@@ -4,10 +4,9 @@ Shared by a container's init and by `exec`; each step raises an error that names
 """
 
 import os
-import resource
 
 from hutch.errors import HostError, HutchError
-from hutch.linux import caps, prctl
+from hutch.linux import caps, prctl, rlimit
 from hutch.oci.config import (
     CAPABILITIES,
     IOPRIO_CLASSES,
@@ -22,20 +21,15 @@ from hutch.oci.config import (
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _rlim(value: int) -> int:
-    """A spec limit (an unsigned 64-bit number, 2**64-1 for unlimited) as Python's setrlimit takes it."""
-    return resource.RLIM_INFINITY if value >= 2**63 else value
-
-
 def set_rlimits(proc: Process) -> None:
     for i, rl in enumerate(proc.rlimits):
         try:
-            resource.setrlimit(RLIMITS[rl.type], (_rlim(rl.soft), _rlim(rl.hard)))
-        except (ValueError, OSError, OverflowError) as e:
-            _, host_hard = resource.getrlimit(RLIMITS[rl.type])
+            rlimit.set_limit(RLIMITS[rl.type], rl.soft, rl.hard)
+        except OSError as e:
+            _, host_hard = rlimit.get_limit(RLIMITS[rl.type])
             raise HostError(
                 f"process.rlimits[{i}]: cannot set {rl.type} to soft {rl.soft}, hard {rl.hard}"
-                f" (this host allows a hard limit of at most {host_hard}): {getattr(e, 'strerror', None) or e}"
+                f" (this host allows a hard limit of at most {host_hard}): {os.strerror(e.errno or 0)}"
             ) from None
 
 
