@@ -415,6 +415,7 @@ def cache_key(cfg: Seccomp, planned: tuple[int, list[Rule]], version: str) -> st
             version,
             os.uname().release,
             os.uname().machine,
+            "tree",  # the layout seccomp_build asks libseccomp for
         )
     )
     digest: str = sha256(text.encode()).hexdigest()
