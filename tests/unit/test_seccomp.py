@@ -304,3 +304,10 @@ def test_a_cached_program_larger_than_the_pipe_still_arrives_whole(monkeypatch: 
     finally:
         prepared.reap()
     assert prepared.compiled is not None and prepared.compiled.encode() == encoded
+
+
+def test_notification_struct_sizes_match_the_ioctl_numbers() -> None:
+    import struct
+
+    assert struct.calcsize(kernel._NOTIF) == (kernel.IOCTL_NOTIF_RECV >> 16) & 0x3FFF == 80
+    assert struct.calcsize(kernel._NOTIF_RESP) == (kernel.IOCTL_NOTIF_SEND >> 16) & 0x3FFF == 24

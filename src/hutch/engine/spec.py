@@ -8,7 +8,6 @@ and /etc/hosts, /etc/hostname and /etc/resolv.conf bound from files the engine w
 from __future__ import annotations
 
 import os
-import resource
 
 from hutch import OCI_VERSION
 from hutch.errors import ConfigError, NotFoundError
@@ -229,10 +228,9 @@ def resolve_user(rootfs: str, text: str) -> User:
 
 def nofile_limit() -> int:
     """podman raises RLIMIT_NOFILE to 1048576, or to the host's hard limit when that is lower."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    if hard == resource.RLIM_INFINITY or hard > 1048576:
-        return 1048576
-    return hard
+    from hutch.linux import rlimit  # not `resource`: a shared library to load on run's path
+
+    return min(rlimit.get_limit(rlimit.NOFILE)[1], 1048576)
 
 
 def _mount(destination: str, fstype: str, source: str, options: list[str]) -> dict[str, Any]:

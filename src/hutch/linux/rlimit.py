@@ -4,6 +4,8 @@ path of init, which sets process.rlimits."""
 from hutch.linux import cdata
 from hutch.linux.libc import check, libc
 
+NOFILE = 7  # RLIMIT_NOFILE (asm-generic/resource.h)
+
 
 def set_limit(resource: int, soft: int, hard: int) -> None:
     """Set a limit; 2**64-1 is unlimited (RLIM_INFINITY, as the spec writes it)."""

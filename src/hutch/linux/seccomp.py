@@ -5,8 +5,6 @@ seccomp_load(), gives every flag the kernel has (WAIT_KILLABLE_RECV needs libsec
 listener fd of SECCOMP_FILTER_FLAG_NEW_LISTENER straight from the syscall.
 """
 
-import struct
-
 from hutch.linux import cdata
 from hutch.linux.libc import libc, syscall, syscall_number
 
@@ -20,14 +18,15 @@ FILTER_FLAG_NEW_LISTENER = 1 << 3
 FILTER_FLAG_TSYNC_ESRCH = 1 << 4
 FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
 
-# User notifications (Linux 5.0+): the ioctls on a listener fd, and their structs.
+# User notifications (Linux 5.0+): the ioctls on a listener fd, and their structs (struct is imported by the
+# agent's calls only: every container's init loads a filter through this module).
 # struct seccomp_notif { u64 id; u32 pid; u32 flags; struct seccomp_data { int nr; u32 arch;
 #   u64 instruction_pointer; u64 args[6]; } data; }
 # struct seccomp_notif_resp { u64 id; s64 val; s32 error; u32 flags; }
-NOTIF = struct.Struct("=QIIiIQ6Q")
-NOTIF_RESP = struct.Struct("=QqiI")
-IOCTL_NOTIF_RECV = 0xC0000000 | (NOTIF.size << 16) | (ord("!") << 8) | 0
-IOCTL_NOTIF_SEND = 0xC0000000 | (NOTIF_RESP.size << 16) | (ord("!") << 8) | 1
+_NOTIF = "=QIIiIQ6Q"  # 80 bytes
+_NOTIF_RESP = "=QqiI"  # 24 bytes
+IOCTL_NOTIF_RECV = 0xC0000000 | (80 << 16) | (ord("!") << 8) | 0
+IOCTL_NOTIF_SEND = 0xC0000000 | (24 << 16) | (ord("!") << 8) | 1
 USER_NOTIF_FLAG_CONTINUE = 1
 
 
@@ -89,7 +88,9 @@ class Notification:
     __slots__ = ("id", "pid", "flags", "nr", "arch", "instruction_pointer", "args")
 
     def __init__(self, raw: bytes) -> None:
-        fields = NOTIF.unpack(raw)
+        import struct
+
+        fields = struct.unpack(_NOTIF, raw)
         self.id, self.pid, self.flags, self.nr, self.arch, self.instruction_pointer = fields[:6]
         self.args = fields[6:]
 
@@ -98,7 +99,7 @@ def notif_recv(listener_fd: int) -> Notification:
     """Wait for the next notification on a listener fd."""
     import fcntl
 
-    buf = bytearray(NOTIF.size)
+    buf = bytearray(80)
     fcntl.ioctl(listener_fd, IOCTL_NOTIF_RECV, buf)
     return Notification(bytes(buf))
 
@@ -107,6 +108,7 @@ def notif_send(listener_fd: int, notif_id: int, val: int = 0, error: int = 0, fl
     """Answer notification `notif_id`: the syscall returns `val`, or fails with errno `error` (a positive
     number), or with flags=USER_NOTIF_FLAG_CONTINUE runs as if the filter had allowed it."""
     import fcntl
+    import struct
 
-    buf = bytearray(NOTIF_RESP.pack(notif_id, val, -error if error > 0 else error, flags))
+    buf = bytearray(struct.pack(_NOTIF_RESP, notif_id, val, -error if error > 0 else error, flags))
     fcntl.ioctl(listener_fd, IOCTL_NOTIF_SEND, buf)
