@@ -498,7 +498,7 @@ def test_a_bad_profile_fails_create_and_leaves_nothing(bundle, runtime, profile,
 
 
 def test_an_architecture_libseccomp_lacks_is_a_clear_error(bundle, runtime) -> None:
-    from hutch.oci.config import SECCOMP_ARCHES
+    from hutch.oci.seccomp import SECCOMP_ARCHES
     from hutch.runtime.seccomp_build import arch_name
 
     missing = [a for a in SECCOMP_ARCHES if not libseccomp.arch_resolve(arch_name(a))]

@@ -29,8 +29,6 @@ from hutch.oci.config import (
     Rlimit,
     Root,
     Scheduler,
-    SeccompArg,
-    SeccompSyscall,
     TimeOffset,
     User,
     load,
@@ -48,6 +46,7 @@ from hutch.oci.resources import (
     ThrottleDevice,
     WeightDevice,
 )
+from hutch.oci.seccomp import SECCOMP_ACTIONS, SECCOMP_OPS, SeccompArg, SeccompSyscall
 
 ACTIONS = (
     "(expected one of SCMP_ACT_KILL, SCMP_ACT_KILL_THREAD, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, "
@@ -757,8 +756,8 @@ def test_error_names_source_and_json_path(mutate: Callable[[dict[str, Any]], Non
 def test_every_seccomp_action_and_op_is_accepted() -> None:
     syscalls = [
         {"names": ["x"], "action": action, "args": [{"index": 1, "value": 0, "op": op}]}
-        for action in config.SECCOMP_ACTIONS
-        for op in config.SECCOMP_OPS
+        for action in SECCOMP_ACTIONS
+        for op in SECCOMP_OPS
     ]
     doc = {
         "ociVersion": "1.2.0",

@@ -11,7 +11,8 @@ import pytest
 from hutch.errors import ConfigError, HostError
 from hutch.linux import libseccomp
 from hutch.linux import seccomp as kernel
-from hutch.oci.config import SECCOMP_ARCHES, SECCOMP_OPS, Seccomp, parse
+from hutch.oci.config import parse
+from hutch.oci.seccomp import SECCOMP_ARCHES, SECCOMP_OPS, Seccomp
 from hutch.runtime import seccomp, seccomp_build
 from hutch.runtime.seccomp import Rule
 

@@ -43,7 +43,7 @@ from hutch import OCI_VERSION
 from hutch.errors import ConfigError, HostError, HutchError
 from hutch.jsonfast import dumps
 from hutch.linux import seccomp as kernel
-from hutch.oci.config import SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
+from hutch.oci.seccomp import SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
 from hutch.runtime import log
 
 TYPE_CHECKING = False

@@ -3,7 +3,7 @@ hutch.runtime.seccomp), and what libseccomp and the kernel support here (`featur
 
 from hutch.errors import ConfigError, HostError
 from hutch.linux import seccomp as kernel
-from hutch.oci.config import SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
+from hutch.oci.seccomp import SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPS, Seccomp
 from hutch.runtime import log
 from hutch.runtime.seccomp import (
     BPF_MAXINSNS,
