@@ -35,6 +35,7 @@ COLD = [
     "hutch.engine.cliruntime",
     "hutch.engine.groups",
     "hutch.engine.starting",
+    "hutch.engine.stopping",
     "hutch.engine.volumedb",
     # contextlib imports functools and collections (~3 ms); _sqlite3 loads without them (hutch.image.sqlite)
     "contextlib",

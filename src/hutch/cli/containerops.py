@@ -35,6 +35,7 @@ def _names(engine: Engine, args: argparse.Namespace, stopped: bool = False) -> l
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from hutch.engine import stopping
     from hutch.engine.db import NoSuchContainer
 
     code = 0
@@ -42,7 +43,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         names = _names(engine, args)
         for name in names:
             try:
-                engine.stop(name, args.time)
+                stopping.stop(engine, name, args.time)
             except NoSuchContainer as e:
                 code = fail(str(e), 125)
                 continue
@@ -51,8 +52,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from hutch.engine import pods
-    from hutch.engine.containers import RunningError
+    from hutch.engine import pods, stopping
     from hutch.engine.db import NoSuchContainer
 
     code = 0
@@ -66,15 +66,15 @@ def cmd_rm(args: argparse.Namespace) -> int:
             try:
                 pods.refuse_infra(engine, name)  # it goes with its pod (pod rm)
                 if args.force and args.time is not None:  # rm -f -t N: stop (signal, N s, kill) first
-                    engine.stop(name, args.time)
-                engine.remove(name, force=args.force, volumes=args.volumes)
+                    stopping.stop(engine, name, args.time)
+                stopping.remove(engine, name, force=args.force, volumes=args.volumes)
             except NoSuchContainer as e:
                 if args.ignore:
                     continue
                 failed = fail(str(e), 1)  # each one is reported; the first failure's code is kept
                 code = code or failed
                 continue
-            except RunningError as e:
+            except stopping.RunningError as e:
                 code = fail(str(e), 2)
                 continue
             except pods.InfraContainerError as e:
@@ -151,19 +151,21 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
+    from hutch.engine import stopping
     from hutch.engine.containers import prepare_launch
 
     prepare_launch()
     with engine_of(args) as engine:
         names = _names(engine, args, stopped=True)  # podman's -a: every container, whatever its state
         for name in names:
-            engine.stop(name, args.time)
+            stopping.stop(engine, name, args.time)
             _start_one(engine, name)
             print(name, flush=True)
     return 0
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from hutch.engine import stopping
     from hutch.errors import NotFoundError, StateError
     from hutch.runtime.lifecycle import parse_signal
 
@@ -173,7 +175,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
         names = _names(engine, args)
         for name in names:
             try:
-                engine.kill(name, sig)
+                stopping.kill(engine, name, sig)
             except (NotFoundError, StateError) as e:  # reported; the others are still signalled
                 code = fail(str(e), 125)
                 continue

@@ -1,5 +1,5 @@
 """Containers of the engine: create one from an image, run it (in the foreground, where this process is its
-monitor, or detached under a monitor process forked from it), stop it, list and remove it.
+monitor, or detached under a monitor process forked from it), find and list them.
 
 A container lives in ROOT/containers/<id>/: `upper`, `work` and `merged` (the overlay of the image's layers,
 its rootfs) and `userdata` (the bundle: config.json, the /etc files it binds, ctr.log of a detached run).
@@ -7,9 +7,10 @@ The runtime library runs it in-process, with its state under RUNTIME_ROOT. The m
 a foreground run) waits for the container's init as its subreaper, records the exit code, deletes the runtime
 state and unmounts the rootfs; with --rm it then removes everything.
 
-Engine is the facade: create, stop, kill, list and remove live here; starting a created or exited one again
-is in hutch.engine.starting, running and finishing in hutch.engine.monitor, exec in hutch.engine.exec, wait
-in hutch.engine.waiting, the inspect document in hutch.engine.inspect.
+Engine is the facade: create, find and list live here; starting a created or exited one again is in
+hutch.engine.starting, running and finishing in hutch.engine.monitor, stop, kill and rm in
+hutch.engine.stopping, exec in hutch.engine.exec, wait in hutch.engine.waiting, the inspect document in
+hutch.engine.inspect.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 from hutch.engine.db import ContainerDB, NoSuchContainer, Record
 from hutch.engine.flock import Held
-from hutch.errors import ExistsError, HutchError, NotFoundError, StateError
+from hutch.errors import ExistsError, HutchError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from hutch.oci import image as _image
 
 SUBDIRS = ("upper", "work", "merged", "userdata")
-STOP_TIMEOUT = 10
 # The runtime state of every engine container (ids are unique across roots); tmpfs, so a reboot clears it
 # and the containers show as exited. It must be traversable by a container user: the runtime reopens paths.
 RUNTIME_ROOT = "/run/hutch/runtime"
@@ -65,10 +65,6 @@ class InvokeError(HutchError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-class RunningError(StateError):
-    """The container runs and the operation needs it stopped (podman rm exits 2)."""
 
 
 def invoke_error(e: HutchError) -> HutchError:
@@ -389,7 +385,7 @@ class Engine:
         before_launch(self, rec, restore, background=True, any_runtime=True)
         detached.run_detached(self, rec, restore)
 
-    # --- finish, stop, remove -------------------------------------------------------------------------------
+    # --- finish, find, list (stop, kill, rm: hutch.engine.stopping) -----------------------------------------
 
     def finish(
         self, container_id: str, exit_code: int | None, *, remove: bool = False, restore: str | None = None
@@ -432,97 +428,6 @@ class Engine:
                 out.append(rec)
         return out
 
-    def stop(self, name_or_id: str, timeout: int | None = None) -> Record:
-        """The image's stop signal (SIGTERM by default), SIGKILL after `timeout` seconds (by default the
-        container's --stop-timeout, else 10); waits until the exit is recorded."""
-        from hutch.engine import monitor
-        from hutch.runtime import lifecycle
-
-        rec = self.find(name_or_id)
-        monitor.stopped_by_user(self, rec)  # no restart policy restarts it, even one on its way
-        rec = monitor.settled(self, rec)  # a restart under way has started the container, or given up
-        if rec.state not in LIVE:
-            return rec
-        if timeout is None:  # the container's --stop-timeout (inspect's Config.StopTimeout)
-            from hutch import jsonfast
-
-            configured = jsonfast.loads(rec.config or "{}").get("StopTimeout")
-            timeout = STOP_TIMEOUT if configured is None else int(configured)
-        runtime = monitor.runtime_of(rec)
-        if not monitor.alive(runtime, rec.id):
-            return self.refresh(rec)
-        try:
-            sig = lifecycle.parse_signal(rec.stop_signal or "TERM")
-        except HutchError:
-            sig = 15  # an image's unknown StopSignal: podman's default
-        try:
-            runtime.kill(rec.id, sig)
-        except (StateError, NotFoundError):
-            pass
-        self._thaw(rec)  # a paused container gets the signal once thawed, as podman stops it
-        deadline = time.monotonic() + timeout
-        while monitor.alive(runtime, rec.id) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if monitor.alive(runtime, rec.id):
-            try:
-                runtime.kill(rec.id, 9, all_processes=True)
-            except (StateError, NotFoundError):
-                pass
-        return self._wait_recorded(rec)
-
-    def _wait_recorded(self, rec: Record, timeout: float = 10.0) -> Record:
-        """Wait for the monitor to record the exit; finish here if it is gone."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                now = self.db.get(rec.id)
-            except NoSuchContainer:
-                return rec
-            if now.state != "running":
-                return now
-            if not (now.monitor_pid and _alive(now.monitor_pid)) or time.monotonic() > deadline:
-                return self.refresh(now)
-            time.sleep(0.01)
-
-    def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> Record:
-        """podman rm: a running container only with `force` (killed first); `volumes` (rm -v) removes its
-        anonymous volumes too."""
-        from hutch.engine import monitor
-
-        rec = self.find(name_or_id)
-        if not force:
-            # Checked and removed under the lock under which a start claims it: a start in between would
-            # lose its container.
-            with self.lock(rec.id):
-                rec = self.db.get(rec.id)
-                if rec.state in LIVE:
-                    raise RunningError(
-                        f"cannot remove container {rec.id} as it is running - running or paused containers "
-                        "cannot be removed without force: container state improper"
-                    )
-                self.finish(rec.id, None, remove=True)
-            self._remove_volumes(rec, volumes)
-            return rec
-        if rec.state in LIVE:
-            monitor.stopped_by_user(self, rec)
-            rec = monitor.settled(self, rec)
-            try:
-                monitor.runtime_of(rec).kill(rec.id, 9, all_processes=True)
-            except (NotFoundError, StateError):
-                pass
-            self._thaw(rec)
-            self._wait_recorded(rec)
-        self.finish(rec.id, None, remove=True)
-        self._remove_volumes(rec, volumes)
-        return rec
-
-    def _remove_volumes(self, rec: Record, volumes: bool) -> None:
-        if volumes:
-            from hutch import jsonfast
-            from hutch.engine import volumes as _volumes
-
-            _volumes.remove_anonymous(self, jsonfast.loads(rec.config or "{}").get("Mounts") or [])
-
     # --- pause, unpause, rename (hutch.engine.pause has the freezer side) -----------------------------------
 
     def pause(self, name_or_id: str) -> Record:
@@ -537,12 +442,6 @@ class Engine:
 
         return pause.unpause(self, self.find(name_or_id))
 
-    def _thaw(self, rec: Record) -> None:
-        if rec.state == "paused":
-            from hutch.engine import pause
-
-            pause.thaw(self, rec)
-
     def rename(self, name_or_id: str, new_name: str) -> Record:
         """podman rename: a new name, unique among the containers and pods."""
         _check_name(new_name)
@@ -555,7 +454,7 @@ class Engine:
     def log_path(self, rec: Record) -> str:
         return self.path(rec, "userdata/ctr.log")
 
-    # --- start, kill, exec, inspect (wait: hutch.engine.waiting) --------------------------------------------
+    # --- start, exec, inspect (wait: hutch.engine.waiting) --------------------------------------------------
 
     def claim_start(self, name_or_id: str) -> tuple[Record, str | None]:
         """See hutch.engine.starting.claim."""
@@ -568,24 +467,6 @@ class Engine:
         from hutch.engine import starting
 
         starting.start_detached(self, rec, previous)
-
-    def kill(self, name_or_id: str, sig: int) -> Record:
-        """podman kill: the signal to the container's init."""
-        from hutch.engine import monitor
-
-        rec = self.find(name_or_id)
-        try:
-            if rec.state not in LIVE:
-                raise StateError("not running")
-            monitor.runtime_of(rec).kill(rec.id, sig)
-            if sig == 9:
-                self._thaw(rec)  # SIGKILL kills a frozen v1 cgroup's processes only once thawed
-        except (NotFoundError, StateError):
-            raise StateError(
-                f"can only kill running containers. {rec.id} is in state {self.find(rec.id).state}: "
-                "container state improper"
-            ) from None
-        return rec
 
     def exec(
         self,

@@ -6,8 +6,8 @@ import contextlib
 import os
 import time
 
-from hutch.engine.containers import STOP_TIMEOUT
 from hutch.engine.network.manage import network_settings
+from hutch.engine.stopping import STOP_TIMEOUT
 from hutch.errors import HutchError, NotFoundError
 
 TYPE_CHECKING = False

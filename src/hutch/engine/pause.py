@@ -1,7 +1,7 @@
 """podman pause and unpause: the container's cgroup frozen and thawed through the runtime library's freezer
 (v1's freezer.state on hybrid hosts, cgroup.freeze on v2), or another runtime's `pause`/`resume`. The
 record says `paused` while it is frozen, so ps and inspect show it without asking the kernel; stop, kill -9
-and rm -f thaw it (see Engine._thaw).
+and rm -f thaw it (see hutch.engine.stopping).
 """
 
 from __future__ import annotations

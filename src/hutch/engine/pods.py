@@ -219,8 +219,10 @@ def create(
             _save(engine, pod)
         except BaseException:
             if pod["InfraContainerID"]:  # made before the record could be written: it goes too
+                from hutch.engine import stopping
+
                 try:
-                    engine.remove(pod["InfraContainerID"], force=True)
+                    stopping.remove(engine, pod["InfraContainerID"], force=True)
                 except HutchError:
                     pass
             podcgroup.remove(made, shared_parents)
@@ -338,21 +340,24 @@ def start(engine: Engine, pod: dict[str, Any]) -> None:
 
 
 def stop(engine: Engine, pod: dict[str, Any], timeout: int = 10) -> None:
+    from hutch.engine import stopping
+
     for rec in members(engine, pod):
-        engine.stop(rec.id, timeout)
+        stopping.stop(engine, rec.id, timeout)
     if pod["InfraContainerID"]:
-        engine.stop(pod["InfraContainerID"], timeout)
+        stopping.stop(engine, pod["InfraContainerID"], timeout)
 
 
 def kill(engine: Engine, pod: dict[str, Any], sig: int) -> None:
     """podman pod kill: the signal to every live container of the pod, members first."""
+    from hutch.engine import stopping
     from hutch.engine.containers import LIVE
 
     live = [r for r in containers(engine, pod) if r.state in LIVE]
     if not live:
         raise StateError(f"pod {pod['Id']}: no running containers to kill: container state improper")
     for rec in sorted(live, key=lambda r: r.id == pod["InfraContainerID"]):  # the infra last
-        engine.kill(rec.id, sig)
+        stopping.kill(engine, rec.id, sig)
 
 
 def pause(engine: Engine, pod: dict[str, Any]) -> None:
@@ -377,7 +382,7 @@ def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
     """podman pod rm: refused while containers of it run, unless forced. The check is under the pods lock,
     and without force each container is removed as `rm` does it, so a member started after the check is
     refused, not killed."""
-    from hutch.engine import podcgroup
+    from hutch.engine import podcgroup, stopping
     from hutch.engine.db import NoSuchContainer
 
     with _locked(engine):
@@ -389,10 +394,10 @@ def remove(engine: Engine, pod: dict[str, Any], force: bool = False) -> None:
                 "force: container state improper"
             )
         for rec in members(engine, pod):
-            engine.remove(rec.id, force=force)
+            stopping.remove(engine, rec.id, force=force)
         if pod["InfraContainerID"]:
             try:
-                engine.remove(pod["InfraContainerID"], force=force)
+                stopping.remove(engine, pod["InfraContainerID"], force=force)
             except NoSuchContainer:
                 pass
         podcgroup.remove(pod.get("CgroupDirs", []), pod.get("SharedParents", 0))

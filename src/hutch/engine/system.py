@@ -188,13 +188,15 @@ def container_size(engine: Engine, rec: Record) -> int:
 
 def prune_containers(engine: Engine) -> list[tuple[str, int]]:
     """podman container prune: every container not running removed; (id, bytes freed) each."""
+    from hutch.engine import stopping
+
     out = []
     for rec in engine.list(all=True):
         if rec.state in ("running", "paused"):
             continue
         size = container_size(engine, rec)
         with contextlib.suppress(HutchError):
-            engine.remove(rec.id)
+            stopping.remove(engine, rec.id)
             out.append((rec.id, size))
     return out
 
@@ -231,7 +233,7 @@ def reset(engine: Engine) -> None:
     """podman system reset: every pod and container (killed), network, image and volume of the root gone,
     then every file under the root; nothing mounted is left below it, and nothing the root's files name
     outside it (pods' cgroups, networks' firewall chains and bridges)."""
-    from hutch.engine import pods
+    from hutch.engine import pods, stopping
     from hutch.engine.network import manage as networks
 
     if os.path.realpath(engine.root) == "/":
@@ -241,7 +243,7 @@ def reset(engine: Engine) -> None:
             pods.remove(engine, pod, force=True)
     for rec in engine.list(all=True):
         with contextlib.suppress(HutchError):
-            engine.remove(rec.id, force=True)
+            stopping.remove(engine, rec.id, force=True)
     with contextlib.suppress(HutchError):
         networks.prune(engine)  # every network but the default, which no root owns alone
     root, db_path = engine.root, engine.image_db_path

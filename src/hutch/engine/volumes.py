@@ -126,6 +126,8 @@ def users(engine: Engine, name: str) -> list[str]:
 
 def remove(engine: Engine, name: str, force: bool = False) -> None:
     """podman volume rm: refused while a container uses it, unless `force` (those containers go first)."""
+    from hutch.engine import stopping
+
     with _exclusive(engine):
         get(engine, name)
         used = users(engine, name)
@@ -135,7 +137,7 @@ def remove(engine: Engine, name: str, force: bool = False) -> None:
                 "being used"
             )
         for cid in used:
-            engine.remove(cid, force=True)
+            stopping.remove(engine, cid, force=True)
         discard(engine, name)
 
 

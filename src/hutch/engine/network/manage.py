@@ -62,7 +62,7 @@ def _remove_users(engine: Engine, using: list[Record]) -> None:
     members share its netns; as podman removes "containers and pods")."""
     import contextlib
 
-    from hutch.engine import pods
+    from hutch.engine import pods, stopping
     from hutch.engine.db import NoSuchContainer
 
     infra_of = {p["InfraContainerID"]: p for p in pods.all_pods(engine) if p["InfraContainerID"]}
@@ -72,7 +72,7 @@ def _remove_users(engine: Engine, using: list[Record]) -> None:
     for rec in using:
         if rec.id not in infra_of:
             with contextlib.suppress(NoSuchContainer):  # a member its pod's removal took
-                engine.remove(rec.id, force=True)
+                stopping.remove(engine, rec.id, force=True)
 
 
 def _drop(engine: Engine, net: config.Network) -> None:
