@@ -37,6 +37,8 @@ COLD = [
     "hutch.engine.starting",
     "hutch.engine.stopping",
     "hutch.engine.volumedb",
+    "hutch.runtime.cgroups.freezer",
+    "hutch.runtime.cgroups.stats",
     # contextlib imports functools and collections (~3 ms); _sqlite3 loads without them (hutch.image.sqlite)
     "contextlib",
     "functools",

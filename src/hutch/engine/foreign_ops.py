@@ -1,7 +1,7 @@
 """pause, resume, ps and stats of a container run by another OCI runtime (`--runtime runc|crun|runsc|PATH`),
 through that runtime's runc-compatible command line, as podman drives it: `pause`, `resume`,
 `ps --format json` (the pids) and `events --stats` (runc's stats document, the shape the runtime library's
-cgroups.read_stats gives for hutch's own containers).
+cgroups.stats.read gives for hutch's own containers).
 """
 
 from __future__ import annotations

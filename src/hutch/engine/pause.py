@@ -26,7 +26,7 @@ def _runtime(engine: Engine, rec: Record) -> Container:
 
 def pause(engine: Engine, rec: Record) -> Record:
     from hutch.engine import foreign_ops
-    from hutch.runtime import cgroups
+    from hutch.runtime.cgroups import freezer
 
     with engine.lock(rec.id):
         rec = engine.db.get(rec.id)
@@ -41,7 +41,7 @@ def pause(engine: Engine, rec: Record) -> Record:
             c = _runtime(engine, rec)
             if c.status() != "running":
                 raise StateError(f'"{rec.id}" is not running, can\'t pause: container state improper')
-            cgroups.pause(c.cgroup)
+            freezer.pause(c.cgroup)
         engine.db.update(rec.id, state="paused")
     return engine.db.get(rec.id)
 
@@ -73,4 +73,6 @@ def thaw(engine: Engine, rec: Record) -> None:
     # Recorded first: once thawed the container may exit at once, and its monitor's `exited` must win.
     engine.db.update(rec.id, state="running")
     if c is not None and cgroups.is_frozen(c.cgroup, strict=False):
-        cgroups.resume(c.cgroup)
+        from hutch.runtime.cgroups import freezer
+
+        freezer.resume(c.cgroup)

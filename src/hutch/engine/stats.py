@@ -67,13 +67,14 @@ def sample(engine: Engine, rec: Record, previous: Sample | None = None) -> Sampl
 def _read(engine: Engine, rec: Record) -> tuple[dict[str, Any], int]:
     """The container's stats (runc's events shape) and its init's host pid, from its runtime."""
     from hutch.engine import foreign_ops
-    from hutch.runtime import cgroups, container
+    from hutch.runtime import container
+    from hutch.runtime.cgroups import stats
 
     other = foreign_ops.cli_runtime(rec)
     if other is not None:
         return foreign_ops.stats(other, rec.id), other.pid(rec.id)
     c = container.load(engine.runtime_root, rec.id)
-    return cgroups.read_stats(c.cgroup), c.pid
+    return stats.read(c.cgroup), c.pid
 
 
 def _memory(out: Sample, mem: dict[str, Any]) -> None:

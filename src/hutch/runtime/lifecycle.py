@@ -136,9 +136,9 @@ def delete(c: Container, force: bool = False) -> None:
             except ProcessLookupError:
                 pass
         if status == "paused":
-            from hutch.runtime import cgroups
+            from hutch.runtime.cgroups import freezer
 
-            cgroups.resume(c.cgroup)  # frozen processes die only once thawed
+            freezer.resume(c.cgroup)  # frozen processes die only once thawed
         _wait_gone(c)
     from hutch.runtime import cgroups
 

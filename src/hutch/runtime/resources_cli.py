@@ -70,25 +70,26 @@ def _load(args: SimpleNamespace) -> Container:
 
 
 def _pause(args: SimpleNamespace) -> int:
-    from hutch.runtime import cgroups
+    from hutch.runtime.cgroups import freezer
 
     c = _load(args)
     status = c.status()
     if status not in ("running", "created"):  # runc pauses a created container too
         raise StateError(f"cannot pause container {c.id}: it is {status}, not running")
-    cgroups.pause(c.cgroup)
+    freezer.pause(c.cgroup)
     return 0
 
 
 def _resume(args: SimpleNamespace) -> int:
     from hutch.runtime import cgroups
+    from hutch.runtime.cgroups import freezer
 
     c = _load(args)
     status = c.status()
     # A created container that was paused still says "created" (its fifo comes first): ask the freezer.
     if status == "stopped" or not cgroups.is_frozen(c.cgroup, strict=False):
         raise StateError(f"cannot resume container {c.id}: it is {status}, not paused")
-    cgroups.resume(c.cgroup)
+    freezer.resume(c.cgroup)
     return 0
 
 
@@ -241,24 +242,25 @@ def _emit(kind: str, container_id: str, data: object = None) -> None:
 
 def _events(args: SimpleNamespace) -> int:
     from hutch.runtime import cgroups
+    from hutch.runtime.cgroups import stats
 
     c = _load(args)
     if not cgroups.directories(c.cgroup) or not any(os.path.isdir(d) for d in cgroups.directories(c.cgroup)):
         raise StateError(f"events: container {c.id} has no cgroup")
     if args.stats:
-        _emit("stats", c.id, cgroups.read_stats(c.cgroup))
+        _emit("stats", c.id, stats.read(c.cgroup))
         return 0
     interval = parse_duration(args.interval)
     if c.status() == "stopped":
         raise StateError(f"events: container {c.id} is not running")
-    ooms = cgroups.oom_kills(c.cgroup)
+    ooms = stats.oom_kills(c.cgroup)
     next_stats = time.monotonic()
     while c.status() != "stopped":
         now = time.monotonic()
         if now >= next_stats:
-            _emit("stats", c.id, cgroups.read_stats(c.cgroup))
+            _emit("stats", c.id, stats.read(c.cgroup))
             next_stats = now + interval
-        count = cgroups.oom_kills(c.cgroup)
+        count = stats.oom_kills(c.cgroup)
         if count > ooms:
             _emit("oom", c.id)
             ooms = count

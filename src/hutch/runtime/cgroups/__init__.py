@@ -2,7 +2,8 @@
 
 The layout is found at run time (layout.py). A container gets one directory in each v1 hierarchy and one in
 the v2 hierarchy, when the host has them; each part of linux.resources goes where its controller lives
-(v1.py or v2.py). Devices: v1's devices.allow/deny, or on v2 a BPF program (devices_bpf.py).
+(v1.py or v2.py). Devices: v1's devices.allow/deny, or on v2 a BPF program (devices_bpf.py). Pausing and
+resuming are in freezer.py, usage (`events`, `stats`) in stats.py.
 
 The record `setup` returns is what state.json keeps, plain JSON:
 
@@ -46,12 +47,14 @@ DEFAULT_PARENT = "hutch"
 # --- the record ---
 
 
-def _v1(record: Record) -> dict[str, str]:
+def v1_dirs(record: Record) -> dict[str, str]:
+    """The container's v1 directory by controller."""
     paths = record.get("v1")
     return paths if isinstance(paths, dict) else {}
 
 
-def _v2(record: Record) -> str:
+def v2_dir(record: Record) -> str:
+    """The container's v2 directory, or "" on a host without the v2 hierarchy."""
     path = record.get("v2")
     return path if isinstance(path, str) else ""
 
@@ -69,20 +72,20 @@ def _budget_parents(record: Record) -> list[str]:
 def directories(record: Record) -> list[str]:
     """The container's cgroup directories, each once: v1 hierarchies first, then v2."""
     out: list[str] = []
-    for d in _v1(record).values():
+    for d in v1_dirs(record).values():
         if d not in out:
             out.append(d)
-    if _v2(record):
-        out.append(_v2(record))
+    if v2_dir(record):
+        out.append(v2_dir(record))
     return out
 
 
 def where(record: Record, controller: str) -> tuple[str, str] | None:
     """("v1" or "v2", directory) of a controller (named as on v1) for this container, or None."""
-    paths = _v1(record)
+    paths = v1_dirs(record)
     if controller in paths:
         return "v1", paths[controller]
-    d = _v2(record)
+    d = v2_dir(record)
     if not d:
         return None
     from hutch.runtime.cgroups import layout
@@ -168,7 +171,7 @@ def prepare(
                 _make(d, h.mountpoint, created, cpuset="cpuset" in h.controllers, fresh=default)
                 leaves.append(d)
                 for c in h.controllers:
-                    _v1(record)[c] = d
+                    v1_dirs(record)[c] = d
             if host.v2 is not None:
                 d = layout.cgroup_dir(host.v2, path, v2=True)
                 _make(d, host.v2.mountpoint, created, fresh=default)
@@ -208,10 +211,10 @@ def prepare(
         top = host.v2.mountpoint if host.v2 is not None else ""
         v2_first = bool(top) and _on_v2(host, resources)
         if v2_first:
-            v2.enable_controllers(_v2(record), top)
+            v2.enable_controllers(v2_dir(record), top)
         apply(record, resources, update=False, devices=privileged, spec_devices=linux.devices)
         if top and not v2_first:
-            v2.enable_controllers(_v2(record), top)
+            v2.enable_controllers(v2_dir(record), top)
     except BaseException:
         destroy(record)
         raise
@@ -337,7 +340,9 @@ def destroy(record: Record, timeout: float = 5.0) -> None:
             except ProcessLookupError:
                 pass
         if is_frozen(record, strict=False):
-            _set_frozen(record, False)
+            from hutch.runtime.cgroups import freezer
+
+            freezer.set_frozen(record, False)
         if time.monotonic() > deadline:
             raise HostError(f"cgroups: processes {left} in {dirs[0]} did not die")
         time.sleep(0.005)
@@ -365,7 +370,7 @@ def _remove_empty(record: Record) -> bool:
 def _give_back(record: Record) -> None:
     """Return a real-time budget to the parents that hold it (it would pile up there); read first, as almost
     no container has one (v1 is 0.3 ms of imports for delete)."""
-    cpu = _v1(record).get("cpu", "")
+    cpu = v1_dirs(record).get("cpu", "")
     parents = _budget_parents(record)
     if cpu and parents and files.read_int(cpu, "cpu.rt_runtime_us") > 0:
         from hutch.runtime.cgroups import v1
@@ -484,24 +489,24 @@ def apply(
         (v1.hugetlb if kind == "v1" else v2.hugetlb)(d, r.hugepage_limits, update)
     n = r.network
     if n is not None and n.class_id is not None:
-        if "net_cls" not in _v1(record):
+        if "net_cls" not in v1_dirs(record):
             raise field_error(
                 "network.classID", "needs the v1 net_cls controller, which this host does not mount"
             )
-        v1.net_cls(_v1(record)["net_cls"], n, update)
+        v1.net_cls(v1_dirs(record)["net_cls"], n, update)
     if n is not None and n.priorities:
-        if "net_prio" not in _v1(record):
+        if "net_prio" not in v1_dirs(record):
             raise field_error(
                 "network.priorities", "needs the v1 net_prio controller, which this host does not mount"
             )
-        v1.net_prio(_v1(record)["net_prio"], n, update)
+        v1.net_prio(v1_dirs(record)["net_prio"], n, update)
     if r.rdma:
         kind, d = need("rdma", "rdma")
         v1.rdma(d, r.rdma, update)
     if r.unified:
-        if not _v2(record):
+        if not v2_dir(record):
             raise field_error("unified", "this host has no cgroup v2 hierarchy (it is cgroup v1 only)")
-        v2.unified(_v2(record), r.unified, set(_v1(record)))
+        v2.unified(v2_dir(record), r.unified, set(v1_dirs(record)))
     if devices:
         _devices(record, r, spec_devices)
     elif update and r.devices:
@@ -536,20 +541,23 @@ def update(record: Record, resources: Resources) -> None:
     apply(record, resources, update=True, devices=False)
 
 
-# --- freezer ---
+# --- frozen or not (freezing and thawing: freezer.py) ---
+# Here, not in freezer.py: `state` asks for every running container; a module of its own would be one more
+# import on that path.
 
 
-def _freezer(record: Record) -> tuple[str, str] | None:
-    if "freezer" in _v1(record):
-        return "v1", _v1(record)["freezer"]
-    if _v2(record):
-        return "v2", _v2(record)
+def freezer_dir(record: Record) -> tuple[str, str] | None:
+    """("v1" or "v2", directory) of the container's freezer, or None (no v1 freezer and no v2)."""
+    if "freezer" in v1_dirs(record):
+        return "v1", v1_dirs(record)["freezer"]
+    if v2_dir(record):
+        return "v2", v2_dir(record)
     return None
 
 
 def is_frozen(record: Record, strict: bool = True) -> bool:
     """Whether the container is paused: v1 freezer FROZEN (or FREEZING unless `strict`), v2 frozen."""
-    found = _freezer(record)
+    found = freezer_dir(record)
     if found is None:
         return False
     kind, d = found
@@ -561,65 +569,3 @@ def is_frozen(record: Record, strict: bool = True) -> bool:
     from hutch.runtime.cgroups import v2
 
     return v2.is_frozen(d) or (not strict and files.read_or(d, "cgroup.freeze") == "1")
-
-
-def _set_frozen(record: Record, frozen: bool) -> None:
-    found = _freezer(record)
-    if found is None:
-        raise HostError("cgroups: the host has no freezer (neither v1's nor cgroup v2)")
-    kind, d = found
-    from hutch.runtime.cgroups import v1, v2
-
-    if kind == "v1":
-        v1.freeze(d, frozen)
-    else:
-        v2.freeze(d, frozen)
-
-
-def pause(record: Record, timeout: float = 5.0) -> None:
-    """Freeze every process of the container; returns once the kernel says they are frozen."""
-    _set_frozen(record, True)
-    deadline = time.monotonic() + timeout
-    kind = (_freezer(record) or ("", ""))[0]
-    tries = 0
-    while not is_frozen(record):
-        if time.monotonic() > deadline:
-            _set_frozen(record, False)
-            raise HostError("pause: the container's processes did not freeze; thawed them again")
-        tries += 1
-        if kind == "v1" and tries % 50 == 0:
-            _set_frozen(record, True)  # v1 can stall in FREEZING; asking again moves it on
-        time.sleep(0.001)
-
-
-def resume(record: Record, timeout: float = 5.0) -> None:
-    """Thaw the container."""
-    _set_frozen(record, False)
-    deadline = time.monotonic() + timeout
-    while is_frozen(record, strict=False):
-        if time.monotonic() > deadline:
-            raise HostError("resume: the container did not thaw")
-        time.sleep(0.001)
-
-
-# --- observation ---
-
-
-def oom_kills(record: Record) -> int:
-    """How many processes of the container the OOM killer has killed."""
-    found = where(record, "memory")
-    if found is None:
-        return 0
-    kind, d = found
-    from hutch.runtime.cgroups import v1, v2
-
-    return v1.oom_kills(d) if kind == "v1" else v2.oom_kills(d)
-
-
-def read_stats(record: Record) -> dict[str, object]:
-    """Usage in `runc events --stats` form (the "data" of a stats event)."""
-    from hutch.runtime.cgroups import stats
-
-    if not directories(record):
-        raise HutchError("stats: the container has no cgroup")
-    return stats.collect(_v1(record), _v2(record))

@@ -1,13 +1,20 @@
 """A container's resource usage, in the shape `runc events --stats` prints (runc's events/types.go).
 
-Fields runc omits when empty are omitted here too, so consumers that decode runc's output decode ours.
+Fields runc omits when empty are omitted here too, so consumers that decode runc's output decode ours. The
+OOM kill count is what `events` watches between two stats.
 """
 
 from __future__ import annotations
 
 import os
 
+from hutch.errors import HutchError
+from hutch.runtime import cgroups
 from hutch.runtime.cgroups import files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.runtime.cgroups import Record
 
 _U64_MAX = (1 << 64) - 1
 _NS = 1_000_000_000
@@ -21,8 +28,11 @@ def _where(paths: dict[str, str], v2: str, controller: str) -> tuple[str, str] |
     return None
 
 
-def collect(paths: dict[str, str], v2: str) -> dict[str, object]:
-    """Stats of a container whose v1 directories are `paths` (by controller) and v2 directory `v2`."""
+def read(record: Record) -> dict[str, object]:
+    """Usage in `runc events --stats` form (the "data" of a stats event)."""
+    if not cgroups.directories(record):
+        raise HutchError("stats: the container has no cgroup")
+    paths, v2 = cgroups.v1_dirs(record), cgroups.v2_dir(record)
     data: dict[str, object] = {}
     data["cpu"] = _cpu(paths, v2)
     if "cpuset" in paths:
@@ -34,6 +44,17 @@ def collect(paths: dict[str, str], v2: str) -> dict[str, object]:
     data["intel_rdt"] = {}
     data["network_interfaces"] = None
     return data
+
+
+def oom_kills(record: Record) -> int:
+    """How many processes of the container the OOM killer has killed."""
+    found = cgroups.where(record, "memory")
+    if found is None:
+        return 0
+    kind, d = found
+    from hutch.runtime.cgroups import v1, v2
+
+    return v1.oom_kills(d) if kind == "v1" else v2.oom_kills(d)
 
 
 def _omit(d: dict[str, object]) -> dict[str, object]:
