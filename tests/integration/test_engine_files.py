@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -89,6 +90,40 @@ def test_cp_both_ways(root: Path, tmp_path: Path) -> None:
         assert proc.returncode == 125 and proc.stderr.decode().startswith("Error: ")
         assert proc.stderr.decode().count("\n") == 1
     ok(root, "rm", "-f", "cpc")
+    assert gone(root, cid) == []
+
+
+def test_cp_keeps_xattrs_both_ways_but_not_overlays_own(root: Path, tmp_path: Path) -> None:
+    cid = ok(root, "run", "-d", "--name", "cpx", IMAGE, "sleep", "1000").strip()
+    upper = root / "containers" / cid / "upper"
+    src = tmp_path / "marked"
+    src.write_text("x\n")
+    os.setxattr(src, "user.mark", b"kept")
+    # File capabilities (what setcap cap_net_raw+ep writes: vfs_cap_data revision 2, effective): they survive
+    # the chown to the container's user, which drops them, as cp sets them last.
+    caps = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)
+    os.setxattr(src, "security.capability", caps)
+    assert cp(root, str(src), "cpx:/tmp/marked").returncode == 0
+    assert os.getxattr(upper / "tmp" / "marked", "user.mark") == b"kept"
+    assert os.getxattr(upper / "tmp" / "marked", "security.capability") == caps
+    # A tar stream may carry overlay's own xattrs: an opaque or redirected directory would change what the
+    # container's overlay shows, so cp leaves them out and sets the rest.
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("dir")
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        info.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.other": "set"}
+        tf.addfile(info)
+    assert cp(root, "-", "cpx:/tmp", stdin=raw.getvalue()).returncode == 0
+    assert os.getxattr(upper / "tmp" / "dir", "user.other") == b"set"
+    assert "trusted.overlay.opaque" not in os.listxattr(upper / "tmp" / "dir")
+    # And out: the host's copy has the container file's xattr.
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cp(root, "cpx:/tmp/marked", str(out)).returncode == 0
+    assert os.getxattr(out / "marked", "user.mark") == b"kept"
+    ok(root, "rm", "-f", "cpx")
     assert gone(root, cid) == []
 
 

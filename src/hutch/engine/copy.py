@@ -10,12 +10,15 @@ on it), on either side, so a tar stream's own symlinks cannot carry a later entr
 Ownership, as the task has `-a/--archive`: without it, files copied in belong to the container's process
 user and files copied out to the caller; with it they keep the source's uid/gid. A path under a volume or
 directory bind mount goes to its source (see container_root); other mounts made inside the container (its
-/etc/hosts bind, /proc, /dev, tmpfs) are not seen.
+/etc/hosts bind, /proc, /dev, tmpfs) are not seen. Xattrs travel both ways, security.capability among them
+(set after the chown and chmod that would drop it), but overlay's own trusted.overlay.*, which cp neither
+reads nor writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import stat
@@ -231,8 +234,24 @@ class Extractor:
                 return
             os.chmod(f"/proc/self/fd/{fd}", ti.mode & 0o7777)
             os.utime(f"/proc/self/fd/{fd}", (ti.mtime, ti.mtime))
+            _set_xattrs(fd, ti)  # last: chown and chmod drop security.capability
         finally:
             os.close(fd)
+
+
+def _set_xattrs(fd: int, ti: tarfile.TarInfo) -> None:
+    """The entry's xattrs (PAX SCHILY.xattr.*, as xattr_headers and podman write them) on `fd`, but overlay's
+    own: they would change what the container's overlay shows (a redirect, an opaque directory)."""
+    for key, value in ti.pax_headers.items():
+        if not key.startswith("SCHILY.xattr.") or key.startswith("SCHILY.xattr.trusted.overlay."):
+            continue
+        name = key[len("SCHILY.xattr.") :]
+        try:
+            os.setxattr(f"/proc/self/fd/{fd}", name, value.encode("utf-8", "surrogateescape"))
+        except OSError as e:
+            if e.errno == errno.EOPNOTSUPP:  # a file system without xattrs (or without this namespace)
+                continue
+            raise CopyError(f"{ti.name}: cannot set the xattr {name}: {e.strerror}") from None
 
 
 def _relative(name: str) -> str:
