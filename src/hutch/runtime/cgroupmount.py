@@ -99,11 +99,12 @@ def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str], dirs
                 _bind(source, target, attrs)
             finally:
                 os.close(target)
-            for part in name.split(",") if "," in name else ():  # cpu,cpuacct is cpu and cpuacct too
-                try:
-                    os.symlink(name, part, dir_fd=top)
-                except FileExistsError:
-                    pass
+            if "," in name:  # cpu,cpuacct is also reachable as cpu and cpuacct, as on the host
+                for part in name.split(","):
+                    try:
+                        os.symlink(name, part, dir_fd=top)
+                    except FileExistsError:
+                        pass
         if ro:
             m.mount_setattr(top, "", m.AT_EMPTY_PATH, m.MOUNT_ATTR_RDONLY)
     finally:
