@@ -32,7 +32,7 @@ def path_of(parent: str, pod_id: str) -> str:
 def create(path: str, resources: dict[str, Any]) -> list[str]:
     """Make the pod's cgroup directories and write its limits; returns every directory made (deepest last),
     which `remove` takes away. Nothing is left on failure."""
-    from hutch.oci.config import Reader
+    from hutch.oci.reader import Reader
     from hutch.oci.resources import parse_resources
     from hutch.runtime import cgroups
     from hutch.runtime.cgroups import layout, v2

@@ -62,7 +62,7 @@ def _apply_live(rec: Record, doc: dict[str, Any]) -> None:
             last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
             raise StateError(f"update: {runtime.name}: {last}")
         return
-    from hutch.oci.config import Reader
+    from hutch.oci.reader import Reader
     from hutch.oci.resources import parse_resources
     from hutch.runtime import cgroups, container
 

@@ -6,9 +6,10 @@ expected an integer, got "x"`. Unknown keys are ignored (the spec allows extensi
 wrong type, or an enumerated value hutch does not know (a capability, a seccomp action), is an error, so that
 a bad config fails before anything starts. Attribute names are the JSON keys in snake_case.
 
-This module is on the hot path of `hutch-runtime run`: it imports hutch.jsonfast and hutch.record only, and `typing` only
-for the type checker. linux.seccomp, its types and the names it may use are hutch.oci.seccomp's, imported only
-when config.json has one.
+This module is on the hot path of `hutch-runtime run`: it imports hutch.jsonfast, hutch.record and the reader
+(hutch.oci.reader, which other documents' parsers share) only, and `typing` only for the type checker.
+linux.seccomp, its types and the names it may use are hutch.oci.seccomp's, imported only when config.json has
+one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 
 from hutch import jsonfast
 from hutch.errors import ConfigError
+from hutch.oci.reader import Reader, show, unknown
 from hutch.oci.resources import Resources, parse_resources
 
 TYPE_CHECKING = False
@@ -25,12 +27,9 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass, field
 if TYPE_CHECKING:
-    from collections.abc import Collection
-    from typing import Any, TypeVar
+    from typing import Any
 
     from hutch.oci.seccomp import Seccomp
-
-    _T = TypeVar("_T")
 
 # Integer ranges of the spec's Go types.
 U16 = (0, 0xFFFF)
@@ -306,139 +305,6 @@ class Spec:
         return self.process
 
 
-# --- the reader ---------------------------------------------------------------------------------------------
-
-_KINDS = {str: "a string", bool: "a boolean", int: "an integer", dict: "an object", list: "an array"}
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = jsonfast.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _unknown(noun: str, value: str, known: Collection[str]) -> str:
-    message = f"unknown {noun} {jsonfast.dumps(value)}"
-    return f"{message} (expected one of {', '.join(known)})" if len(known) <= 10 else message
-
-
-class Reader:
-    """One JSON object of a document at a JSON path, with typed getters that raise ConfigError.
-
-    A missing key and a JSON null both read as absent. Shared with hutch.oci.resources.
-    """
-
-    __slots__ = ("doc", "path", "source")
-
-    def __init__(self, doc: dict[str, Any], path: str, source: str) -> None:
-        self.doc = doc
-        self.path = path
-        self.source = source
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def error(self, key: str | None, message: str) -> ConfigError:
-        where = self.path if key is None else self.at(key)
-        return ConfigError(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
-
-    def typed(self, key: str, value: object, kind: type[_T]) -> _T:
-        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-            return value
-        raise self.error(key, f"expected {_KINDS[kind]}, got {_show(value)}")
-
-    def get(self, key: str, kind: type[_T], required: bool = False) -> _T | None:
-        value = self.doc.get(key)
-        if value is None:
-            if required:
-                raise self.error(key, "required")
-            return None
-        return self.typed(key, value, kind)
-
-    def bounded(self, key: str, value: int, bounds: tuple[int, int]) -> int:
-        if not bounds[0] <= value <= bounds[1]:
-            raise self.error(key, f"{value} is out of range ({bounds[0]}..{bounds[1]})")
-        return value
-
-    def string(self, key: str, required: bool = False, default: str = "") -> str:
-        value = self.get(key, str, required)
-        if value == "" and required:
-            raise self.error(key, "must not be empty")
-        return default if value is None else value
-
-    def opt_string(self, key: str) -> str | None:
-        return self.get(key, str)
-
-    def boolean(self, key: str, required: bool = False) -> bool:
-        return self.get(key, bool, required) or False
-
-    def opt_boolean(self, key: str) -> bool | None:
-        return self.get(key, bool)
-
-    def opt_integer(self, key: str, bounds: tuple[int, int], required: bool = False) -> int | None:
-        value = self.get(key, int, required)
-        return None if value is None else self.bounded(key, value, bounds)
-
-    def integer(self, key: str, bounds: tuple[int, int], required: bool = False) -> int:
-        return self.opt_integer(key, bounds, required) or 0
-
-    def strings(self, key: str) -> list[str]:
-        return [self.typed(f"{key}[{i}]", v, str) for i, v in enumerate(self.get(key, list) or ())]
-
-    def integers(self, key: str, bounds: tuple[int, int]) -> list[int]:
-        items = enumerate(self.get(key, list) or ())
-        return [self.bounded(f"{key}[{i}]", self.typed(f"{key}[{i}]", v, int), bounds) for i, v in items]
-
-    def string_map(self, key: str) -> dict[str, str]:
-        items = (self.get(key, dict) or {}).items()
-        return {k: self.typed(f"{key}[{jsonfast.dumps(k)}]", v, str) for k, v in items}
-
-    def child(self, key: str) -> Reader | None:
-        value = self.get(key, dict)
-        return None if value is None else Reader(value, self.at(key), self.source)
-
-    def need(self, key: str) -> Reader:
-        return Reader(self.get(key, dict, required=True) or {}, self.at(key), self.source)
-
-    def children(self, key: str) -> list[Reader]:
-        items = enumerate(self.get(key, list) or ())
-        return [
-            Reader(self.typed(f"{key}[{i}]", v, dict), self.at(f"{key}[{i}]"), self.source) for i, v in items
-        ]
-
-    def raw(self, key: str) -> dict[str, Any] | None:
-        return self.get(key, dict)
-
-    def choice(self, key: str, known: Collection[str], noun: str, required: bool = False) -> str:
-        value = self.string(key, required)
-        if value and value not in known:
-            raise self.error(key, _unknown(noun, value, known))
-        return value
-
-    def names(self, key: str, known: Collection[str], noun: str) -> list[str]:
-        values = self.strings(key)
-        for i, value in enumerate(values):
-            if value not in known:
-                raise self.error(f"{key}[{i}]", _unknown(noun, value, known))
-        return values
-
-    def abspath(self, key: str, required: bool = False) -> str:
-        value = self.string(key, required)
-        if value and not value.startswith("/"):
-            raise self.error(key, f"{jsonfast.dumps(value)} is not an absolute path")
-        return value
-
-    def abspaths(self, key: str) -> list[str]:
-        values = self.strings(key)
-        for i, value in enumerate(values):
-            if not value.startswith("/"):
-                raise self.error(f"{key}[{i}]", f"{jsonfast.dumps(value)} is not an absolute path")
-        return values
-
-
 # --- the parsers --------------------------------------------------------------------------------------------
 
 
@@ -460,7 +326,7 @@ def _read(path: str) -> object:
 
 def _top(doc: object, source: str) -> Reader:
     if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a JSON object, got {_show(doc)}")
+        raise ConfigError(f"{source}: expected a JSON object, got {show(doc)}")
     return Reader(doc, "", source)
 
 
@@ -628,7 +494,7 @@ def _linux(r: Reader) -> Linux:
     for key, value in (r.get("timeOffsets", dict) or {}).items():
         where = f"timeOffsets[{jsonfast.dumps(key)}]"
         if key not in ("monotonic", "boottime"):
-            raise r.error(where, _unknown("clock", key, ("monotonic", "boottime")))
+            raise r.error(where, unknown("clock", key, ("monotonic", "boottime")))
         t = Reader(r.typed(where, value, dict), r.at(where), r.source)
         offsets[key] = TimeOffset(t.integer("secs", I64), t.integer("nanosecs", (0, 999_999_999)))
     devices = []

@@ -15,7 +15,7 @@ from hutch import jsonfast
 from hutch.errors import ConfigError
 from hutch.errors import NotFoundError as NotFoundError  # select_platform's, caught as image.NotFoundError
 from hutch.oci import digest as _digest
-from hutch.oci.config import Reader
+from hutch.oci.reader import Reader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

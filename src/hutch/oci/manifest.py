@@ -23,8 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass, field
 
-    from hutch.oci.config import Reader
     from hutch.oci.digest import Digest
+    from hutch.oci.reader import Reader
 else:
     from hutch.record import dataclass, field
 

@@ -14,7 +14,7 @@ else:
 if TYPE_CHECKING:
     from typing import Any
 
-    from hutch.oci.config import Reader
+    from hutch.oci.reader import Reader
 
 # Integer ranges of the spec's Go types (as in hutch.oci.config, which imports this module).
 _U16 = (0, 0xFFFF)

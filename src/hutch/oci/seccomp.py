@@ -1,6 +1,6 @@
 """`linux.seccomp` of the OCI runtime config (runtime-spec v1.2) as typed data, and the names it may use.
 
-Parsed by hutch.oci.config (through its Reader, so errors name the JSON path) only when config.json has
+Parsed by hutch.oci.config (through hutch.oci.reader, so errors name the JSON path) only when config.json has
 linux.seccomp, so a container without a filter never imports this module; hutch.runtime.seccomp turns a
 Seccomp into the filter. Every action, operator, architecture and flag is checked against the tables here.
 """
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 else:
     from hutch.record import dataclass, field
 if TYPE_CHECKING:
-    from hutch.oci.config import Reader
+    from hutch.oci.reader import Reader
 
 # Integer ranges of the spec's Go types (as in hutch.oci.config, which imports this module).
 _U32 = (0, 0xFFFF_FFFF)

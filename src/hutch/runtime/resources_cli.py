@@ -130,7 +130,7 @@ def _flag_value(text: str, flag: str, kind: str) -> object:
 def resources_from_args(args: SimpleNamespace) -> Resources:
     """linux.resources from --resources (a file or '-'), or else from the per-field flags."""
     from hutch import jsonfast
-    from hutch.oci.config import Reader
+    from hutch.oci.reader import Reader
     from hutch.oci.resources import parse_resources
 
     if args.resources:
