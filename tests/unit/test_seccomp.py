@@ -212,6 +212,17 @@ def test_every_reported_architecture_builds_and_the_others_are_clear_errors() ->
 
 
 @needs_libseccomp
+def test_syscalls_are_tested_down_a_binary_tree() -> None:
+    """A list of JEQs would make the kernel run the filter through every rule for each syscall number when it
+    caches the filter's verdicts; the tree halves the range with JGTs (BPF_JMP|BPF_JGT|BPF_K, 0x25)."""
+    names = "read write close fstat lseek mmap mprotect munmap brk ioctl pread64 pwrite64 readv writev pipe"
+    p = profile("SCMP_ACT_ERRNO", call([*names.split(), "dup", "dup2", "getpid", "socket"], "SCMP_ACT_ALLOW"))
+    code = seccomp_build.build(p).program.code()
+    jgt = sum(1 for i in range(0, len(code), 8) if code[i] == 0x25)
+    assert jgt >= 3
+
+
+@needs_libseccomp
 def test_more_architectures_make_a_longer_program() -> None:
     native = seccomp_build.build(profile("SCMP_ACT_ALLOW", call("mkdir", "SCMP_ACT_ERRNO")))
     arches = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"] if libseccomp.arch_native() == 0xC000003E else []

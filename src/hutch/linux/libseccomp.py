@@ -107,10 +107,10 @@ class Filter:
             self._lib.seccomp_release(self._ctx)
             self._ctx = None
 
-    def sort_as_tree(self) -> bool:
-        """Lay the syscalls out as a binary tree (libseccomp 2.5's optimize level 2) instead of a list;
-        False where this libseccomp cannot."""
-        return bool(self._lib.seccomp_attr_set(self._ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2) == 0)
+    def sort_as_tree(self) -> None:
+        """Lay the syscalls out as a binary tree (libseccomp 2.5's optimize level 2) instead of a list; a
+        libseccomp before 2.5 refuses the attribute and keeps the list, which is as correct."""
+        self._lib.seccomp_attr_set(self._ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
 
     def add_arch(self, token: int) -> None:
         """Add an architecture; one already present (the native one always is) is fine."""
