@@ -131,6 +131,41 @@ def test_cve_2019_5736_exec_cannot_overwrite_runtime_interpreter(
     )
 
 
+def test_cve_2019_5736_seal_does_not_block_a_new_interpreter_copy(tmp_path: Path) -> None:
+    """The seal (a read-only bind mount of hutch-python onto itself) makes a rename over the file fail with
+    EBUSY; write-launcher, run again after the system's Python changed, must still put the new copy in."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(os.path.realpath(REPO / ".venv" / "bin" / "python"))
+    copy = bindir / "hutch-python"
+    shutil.copy2("/bin/true", copy)  # a stale copy: not the interpreter
+    m.mount(str(copy), str(copy), None, m.MS_BIND)
+    try:
+        m.mount(None, str(copy), None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY)
+        other = tmp_path / "other"
+        other.write_text("")
+        with pytest.raises(OSError) as raised:
+            os.replace(other, copy)
+        assert raised.value.errno == 16  # EBUSY: what write-launcher meets
+        subprocess.run(
+            [
+                sys.executable,
+                REPO / "scripts" / "write-launcher",
+                bindir / "python",
+                bindir / "hutch-runtime",
+                "hutch.runtime.cli",
+            ],
+            check=True,
+        )
+        assert str(copy) not in Path("/proc/self/mountinfo").read_text()
+        with open(os.path.realpath(bindir / "python"), "rb") as f, open(copy, "rb") as g:
+            assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
+        assert (bindir / "hutch-runtime").read_text().startswith(f"#!{copy} -IS\n")
+    finally:
+        while str(copy) in Path("/proc/self/mountinfo").read_text():
+            m.umount2(str(copy), m.MNT_DETACH)
+
+
 def _no_state_left(runtime) -> None:
     assert not runtime.root.exists() or not any(runtime.root.iterdir())
 
