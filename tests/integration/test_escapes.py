@@ -33,6 +33,7 @@ decoy in its place: test_cve_2019_19921_proc_renamed_after_it_is_mounted_*. Init
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -66,12 +67,15 @@ os._exit(0)
 """
 
 
-@pytest.fixture
-def private_runtime(tmp_path: Path) -> Iterator[Path]:
-    """hutch-runtime on a private copy of the interpreter, so a failing test cannot damage the venv's."""
+def _launcher_dir(tmp_path: Path) -> Path:
+    """A bin dir whose `python` is the venv's, for write-launcher to copy beside it as hutch-python."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python").symlink_to(os.path.realpath(REPO / ".venv" / "bin" / "python"))
+    return bindir
+
+
+def _write_launcher(bindir: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -82,10 +86,20 @@ def private_runtime(tmp_path: Path) -> Iterator[Path]:
         ],
         check=True,
     )
+
+
+def _unseal(copy: Path) -> None:
+    while str(copy) in Path("/proc/self/mountinfo").read_text():
+        m.umount2(str(copy), m.MNT_DETACH)
+
+
+@pytest.fixture
+def private_runtime(tmp_path: Path) -> Iterator[Path]:
+    """hutch-runtime on a private copy of the interpreter, so a failing test cannot damage the venv's."""
+    bindir = _launcher_dir(tmp_path)
+    _write_launcher(bindir)
     yield bindir / "hutch-runtime"
-    copy = str(bindir / "hutch-python")
-    while copy in Path("/proc/self/mountinfo").read_text():
-        m.umount2(copy, m.MNT_DETACH)
+    _unseal(bindir / "hutch-python")
 
 
 def _give_interpreter_its_libraries(spec: dict, rootfs: Path) -> None:
@@ -134,9 +148,7 @@ def test_cve_2019_5736_exec_cannot_overwrite_runtime_interpreter(
 def test_cve_2019_5736_seal_does_not_block_a_new_interpreter_copy(tmp_path: Path) -> None:
     """The seal (a read-only bind mount of hutch-python onto itself) makes a rename over the file fail with
     EBUSY; write-launcher, run again after the system's Python changed, must still put the new copy in."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "python").symlink_to(os.path.realpath(REPO / ".venv" / "bin" / "python"))
+    bindir = _launcher_dir(tmp_path)
     copy = bindir / "hutch-python"
     shutil.copy2("/bin/true", copy)  # a stale copy: not the interpreter
     m.mount(str(copy), str(copy), None, m.MS_BIND)
@@ -146,24 +158,13 @@ def test_cve_2019_5736_seal_does_not_block_a_new_interpreter_copy(tmp_path: Path
         other.write_text("")
         with pytest.raises(OSError) as raised:
             os.replace(other, copy)
-        assert raised.value.errno == 16  # EBUSY: what write-launcher meets
-        subprocess.run(
-            [
-                sys.executable,
-                REPO / "scripts" / "write-launcher",
-                bindir / "python",
-                bindir / "hutch-runtime",
-                "hutch.runtime.cli",
-            ],
-            check=True,
-        )
+        assert raised.value.errno == errno.EBUSY  # what write-launcher meets
+        _write_launcher(bindir)
         assert str(copy) not in Path("/proc/self/mountinfo").read_text()
-        with open(os.path.realpath(bindir / "python"), "rb") as f, open(copy, "rb") as g:
-            assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
+        assert copy.read_bytes() == (bindir / "python").read_bytes()
         assert (bindir / "hutch-runtime").read_text().startswith(f"#!{copy} -IS\n")
     finally:
-        while str(copy) in Path("/proc/self/mountinfo").read_text():
-            m.umount2(str(copy), m.MNT_DETACH)
+        _unseal(copy)
 
 
 def _no_state_left(runtime) -> None:
