@@ -77,6 +77,18 @@ def _processes_naming(cid: str) -> list[int]:
     return out
 
 
+def resident_kib(pid: int, library: str, perms: str) -> int:
+    """Rss of `pid`'s mappings of `library` with permissions `perms`, from /proc/PID/smaps."""
+    total, counting = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            counting = fields[1] == perms and library in line
+        elif counting and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
 def test_detached_run_is_watched_by_conmon_and_its_exit_recorded(root: Path) -> None:
     start = time.monotonic()
     cid = ok(root, "run", "-d", "--name", "mon1", IMAGE, "sh", "-c", "echo up; sleep 2; exit 3").strip()
@@ -103,6 +115,25 @@ def test_detached_run_is_watched_by_conmon_and_its_exit_recorded(root: Path) -> 
     assert ok(root, "wait", "mon1") == "3\n"
     assert ok(root, "logs", "mon1") == "up\nup\n"
     ok(root, "rm", "mon1")
+    assert all_gone(root, cid) == []
+
+
+def test_conmon_gets_only_the_environment_podman_gives_it(root: Path) -> None:
+    """The caller's environment stops at conmon (its locale would cost every monitor the locale's tables), and
+    the monitor that conmon forks never runs the dynamic linker: LD_BIND_NOW resolved all before the fork."""
+    env = {**os.environ, "LANG": "C.UTF-8", "HUTCH_TEST_MARK": "caller"}
+    argv = [*HUTCH, "--root", str(root), "run", "-d", "--name", "monenv", IMAGE, "sleep", "60"]
+    cid = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    monitor = conmon_pid(root, cid)
+    environ = dict(
+        entry.split("=", 1) for entry in Path(f"/proc/{monitor}/environ").read_text().split("\0") if entry
+    )
+    assert "HUTCH_TEST_MARK" not in environ and "LANG" not in environ
+    assert environ["PATH"] == os.environ["PATH"] and environ["LD_BIND_NOW"] == "1"
+    assert "/usr/lib/locale/" not in Path(f"/proc/{monitor}/maps").read_text()
+    time.sleep(0.5)  # conmon's first look at the container's cgroup is done
+    assert resident_kib(monitor, "ld-linux", "r-xp") == 0
+    ok(root, "rm", "-f", "-t", "0", "monenv")
     assert all_gone(root, cid) == []
 
 

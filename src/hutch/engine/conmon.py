@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 CONMON = "conmon"
 SOCKET_DIR = "/run/hutch/socket"
+# What conmon, and the runtime and exit command it runs, keep of our environment: podman, too, passes little
+# (a locale alone makes conmon load its tables: ~130 KiB more in every monitor). PYTHONPATH is for an exit
+# command that runs hutch as a module from a source tree.
+CONMON_ENV = ("PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "TMPDIR", "LD_LIBRARY_PATH", "PYTHONPATH")
 
 
 class CreateError(HutchError):
@@ -105,7 +109,12 @@ def spawn(
 
     sync_r, sync_w = os.pipe()
     start_r, start_w = os.pipe()
-    env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))
+    env = {key: os.environ[key] for key in CONMON_ENV if key in os.environ}
+    # conmon forks its monitor first thing. The monitor's first getline() of a /proc/PID/cgroup line longer than
+    # 120 bytes (ours under a nested cgroup) made libc resolve its own realloc lazily there, walking every
+    # library's symbol tables: ~400 KiB of ld.so and symbol pages that stayed in each monitor for its life.
+    # LD_BIND_NOW has conmon's first process, which exits, resolve everything before the fork.
+    env.update(LD_BIND_NOW="1", _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))
     try:
         proc = subprocess.Popen(
             argv,
