@@ -136,8 +136,10 @@ def test_kill_by_name_and_number(
     runtime.run("run", "--detach", "--bundle", sh(bundle, TRAPPER, edit=_out_mount(tmp_path)), "c1")
     wait_for(lambda: (tmp_path / "out" / "ready").exists(), what="the traps")
     runtime.run("kill", "c1", signal)
-    wait_for(lambda: (tmp_path / "out" / "signals").exists(), what="the signal")
-    assert (tmp_path / "out" / "signals").read_text().split() == [expected]
+    signals = tmp_path / "out" / "signals"
+    # `>>` creates the file before echo writes to it: wait for the line
+    wait_for(lambda: signals.exists() and signals.read_text().endswith("\n"), what="the signal")
+    assert signals.read_text().split() == [expected]
     assert runtime.state("c1")["status"] == "running"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,31 @@ def test_scheduler_reset_on_fork_flag(bundle: Any, runtime: Any) -> None:
     shell, child = out.splitlines()
     assert _sched(shell) == (-5, 0, 0)
     assert _sched(child) == (0, 0, 0)
+
+
+def test_init_runs_on_the_cpus_runc_gives_it(runtime: Any, runc: Any, bundle: Any) -> None:
+    """create sends init to another CPU than its own while both work (launch._apart), and gives it the
+    runtime's CPUs back before the cgroup move: the container sees the CPUs it sees under runc."""
+    b = sh(bundle, "grep Cpus_allowed_list /proc/self/status")
+    assert run_ok(runtime, b, "cpus-h") == run_ok(runc, b, "cpus-r")
+
+
+def test_apart_and_restore_move_a_child_off_our_cpu_and_back() -> None:
+    from hutch.runtime import launch
+
+    cpus = os.sched_getaffinity(0)
+    if len(cpus) < 2:
+        pytest.skip("one CPU: create leaves init on it")
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    try:
+        launch._apart(pid, cpus)
+        apart = os.sched_getaffinity(pid)
+        assert apart and apart < cpus  # some other CPU of ours, not the one we ran on
+        launch._restore_cpus(pid, cpus)
+        assert os.sched_getaffinity(pid) == cpus
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)

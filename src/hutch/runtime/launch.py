@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from hutch.errors import ConfigError, HutchError
+from hutch.errors import ConfigError, HostError, HutchError
 from hutch.runtime import cgroup_warmup, container, lsm, namespaces
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
@@ -102,8 +102,11 @@ def create(
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
         direct = linux.namespace("user") is None and linux.namespace("time") is None
         parent, child = pair()
+        cpus = os.sched_getaffinity(0)
         try:
             pid = namespaces.fork_in_pid_namespace(linux.namespaces) if direct else os.fork()
+            if pid > 0:
+                _apart(pid, cpus)
             if direct:
                 reap_init = pid  # our own child, reaped if create fails (0 in the child itself)
             if pid == 0:
@@ -134,7 +137,7 @@ def create(
             if filt is not None:
                 filt.start()
                 filt.detach()
-            init_pid = _drive(parent, pid, spec, c, direct)
+            init_pid = _drive(parent, pid, spec, c, direct, cpus)
             if filt is not None:
                 filt.reap()
         finally:
@@ -158,7 +161,22 @@ def create(
     return c
 
 
-def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) -> int:
+def _apart(child: int, cpus: set[int]) -> None:
+    """Send the child just forked to another of `cpus` than ours. Placed on our CPU, it would wait for us to
+    block, though the other CPU is idle; apart, init builds the container while we set up its cgroups."""
+    if len(cpus) < 2:
+        return
+    from hutch.linux.libc import libc
+
+    others = cpus - {libc.sched_getcpu()}
+    if others:
+        try:
+            os.sched_setaffinity(child, others)
+        except OSError:
+            pass  # it only costs time: the child then shares our CPU
+
+
+def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cpus: set[int]) -> int:
     """Serve stage 1 (or init, forked `direct`ly) and init until init reports ready; returns init's pid."""
     from hutch.runtime import cgroups
 
@@ -204,6 +222,8 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) ->
                     raise failed
                 if record is None:
                     record = cgroups.prepare(c.id, spec.linux, remember=remember)
+                # Init gets our CPUs back (_apart) before the move: a v1 cpuset sets them on attach, as for runc.
+                _restore_cpus(init_pid, cpus)
                 if not record:  # no cgroup (rootless without one): nothing was remembered nor sent
                     try:
                         chan.send("cgroup-dirs", [])
@@ -241,6 +261,15 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool) ->
     finally:
         if not direct:
             _reap(child)
+
+
+def _restore_cpus(init_pid: int, cpus: set[int]) -> None:
+    if len(cpus) < 2:
+        return
+    try:
+        os.sched_setaffinity(init_pid, cpus)
+    except OSError as e:
+        raise HostError(f"cannot give the container's init its CPUs back: {e.strerror}") from None
 
 
 def _host_hooks(spec: Spec, c: Container) -> None:
