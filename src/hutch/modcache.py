@@ -77,6 +77,9 @@ class ModuleCache:
         exec(code, module.__dict__)
 
 
+installed = ""  # the file install() took, for a fresh interpreter of ours to take too (runtime.prespawn)
+
+
 def install(path: str) -> None:
     """Serve modules from the cache file at `path` before any other finder, if it can be trusted.
 
@@ -92,6 +95,8 @@ def install(path: str) -> None:
         os.close(fd)
     else:
         sys.meta_path.insert(0, cache)
+        global installed
+        installed = path
 
 
 def _read(fd: int) -> ModuleCache | None:

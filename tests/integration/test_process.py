@@ -394,14 +394,14 @@ def test_scheduler_reset_on_fork_flag(bundle: Any, runtime: Any) -> None:
 
 
 def test_init_runs_on_the_cpus_runc_gives_it(runtime: Any, runc: Any, bundle: Any) -> None:
-    """create sends init to another CPU than its own while both work (launch._apart), and gives it the
+    """create sends init to another CPU than its own while both work (prespawn.apart), and gives it the
     runtime's CPUs back before the cgroup move: the container sees the CPUs it sees under runc."""
     b = sh(bundle, "grep Cpus_allowed_list /proc/self/status")
     assert run_ok(runtime, b, "cpus-h") == run_ok(runc, b, "cpus-r")
 
 
 def test_apart_and_restore_move_a_child_off_our_cpu_and_back() -> None:
-    from hutch.runtime import launch
+    from hutch.runtime import launch, prespawn
 
     cpus = os.sched_getaffinity(0)
     if len(cpus) < 2:
@@ -411,7 +411,7 @@ def test_apart_and_restore_move_a_child_off_our_cpu_and_back() -> None:
         time.sleep(30)
         os._exit(0)
     try:
-        launch._apart(pid, cpus)
+        prespawn.apart(pid, cpus)
         apart = os.sched_getaffinity(pid)
         assert apart and apart < cpus  # some other CPU of ours, not the one we ran on
         launch._restore_cpus(pid, cpus)

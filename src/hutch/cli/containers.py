@@ -76,6 +76,10 @@ def _no_progress() -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from hutch.engine.containers import InvokeError, prepare_launch
 
+    if args.detach or args.tty:  # conmon's run: the runtime it runs makes init
+        from hutch.runtime import prespawn
+
+        prespawn.discard()
     prepare_launch()
     with engine_of(args) as engine:
         rec = _create(engine, args)

@@ -211,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             from hutch.runtime import cgroup_warmup
 
             cgroup_warmup.start()  # before the imports: see prepare_launch
+        if command == "run":
+            from hutch.runtime import prespawn
+
+            prespawn.spawn()  # init, while we make the container (a detached or terminal run discards it)
         args: Any = None
         if command in fastargs.COMMANDS:
             recorder = fastargs.Recorder()

@@ -79,7 +79,9 @@ def run_foreground(
 
     if _foreign(rec):
         from hutch.engine import foreign
+        from hutch.runtime import prespawn
 
+        prespawn.discard()  # the other runtime makes its own init
         runtime = runtime_of(rec)
         return foreign.run_foreground(
             engine, rec, runtime, tty=tty, interactive=interactive, restore=restore, sig_proxy=sig_proxy

@@ -18,7 +18,7 @@ import sys
 import time
 
 from hutch.errors import ConfigError, HostError, HutchError
-from hutch.runtime import cgroup_warmup, container, lsm, namespaces
+from hutch.runtime import cgroup_warmup, container, lsm, namespaces, prespawn
 from hutch.runtime.container import Container
 from hutch.runtime.sync import Channel, pair
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from hutch.oci.config import IDMapping, Spec
     from hutch.runtime import cgroups
     from hutch.runtime.init import InitContext
+    from hutch.runtime.seccomp import Prepared
 
 # init (and with it rootfs, process, the mount code) is imported by the forked child, cgroups by us after
 # the fork: on two cores the ~4 ms of imports overlap.
@@ -101,38 +102,44 @@ def create(
         os.chmod(c.fifo, 0o622)
         fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
         direct = linux.namespace("user") is None and linux.namespace("time") is None
-        parent, child = pair()
         cpus = os.sched_getaffinity(0)
+        pidns = linux.namespace("pid")
+        ahead = prespawn.hand_over(
+            {
+                "config": spec.raw,
+                "source": spec.source,
+                "id": container_id,
+                "bundle": bundle,
+                "rootfs": rootfs,
+                "console": console_fd is not None,
+                "seccomp": filt is not None,
+                "no_pivot": no_pivot,
+                "no_new_keyring": no_new_keyring,
+                "preserve_fds": preserve_fds,
+            },
+            [fifo_fd, *([console_fd] if console_fd is not None else []), *([filt.rfd] if filt else [])],
+            usable=direct and pidns is not None and not pidns.path and not (filt and filt.notify),
+        )
+        if ahead is not None:
+            pid, parent = ahead
+        else:
+            pid, parent = _fork_init(
+                spec,
+                container_id,
+                bundle,
+                rootfs,
+                fifo_fd,
+                console_fd,
+                no_pivot,
+                no_new_keyring,
+                preserve_fds,
+                filt,
+                direct,
+            )
+            prespawn.apart(pid, cpus)
+        if direct:
+            reap_init = pid  # our own child, reaped if create fails
         try:
-            pid = namespaces.fork_in_pid_namespace(linux.namespaces) if direct else os.fork()
-            if pid > 0:
-                _apart(pid, cpus)
-            if direct:
-                reap_init = pid  # our own child, reaped if create fails (0 in the child itself)
-            if pid == 0:
-                try:
-                    parent.close()
-                    if filt is not None:
-                        filt.forked()
-                    from hutch.runtime import init
-
-                    ctx = init.InitContext(
-                        spec,
-                        container_id,
-                        bundle,
-                        rootfs,
-                        child,
-                        fifo_fd,
-                        console_fd,
-                        no_pivot,
-                        no_new_keyring,
-                        preserve_fds,
-                        seccomp=filt,
-                    )
-                    (_init_directly if direct else _stage1)(ctx)
-                finally:  # a forked child must never unwind into the runtime's own code
-                    os._exit(1)
-            child.close()
             os.close(fifo_fd)
             if filt is not None:
                 filt.start()
@@ -161,19 +168,53 @@ def create(
     return c
 
 
-def _apart(child: int, cpus: set[int]) -> None:
-    """Send the child just forked to another of `cpus` than ours. Placed on our CPU, it would wait for us to
-    block, though the other CPU is idle; apart, init builds the container while we set up its cgroups."""
-    if len(cpus) < 2:
-        return
-    from hutch.linux.libc import libc
-
-    others = cpus - {libc.sched_getcpu()}
-    if others:
+def _fork_init(
+    spec: Spec,
+    container_id: str,
+    bundle: str,
+    rootfs: str,
+    fifo_fd: int,
+    console_fd: int | None,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    preserve_fds: int,
+    filt: Prepared | None,
+    direct: bool,
+) -> tuple[int, Channel]:
+    """Fork init (`direct`ly, into its PID namespace) or stage 1; (its pid, our end of the channel)."""
+    assert spec.linux is not None
+    parent, child = pair()
+    try:
+        pid = namespaces.fork_in_pid_namespace(spec.linux.namespaces) if direct else os.fork()
+    except BaseException:
+        parent.close()
+        child.close()
+        raise
+    if pid == 0:
         try:
-            os.sched_setaffinity(child, others)
-        except OSError:
-            pass  # it only costs time: the child then shares our CPU
+            parent.close()
+            if filt is not None:
+                filt.forked()
+            from hutch.runtime import init
+
+            ctx = init.InitContext(
+                spec,
+                container_id,
+                bundle,
+                rootfs,
+                child,
+                fifo_fd,
+                console_fd,
+                no_pivot,
+                no_new_keyring,
+                preserve_fds,
+                seccomp=filt,
+            )
+            (_init_directly if direct else _stage1)(ctx)
+        finally:  # a forked child must never unwind into the runtime's own code
+            os._exit(1)
+    child.close()
+    return pid, parent
 
 
 def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cpus: set[int]) -> int:
@@ -222,7 +263,7 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
                     raise failed
                 if record is None:
                     record = cgroups.prepare(c.id, spec.linux, remember=remember)
-                # Init gets our CPUs back (_apart) before the move: a v1 cpuset sets them on attach, as for runc.
+                # Init gets our CPUs back (prespawn.apart) before the move: a v1 cpuset sets them on attach (runc's).
                 _restore_cpus(init_pid, cpus)
                 if not record:  # no cgroup (rootless without one): nothing was remembered nor sent
                     try:

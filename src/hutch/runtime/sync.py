@@ -1,6 +1,7 @@
 """The line protocol between the runtime (stage 0) and its children: one message per line, over pipes.
 
-Pipes, not sockets: the module is on the hot path and `os.pipe` costs no import.
+Pipes, not sockets: the module is on the hot path and `os.pipe` costs no import. (An init spawned ahead,
+hutch.runtime.prespawn, speaks it over its socket: one fd both ways.)
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ class Channel:
             raise HutchError(str(payload))
         raise HutchError(f"{what}: the container's init exited unexpectedly")
 
+    def pending(self, data: bytes) -> None:
+        """Bytes already read from `rfd`: the lines they hold come first."""
+        self._buf = data + self._buf
+
     def close(self) -> None:
-        for fd in (self.rfd, self.wfd):
+        for fd in {self.rfd, self.wfd}:  # once, when both are one socket
             try:
                 os.close(fd)
             except OSError:

@@ -1,0 +1,209 @@
+"""A container init started ahead: `hutch run` spawns it as the command begins, and create hands it the container.
+
+Init forked at create (launch.py) first imports its ~15 modules, ~1.7 ms of the foreground run's critical path,
+slowed by the copy-on-write faults of a fork of a big process. `hutch run` has ~10 ms of its own work before
+create (the image, the rootfs, the spec), while the other CPU idles: spawn() starts a fresh interpreter then
+(posix_spawn: no page tables copied, no copy-on-write for either side), in a new PID namespace whose PID 1
+it is, on the other CPU; it imports what init needs and waits on a socket. create() hands it the container
+(launch.create, through hand_over): the spec, the ids and paths, and the fds (exec fifo, console, seccomp pipe)
+by SCM_RIGHTS, with our stdio as it is by then; from then on the socket carries launch's line protocol, and
+init goes on as a forked one would. A container that wants no new PID namespace (or a user or time namespace,
+or a seccomp agent), a detached or terminal run (conmon's) and another runtime discard it (it is killed before
+it holds anything); if we exit without a word, it reads EOF and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.oci.config import Spec
+    from hutch.runtime.init import InitContext
+    from hutch.runtime.seccomp import Prepared
+    from hutch.runtime.sync import Channel
+
+_spawned: list[tuple[int, int]] = []  # (pid, our end of the socket), while one waits
+
+# What the spawned interpreter runs: argv is [src dir, module cache ("" for none), socket fd].
+_BOOT = """import gc, sys
+gc.set_threshold(100_000)
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2]:
+    from hutch import modcache
+    modcache.install(sys.argv[2])
+from hutch.runtime.prespawn import serve
+serve(int(sys.argv[3]))
+"""
+
+
+def spawn() -> None:
+    """Start an init ahead (as root only; any failure leaves create to fork one)."""
+    if _spawned or os.geteuid() != 0:
+        return
+    import _socket
+
+    import hutch
+    from hutch import modcache
+    from hutch.linux import ns
+
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    fd = theirs.detach()
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ns.unshare(ns.CLONE_NEWPID)  # our children to come only: the one spawned now
+            try:
+                os.set_inheritable(fd, True)
+                src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
+                argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
+                pid = os.posix_spawn(sys.executable, argv, os.environ)
+            finally:
+                ns.setns(own, ns.CLONE_NEWPID)
+        finally:
+            os.close(own)
+    except OSError:
+        ours.close()
+        return
+    finally:
+        os.close(fd)
+    apart(pid, os.sched_getaffinity(0))
+    _spawned.append((pid, ours.detach()))
+
+
+def apart(pid: int, cpus: set[int]) -> None:
+    """Send `pid`, a child just started, to another of `cpus` than ours. Left on our CPU, where the kernel
+    queues a new child, it would wait for us to block while the other CPU idles. launch.py gives it `cpus`
+    back before it moves it into its cgroups."""
+    if len(cpus) < 2:
+        return
+    from hutch.linux.libc import libc
+
+    others = cpus - {libc.sched_getcpu()}
+    if others:
+        try:
+            os.sched_setaffinity(pid, others)
+        except OSError:
+            pass  # it only costs time: the child then shares our CPU
+
+
+def discard() -> None:
+    """Kill the init spawned ahead, which has nothing yet, and reap it."""
+    while _spawned:
+        pid, sock = _spawned.pop()
+        os.close(sock)
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def hand_over(message: dict[str, object], fds: list[int], usable: bool) -> tuple[int, Channel] | None:
+    """Give the init spawned ahead its container, if there is one and it is `usable`: (its pid, the channel
+    to it). None (it is then discarded) leaves create to fork one."""
+    if not _spawned:
+        return None
+    if not usable:
+        discard()
+        return None
+    import _socket
+
+    from hutch.jsonfast import dumps
+    from hutch.runtime.sync import Channel
+
+    pid, sock = _spawned[0]
+    # Our stdio first: the engine may have pointed it elsewhere since the spawn (the log's tee, /dev/null).
+    data = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2, *fds))
+    s = _socket.socket(fileno=sock)
+    try:
+        s.sendmsg([dumps(message).encode() + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)])
+    except OSError:
+        discard()  # it is gone (a broken interpreter?): fork one
+        return None
+    finally:
+        s.detach()
+    _spawned.clear()
+    return pid, Channel(sock, sock)
+
+
+def serve(sock: int) -> None:
+    """The spawned init: import what init needs, wait for a container, build it (launch._init_directly)."""
+    import _socket
+
+    from hutch.jsonfast import loads
+    from hutch.oci import config
+    from hutch.runtime import init, launch  # noqa: F401 (the point: imported before the container comes)
+    from hutch.runtime.sync import Channel
+
+    os.set_inheritable(sock, False)
+    s = _socket.socket(fileno=sock)
+    try:
+        data, ancillary, _, _ = s.recvmsg(1 << 20, _socket.CMSG_SPACE(4 * 8))
+    except OSError:
+        os._exit(1)
+    finally:
+        s.detach()
+    fds: list[int] = []
+    for level, kind, blob in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += [
+                int.from_bytes(blob[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(blob), 4)
+            ]
+    if not data:
+        os._exit(0)  # discarded
+    for target, fd in enumerate(fds[:3]):  # the engine's stdio as it is now
+        os.dup2(fd, target)
+        os.close(fd)
+    fds = fds[3:]
+    for fd in fds:
+        os.set_inheritable(fd, False)  # SCM_RIGHTS gives them without close-on-exec
+    while b"\n" not in data:
+        more = os.read(sock, 65536)
+        if not more:
+            os._exit(1)
+        data += more
+    line, _, rest = data.partition(b"\n")
+    chan = Channel(sock, sock)
+    chan.pending(rest)
+    try:
+        message = loads(line.decode())
+        spec = config.parse(message["config"], message["source"])
+        ctx = _context(message, spec, chan, fds)
+    except BaseException as e:
+        from hutch.errors import HutchError
+
+        chan.send("error", str(e) if isinstance(e, HutchError) else f"container setup: {e}")
+        os._exit(1)
+    try:
+        launch._init_directly(ctx)
+    finally:
+        os._exit(1)
+
+
+def _context(message: dict, spec: Spec, chan: Channel, fds: list[int]) -> InitContext:
+    from hutch.runtime import init
+
+    fifo_fd, rest = fds[0], fds[1:]
+    console_fd = rest.pop(0) if message["console"] else None
+    filt: Prepared | None = None
+    if message["seccomp"]:
+        from hutch.runtime import seccomp
+
+        assert spec.linux is not None and spec.linux.seccomp is not None
+        filt = seccomp.Prepared(spec.linux.seccomp, spec.source)
+        filt.rfd = rest.pop(0)
+    return init.InitContext(
+        spec,
+        message["id"],
+        message["bundle"],
+        message["rootfs"],
+        chan,
+        fifo_fd,
+        console_fd,
+        message["no_pivot"],
+        message["no_new_keyring"],
+        message["preserve_fds"],
+        seccomp=filt,
+    )
