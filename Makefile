@@ -55,7 +55,7 @@ HUTCH_SOURCES := $(shell find src/hutch -name '*.py')
 $(VENV)/.launchers: $(VENV)/.installed scripts/write-launcher $(HUTCH_SOURCES)
 	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch hutch.cli.main --site-packages --code hutch
 	$(BIN)/python scripts/write-launcher $(BIN)/python $(BIN)/hutch-runtime hutch.runtime.cli \
-		--first hutch.runtime.cgroup_warmup:early --code hutch
+		--first hutch.runtime.prespawn:early --code hutch
 	touch $@
 
 lint: venv

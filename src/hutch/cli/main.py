@@ -203,6 +203,15 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        prespawn = sys.modules.get("hutch.runtime.prespawn")
+        if prespawn is not None:
+            prespawn.discard()  # the init `run` spawned ahead, if no create took it: gone with us
+
+
+def _main(argv: list[str] | None = None) -> int:
     debug = False
     try:
         argv = sys.argv[1:] if argv is None else argv

@@ -88,8 +88,15 @@ def _parser(argv: list[str]) -> Command:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        prespawn = sys.modules.get("hutch.runtime.prespawn")
+        if prespawn is not None:
+            prespawn.discard()  # the init the launcher started ahead, if no create took it: gone with us
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser(argv)
     try:
         args = parser.parse(argv)

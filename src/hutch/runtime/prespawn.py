@@ -1,15 +1,20 @@
-"""A container init started ahead: `hutch run` spawns it as the command begins, and create hands it the container.
+"""A container init started ahead, while the command that creates the container starts up.
 
-Init forked at create (launch.py) first imports its ~15 modules, ~1.7 ms of the foreground run's critical path,
-slowed by the copy-on-write faults of a fork of a big process. `hutch run` has ~10 ms of its own work before
-create (the image, the rootfs, the spec), while the other CPU idles: spawn() starts a fresh interpreter then
-(posix_spawn: no page tables copied, no copy-on-write for either side), in a new PID namespace whose PID 1
-it is, on the other CPU; it imports what init needs and waits on a socket. create() hands it the container
-(launch.create, through hand_over): the spec, the ids and paths, and the fds (exec fifo, console, seccomp pipe)
-by SCM_RIGHTS, with our stdio as it is by then; from then on the socket carries launch's line protocol, and
-init goes on as a forked one would. A container that wants no new PID namespace (or a user or time namespace,
-or a seccomp agent), a detached or terminal run (conmon's) and another runtime discard it (it is killed before
-it holds anything); if we exit without a word, it reads EOF and exits.
+Init forked at create (launch.py) first imports its ~15 modules, ~1.7 ms on the critical path, slowed by the
+copy-on-write faults of a fork of a big process, while the other CPU idles. Started ahead, in a new PID
+namespace whose PID 1 it is and on the other CPU, it imports them while we start, then waits on a socket;
+create hands it the container (hand_over, from launch.create): the spec's document, the ids and paths, and
+by SCM_RIGHTS our stdio as it is by then and the fds (exec fifo, console, seccomp pipe). From then on the
+socket carries launch's line protocol, and init goes on as a forked one would.
+
+- `hutch run` spawns a fresh interpreter as the command begins (posix_spawn: no page tables copied, no
+  copy-on-write for either side); the engine's ~10 ms before create give it time to start.
+- hutch-runtime's launcher forks one before it imports the CLI, for create and run (`early`): create comes
+  ~4 ms after that, too soon for a fresh interpreter (~6 ms to start), and the launcher is small to fork.
+
+A container it does not fit (a PID namespace by path or none, a user or time namespace, a seccomp agent), a
+detached or terminal `hutch run` (conmon's runtime makes init) and another runtime discard it: it is killed
+before it holds anything. If we exit without a word, it reads EOF and exits.
 """
 
 from __future__ import annotations
@@ -38,7 +43,17 @@ serve(int(sys.argv[3]))
 """
 
 
-def spawn() -> None:
+def early(argv: list[str]) -> None:
+    """hutch-runtime's launcher, before it imports the CLI: the cgroup warm-up, and for create and run an init
+    forked now (no fresh interpreter: create comes too soon after exec for one to be ready)."""
+    from hutch.runtime import cgroup_warmup
+
+    cgroup_warmup.early(argv)
+    if any(arg in ("create", "run") for arg in argv[1:]):
+        spawn(fork=True)
+
+
+def spawn(fork: bool = False) -> None:
     """Start an init ahead (as root only; any failure leaves create to fork one)."""
     if _spawned or os.geteuid() != 0:
         return
@@ -50,15 +65,21 @@ def spawn() -> None:
 
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     fd = theirs.detach()
+    pid = -1
     try:
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
             ns.unshare(ns.CLONE_NEWPID)  # our children to come only: the one spawned now
             try:
-                os.set_inheritable(fd, True)
-                src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
-                argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
-                pid = os.posix_spawn(sys.executable, argv, os.environ)
+                if fork:
+                    pid = os.fork()
+                    if pid == 0:
+                        _forked(ours, fd)
+                else:
+                    os.set_inheritable(fd, True)
+                    src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
+                    argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
+                    pid = os.posix_spawn(sys.executable, argv, os.environ)
             finally:
                 ns.setns(own, ns.CLONE_NEWPID)
         finally:
@@ -70,6 +91,17 @@ def spawn() -> None:
         os.close(fd)
     apart(pid, os.sched_getaffinity(0))
     _spawned.append((pid, ours.detach()))
+
+
+def _forked(ours: object, fd: int) -> None:
+    try:
+        ours.close()  # type: ignore[attr-defined]
+        from hutch.runtime import cgroup_warmup
+
+        cgroup_warmup.forget()
+        serve(fd)
+    finally:
+        os._exit(1)
 
 
 def apart(pid: int, cpus: set[int]) -> None:

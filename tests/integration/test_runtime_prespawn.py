@@ -1,0 +1,87 @@
+"""The init hutch-runtime's launcher forks ahead for create and run (hutch.runtime.prespawn): the container is
+that process, and a create that cannot use it (no new PID namespace) or that fails leaves no process of it.
+Seen in the runtime's children while the container runs, and in /proc once the runtime has returned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.helpers import remove_namespace, sh
+
+
+def children(pid: int) -> list[bytes]:
+    """The command lines of the processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(cmdline)
+    return found
+
+
+def naming(container_id: str) -> list[int]:
+    """Processes whose command line names `container_id` (a runtime, or a copy of one forked ahead)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if container_id.encode() in Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0"):
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def children_while_running(runtime: Any, bundle: Path, container_id: str) -> list[bytes]:
+    proc = subprocess.Popen(runtime.command("run", "--bundle", bundle, container_id), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            kids = children(proc.pid)
+            if b"sleep\x005\x00" in kids:
+                return kids
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            time.sleep(0.01)
+        raise AssertionError("the container did not start")
+    finally:
+        runtime.run("kill", container_id, "KILL", check=False)
+        proc.wait(timeout=20)
+
+
+def test_the_container_is_the_init_forked_ahead(runtime: Any, bundle: Any) -> None:
+    kids = children_while_running(runtime, bundle(["sleep", "5"]), "ahead-1")
+    assert kids == [b"sleep\x005\x00"]  # no idle second init beside it
+    assert runtime.run("run", "--bundle", sh(bundle, "echo $$"), "ahead-2").stdout == "1\n"
+
+
+def test_no_pid_namespace_discards_it(runtime: Any, bundle: Any) -> None:
+    kids = children_while_running(
+        runtime, bundle(["sleep", "5"], edit=lambda s: remove_namespace(s, "pid")), "ahead-3"
+    )
+    assert kids == [b"sleep\x005\x00"]
+    out = runtime.run(
+        "run", "--bundle", sh(bundle, "echo $$", edit=lambda s: remove_namespace(s, "pid")), "ahead-4"
+    )
+    assert int(out.stdout) > 1
+    assert naming("ahead-4") == []
+
+
+def test_a_failed_create_leaves_no_process(runtime: Any, bundle: Any) -> None:
+    b = bundle(["true"])
+    config = b / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "ociVersion": "9.0.0"}))
+    failed = runtime.run("create", "--bundle", b, "ahead-5", check=False)
+    assert failed.returncode != 0 and "ociVersion" in failed.stderr
+    assert naming("ahead-5") == []  # the runtime killed and reaped its init started ahead before it exited
