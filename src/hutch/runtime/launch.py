@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from hutch.runtime.seccomp import Prepared
 
 # init (and with it rootfs, process, the mount code) is imported by the forked child, cgroups by us after
-# the fork: on two cores the ~4 ms of imports overlap.
+# the fork: on two cores the ~4 ms of imports overlap. (An init started ahead, prespawn.py, has them already.)
 
 
 def check_spec(spec: Spec, bundle: str) -> str:
