@@ -167,6 +167,24 @@ def test_cve_2019_5736_seal_does_not_block_a_new_interpreter_copy(tmp_path: Path
         _unseal(copy)
 
 
+def test_a_failed_interpreter_copy_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """write-launcher copies the interpreter to hutch-python.tmp and renames it over hutch-python: when that
+    fails (here hutch-python is a non-empty directory), it removes the temporary copy."""
+    bindir = _launcher_dir(tmp_path)
+    (bindir / "hutch-python").mkdir()
+    (bindir / "hutch-python" / "in-the-way").write_text("")
+    argv = [
+        sys.executable,
+        REPO / "scripts" / "write-launcher",
+        bindir / "python",
+        bindir / "x",
+        "hutch.runtime.cli",
+    ]
+    failed = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert failed.returncode != 0 and "hutch-python" in failed.stderr
+    assert sorted(p.name for p in bindir.iterdir()) == ["hutch-python", "python"]
+
+
 def _no_state_left(runtime) -> None:
     assert not runtime.root.exists() or not any(runtime.root.iterdir())
 
