@@ -86,6 +86,7 @@ def install(path: str) -> None:
     First, so that a module of the file skips the builtin and frozen importers' look-ups (~3 us each); any
     other name costs one dict look-up here.
     """
+    global installed
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -95,7 +96,6 @@ def install(path: str) -> None:
         os.close(fd)
     else:
         sys.meta_path.insert(0, cache)
-        global installed
         installed = path
 
 

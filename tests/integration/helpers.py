@@ -203,3 +203,19 @@ def pids_with_token(token: str) -> set[int]:
         except OSError:
             pass
     return found
+
+
+def children_of(pid: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of the live processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry), cmdline))
+    return found

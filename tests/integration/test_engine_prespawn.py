@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.integration import test_engine_run as run_suite
+from tests.integration.helpers import children_of
 from tests.integration.test_engine_run import HUTCH, IMAGE, hutch, ok
 
 remote = run_suite.remote
@@ -18,22 +19,6 @@ root = run_suite.root
 
 # What the spawned interpreter's command line holds until it becomes the container's process.
 BOOT_MARK = b"hutch.runtime.prespawn import serve"
-
-
-def children(pid: int) -> list[tuple[int, bytes]]:
-    """(pid, command line) of the processes whose parent is `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append((int(entry), cmdline))
-    return found
 
 
 def spawned_left() -> list[int]:
@@ -59,7 +44,7 @@ def running_children(root: Path, *run_args: str) -> list[tuple[int, bytes]]:
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            kids = children(engine.pid)
+            kids = children_of(engine.pid)
             if any(cmd == b"sleep\x005\x00" for _, cmd in kids):
                 return kids
             assert engine.poll() is None, engine.stderr.read() if engine.stderr else b""

@@ -12,23 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.helpers import remove_namespace, sh
-
-
-def children(pid: int) -> list[bytes]:
-    """The command lines of the processes whose parent is `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(cmdline)
-    return found
+from tests.integration.helpers import children_of, remove_namespace, sh
 
 
 def naming(container_id: str) -> list[int]:
@@ -49,7 +33,7 @@ def children_while_running(runtime: Any, bundle: Path, container_id: str) -> lis
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            kids = children(proc.pid)
+            kids = [cmd for _, cmd in children_of(proc.pid)]
             if b"sleep\x005\x00" in kids:
                 return kids
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""

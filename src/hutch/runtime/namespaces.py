@@ -65,24 +65,16 @@ def join(kind: str, fd: int) -> None:
 
 def fork_in_pid_namespace(namespaces: list[Namespace]) -> int:
     """fork() a child into the container's PID namespace, new (the child is its PID 1) or given by path; we
-    stay where we are. unshare and setns of CLONE_NEWPID move only the children to come: ours go back to
-    our own namespace after the fork. Returns what fork returns."""
+    stay where we are (ns.start_in_pid_namespace). Returns what fork returns."""
     pidns = next((n for n in namespaces if n.type == "pid"), None)
     if pidns is None:
         return os.fork()
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    pid = -1
+    fd = _open(pidns.path, "pid") if pidns.path else -1
     try:
-        if pidns.path:
-            join("pid", _open(pidns.path, "pid"))
-        else:
-            unshare(ns.CLONE_NEWPID)
-        pid = os.fork()
-    finally:
-        if pid != 0:  # in the child the container's namespace stays its children's
-            ns.setns(own, ns.CLONE_NEWPID)
-        os.close(own)
-    return pid
+        return ns.start_in_pid_namespace(os.fork, fd)
+    except OSError as e:
+        what = "join the" if pidns.path else "create a"
+        raise HutchError(f"cannot {what} pid namespace: {e.strerror}") from None
 
 
 def new_flags(namespaces: list[Namespace], skip: tuple[str, ...] = ()) -> int:

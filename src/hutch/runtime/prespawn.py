@@ -65,25 +65,19 @@ def spawn(fork: bool = False) -> None:
 
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     fd = theirs.detach()
-    pid = -1
+
+    def start() -> int:
+        if fork:
+            return os.fork()
+        os.set_inheritable(fd, True)
+        src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
+        argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
+        return os.posix_spawn(sys.executable, argv, os.environ)
+
     try:
-        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            ns.unshare(ns.CLONE_NEWPID)  # our children to come only: the one spawned now
-            try:
-                if fork:
-                    pid = os.fork()
-                    if pid == 0:
-                        _forked(ours, fd)
-                else:
-                    os.set_inheritable(fd, True)
-                    src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
-                    argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
-                    pid = os.posix_spawn(sys.executable, argv, os.environ)
-            finally:
-                ns.setns(own, ns.CLONE_NEWPID)
-        finally:
-            os.close(own)
+        pid = ns.start_in_pid_namespace(start)
+        if pid == 0:  # forked
+            _forked(ours, fd)
     except OSError:
         ours.close()
         return
@@ -96,10 +90,7 @@ def spawn(fork: bool = False) -> None:
 def _forked(ours: object, fd: int) -> None:
     try:
         ours.close()  # type: ignore[attr-defined]
-        from hutch.runtime import cgroup_warmup
-
-        cgroup_warmup.forget()
-        serve(fd)
+        serve(fd)  # (launch._init_directly closes the cgroup warm-up's fd we inherited)
     finally:
         os._exit(1)
 
