@@ -201,10 +201,13 @@ def test_delete_force_after_the_runtime_was_killed_in_create(runtime: Any, bundl
     b = bundle(["sleep", "100"], hooks={"createRuntime": [hook]})
     result = runtime.run("create", "--bundle", b, cid, check=False)
     assert result.returncode == -signal.SIGKILL
-    rec = record(runtime, cid)  # state.json names the cgroups already
+    # No state.json yet (it is written once the container is created), but the cgroups are on record.
+    assert not (Path(runtime.root) / cid / "state.json").exists()
+    rec = json.loads((Path(runtime.root) / cid / "creating.json").read_text())["cgroup"]
     assert all(os.path.isdir(d) for d in cgroups.directories(rec))
     runtime.run("delete", "--force", cid)
     assert [d for d in cgroups.directories(rec) if os.path.exists(d)] == []
+    assert not (Path(runtime.root) / cid).exists()
 
 
 def test_delete_force_after_the_runtime_was_killed_before_it_recorded_its_cgroups(

@@ -12,6 +12,8 @@ else:
     from hutch.record import dataclass, field
 
 DEFAULT_ROOT = "/run/hutch/runtime"
+# The cgroup record of a create under way (Container.save_creating), until state.json is written.
+CREATING = "creating.json"
 _ID_EXTRA = set("_+-.")
 
 
@@ -98,6 +100,19 @@ class Container:
         with open(tmp, "w") as f:
             f.write(dumps(doc))
         os.rename(tmp, path)  # tmpfs: atomic rename is enough, fsync buys nothing
+        try:
+            os.unlink(os.path.join(self.dir, CREATING))
+        except FileNotFoundError:
+            pass
+
+    def save_creating(self) -> None:
+        """Record the cgroups of a create under way, before any process joins them, so that `delete --force`
+        finds those a killed runtime left (lifecycle.delete_leftover). A file of its own, not state.json:
+        create then writes state.json once, as runc does (on ext4 a second write, a rename over the first,
+        flushes the new file at once, whose blocks delete must then free), and `state` and `list` know the
+        container once it is created."""
+        with open(os.path.join(self.dir, CREATING), "w") as f:
+            f.write(dumps({"cgroup": self.cgroup}))
 
     def state_doc(self, oci_version: str) -> dict[str, object]:
         """The OCI state document, with runc's extra keys."""
@@ -140,6 +155,16 @@ def load(root: str, container_id: str) -> Container:
     )
 
 
+def creating_record(state_dir: str) -> dict[str, object]:
+    """The cgroup record a create that did not finish left in `state_dir` ({}: none, or unreadable)."""
+    try:
+        with open(os.path.join(state_dir, CREATING)) as f:
+            record = loads(f.read())["cgroup"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def make_dir(root: str, container_id: str) -> str:
     """Create the container's state dir; fails if it exists."""
     validate_id(container_id)
@@ -154,7 +179,7 @@ def make_dir(root: str, container_id: str) -> str:
 
 def remove_state(state_dir: str) -> None:
     """Remove a container's state dir and what the runtime puts in it."""
-    for name in ("exec.fifo", "state.json", "state.json.tmp"):
+    for name in ("exec.fifo", "state.json", "state.json.tmp", CREATING):
         try:
             os.unlink(os.path.join(state_dir, name))
         except FileNotFoundError:

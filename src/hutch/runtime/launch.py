@@ -225,14 +225,15 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
     init_pid = child if direct else 0
 
     def remember(record: cgroups.Record) -> None:
-        c.cgroup = record
-        c.save()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
-        # Init mounts them (cgroupmount) while we write the limits and move it. Stage 1 reads no message
-        # but setup-done, which came before (a user namespace's cgroups are made once init's pid is known).
+        # Init mounts them (cgroupmount) while we write the limits and move it: sent first, as it may be
+        # waiting for them. Stage 1 reads no message but setup-done, which came before (a user namespace's
+        # cgroups are made once init's pid is known).
         try:
             chan.send("cgroup-dirs", cgroups.directories(record))
         except BrokenPipeError:
             pass  # init failed meanwhile: its error message is waiting to be read
+        c.cgroup = record
+        c.save_creating()  # so a runtime killed from here on leaves cgroups that `delete --force` finds
 
     record: cgroups.Record | None = None
     failed: Exception | None = None
@@ -273,9 +274,6 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
                 cgroups.join(record, init_pid)
             finally:
                 cgroup_warmup.stop()
-            if not record:  # no cgroup (rootless without one), so not remembered: state.json is written here
-                c.cgroup = record
-                c.save()
             try:
                 chan.send("cgroup-done")
             except BrokenPipeError:

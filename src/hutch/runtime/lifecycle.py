@@ -161,15 +161,20 @@ def _wait_gone(c: Container, timeout: float = 10.0) -> None:
 
 
 def delete_leftover(root: str, container_id: str) -> None:
-    """`delete --force` of a state dir that a killed `create` left without state.json: it may have made its
-    cgroups, not yet recorded (they are, with state.json, before any process joins them)."""
+    """`delete --force` of a state dir that a killed `create` left without state.json: its cgroups are in
+    its creating record (Container.save_creating) once a process may have joined them; before, it may have
+    made them without a record."""
     container.validate_id(container_id)
     path = os.path.join(root, container_id)
     if not os.path.isdir(path):
         raise NotFoundError(f"container {container_id!r} does not exist")
     from hutch.runtime import cgroups
 
-    cgroups.remove_unrecorded(container_id)
+    record = container.creating_record(path)
+    if record:
+        cgroups.destroy(record)  # kills what is left in them (an init whose runtime was killed)
+    else:
+        cgroups.remove_unrecorded(container_id)
     container.remove_state(path)
 
 
