@@ -356,7 +356,8 @@ def test_cgroup_mount(bundle: Any, runtime: Any) -> None:
         opts, fstype, _ = _mountinfo(out, f"/sys/fs/cgroup/{name}")
         assert fstype in ("cgroup", "cgroup2")
         assert {"ro", "nosuid", "nodev", "noexec"} <= opts, name
-    assert _mountinfo(out, "/sys/fs/cgroup")[1] == "tmpfs"
+    opts, fstype, _ = _mountinfo(out, "/sys/fs/cgroup")
+    assert fstype == "tmpfs" and {"ro", "nosuid", "nodev", "noexec"} <= opts
 
 
 def test_proc_and_sysfs_mounted_where_asked(bundle: Any, runtime: Any) -> None:

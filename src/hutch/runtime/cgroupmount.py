@@ -11,21 +11,18 @@ from hutch.linux import mount as m
 from hutch.runtime import inroot
 
 
-def own_paths() -> dict[str, str]:
-    """This process's cgroup per hierarchy, keyed by its controller list ("" for v2), as the host sees it.
+def own_hierarchies() -> list[tuple[str, str]]:
+    """(mount point, path of our cgroup in it) for each hierarchy mounted under /sys/fs/cgroup, as the host
+    sees them.
 
-    Read before the cgroup namespace is unshared (inside it every path is "/"), and before pivot_root.
+    Read before the cgroup namespace is unshared (inside it every path is "/"), before pivot_root, and best
+    before the runtime moves us: init started ahead reads them while it waits for its container.
     """
-    out = {}
+    paths = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
-            out[controllers] = path
-    return out
-
-
-def _hierarchies(paths: dict[str, str]) -> list[tuple[str, str]]:
-    """(mount point, path of our cgroup in it) for each hierarchy mounted under /sys/fs/cgroup."""
+            paths[controllers] = path
     out = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -57,12 +54,13 @@ def _source(point: str, path: str, dirs: list[str]) -> str:
     return point + path
 
 
-def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str], dirs: list[str]) -> None:
-    """The cgroup mount at `destination`: `paths` are our cgroups before the runtime moves us into `dirs`.
+def mount(rootfd: int, destination: str, flags: int, own: list[tuple[str, str]], dirs: list[str]) -> None:
+    """The cgroup mount at `destination`: `own` are our hierarchies (own_hierarchies) before the runtime moves
+    us into `dirs`.
 
     Binding `dirs` needs not wait for the move (an RCU grace period): init mounts them meanwhile.
     """
-    hierarchies = [(point, _source(point, path, dirs)) for point, path in _hierarchies(paths)]
+    hierarchies = [(point, _source(point, path, dirs)) for point, path in own]
     ro = m.MOUNT_ATTR_RDONLY if flags & m.MS_RDONLY else 0
     # The hierarchies keep the mount's nosuid, nodev and noexec too, as under runc.
     attrs = ro
@@ -87,26 +85,27 @@ def mount(rootfd: int, destination: str, flags: int, paths: dict[str, str], dirs
         m.mount("tmpfs", inroot.fd_path(fd), "tmpfs", base, "mode=755")
     finally:
         os.close(fd)
-    # The tmpfs is new and ours alone: a hierarchy's mount point is made and opened from its root, not
-    # resolved afresh in the rootfs (three openat2 each, ten hierarchies on a hybrid host).
+    # The tmpfs is new and ours alone: a hierarchy's mount point is made and its bind moved there by name
+    # from the tmpfs's root, not resolved afresh in the rootfs (three openat2 each, ten hierarchies on a
+    # hybrid host), and one recursive mount_setattr at the end gives the tmpfs and every bind the attributes.
     top = inroot.open_path(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for point, source in hierarchies:
             name = point[len("/sys/fs/cgroup/") :]
             os.mkdir(name, 0o755, dir_fd=top)
-            target = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top)
+            tree = m.open_tree(-100, source, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)
             try:
-                _bind(source, target, attrs)
+                m.move_mount(tree, "", top, name, m.MOVE_MOUNT_F_EMPTY_PATH)
             finally:
-                os.close(target)
+                os.close(tree)
             if "," in name:  # cpu,cpuacct is also reachable as cpu and cpuacct, as on the host
                 for part in name.split(","):
                     try:
                         os.symlink(name, part, dir_fd=top)
                     except FileExistsError:
                         pass
-        if ro:
-            m.mount_setattr(top, "", m.AT_EMPTY_PATH, m.MOUNT_ATTR_RDONLY)
+        if attrs:
+            m.mount_setattr(top, "", m.AT_EMPTY_PATH | m.AT_RECURSIVE, attrs)
     finally:
         os.close(top)
 

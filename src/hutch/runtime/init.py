@@ -35,7 +35,9 @@ class InitContext:
     no_new_keyring: bool
     preserve_fds: int
     host_pid: int = 0
-    cgroups: tuple[dict[str, str], list[str]] | None = None  # our cgroup paths, the container's directories
+    # Our cgroup hierarchies (cgroupmount.own_hierarchies) and the container's cgroup directories.
+    cgroups: tuple[list[tuple[str, str]], list[str]] | None = None
+    own_hierarchies: list[tuple[str, str]] | None = None  # read ahead (prespawn), else when needed
     in_cgroup: bool = False  # the runtime has moved us into them (cgroup-done)
     trees: dict[int, int] | None = None  # bind mounts stage 1 made in the host's user namespace, by index
     seccomp: "Prepared | None" = None  # the filter the runtime started building (seccomp.prepare)
@@ -158,13 +160,14 @@ def _build(ctx: InitContext) -> tuple[str, dict[str, str]]:
     return exe, env
 
 
-def _cgroups(ctx: InitContext) -> tuple[dict[str, str], list[str]]:
-    """Our cgroup paths and the directories the runtime made for the container (cgroupmount.mount): it sends
-    them before it moves us in. Read before pivot_root: /proc is still the host's."""
+def _cgroups(ctx: InitContext) -> tuple[list[tuple[str, str]], list[str]]:
+    """Our cgroup hierarchies and the directories the runtime made for the container (cgroupmount.mount): it
+    sends them before it moves us in. Read before pivot_root: /proc is still the host's."""
     if ctx.cgroups is None:
         dirs = ctx.channel.expect("cgroup-dirs", "cgroup setup")
         listed = dirs if isinstance(dirs, list) else []
-        ctx.cgroups = (cgroupmount.own_paths(), [d for d in listed if isinstance(d, str)])
+        own = ctx.own_hierarchies if ctx.own_hierarchies is not None else cgroupmount.own_hierarchies()
+        ctx.cgroups = (own, [d for d in listed if isinstance(d, str)])
     return ctx.cgroups
 
 

@@ -157,10 +157,14 @@ def serve(sock: int) -> None:
 
     from hutch.jsonfast import loads
     from hutch.oci import config
-    from hutch.runtime import init, launch  # noqa: F401 (the point: imported before the container comes)
+    from hutch.runtime import cgroupmount, init, launch  # noqa: F401 (imported before the container comes)
     from hutch.runtime.sync import Channel
 
     os.set_inheritable(sock, False)
+    try:
+        hierarchies = cgroupmount.own_hierarchies()  # read while we wait, for the cgroup mount
+    except OSError:
+        hierarchies = None  # read when needed, and fail then
     s = _socket.socket(fileno=sock)
     try:
         data, ancillary, _, _ = s.recvmsg(1 << 20, _socket.CMSG_SPACE(4 * 8))
@@ -194,6 +198,7 @@ def serve(sock: int) -> None:
         message = loads(line.decode())
         spec = config.parse(message["config"], message["source"])
         ctx = _context(message, spec, chan, fds)
+        ctx.own_hierarchies = hierarchies
     except BaseException as e:
         from hutch.errors import HutchError
 

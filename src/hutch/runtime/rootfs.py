@@ -74,12 +74,12 @@ def mount_all(
     rootfs: str,
     bundle: str,
     in_userns: bool,
-    cgroups: Callable[[], tuple[dict[str, str], list[str]]],
+    cgroups: Callable[[], tuple[list[tuple[str, str]], list[str]]],
     trees: dict[int, int] | None = None,
 ) -> dict[str, int]:
     """Mount spec.mounts in the rootfs; `trees` holds bind mounts already made (detached_binds), by index.
 
-    `cgroups` gives our cgroup paths and the container's cgroup directories (cgroupmount.mount); it is
+    `cgroups` gives our cgroup hierarchies and the container's cgroup directories (cgroupmount.mount); it is
     called at the first cgroup mount, and waits until the runtime has made those directories.
 
     Returns O_PATH fds of the roots of the proc and sysfs mounts, by destination (the last one for each):
@@ -90,7 +90,7 @@ def mount_all(
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, mnt in enumerate(spec.mounts):
-            cgroup = cgroups() if mnt.type == "cgroup" else ({}, [])
+            cgroup = cgroups() if mnt.type == "cgroup" else ([], [])
             try:
                 handle = _mount_one(rootfd, mnt, bundle, cgroup, (trees or {}).get(i))
             except OSError as e:
@@ -118,7 +118,7 @@ def _mount_one(
     rootfd: int,
     mnt: Mount,
     bundle: str,
-    cgroup: tuple[dict[str, str], list[str]],
+    cgroup: tuple[list[tuple[str, str]], list[str]],
     tree: int | None = None,
 ) -> int | None:
     """Mount `mnt`; for proc and sysfs, returns an O_PATH fd of the new mount's root."""
@@ -368,19 +368,25 @@ def _dev_is_ours(spec: Spec) -> bool:
 
 
 def make_devices(rootfd: int, devices: list[Device], in_userns: bool) -> None:
-    wanted = {path: (major, minor) for path, major, minor in DEFAULT_DEVICES}
-    for path, (major, minor) in wanted.items():
-        if not any(d.path == path for d in devices):
-            _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, in_userns)
+    nodes = [
+        (path, "c", major, minor, 0o666, 0, 0)
+        for path, major, minor in DEFAULT_DEVICES
+        if not any(d.path == path for d in devices)
+    ]
     for d in devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
-        _make_device(
-            rootfd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns
-        )
-    devfd = inroot.make(rootfd, "/dev", is_dir=True)
-    devdir = os.open(inroot.fd_path(devfd), os.O_DIRECTORY | os.O_CLOEXEC)
-    os.close(devfd)
+        nodes.append((d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0))
+    dirs: dict[str, int] = {}  # each parent directory opened once
+    umask = os.umask(0)  # mknod's mode as asked: no chmod after it
     try:
+        for path, kind, major, minor, mode, uid, gid in nodes:
+            parent, name = os.path.split(os.path.normpath(path))
+            if parent not in dirs:
+                dirs[parent] = _open_dir(rootfd, parent)
+            _make_device(dirs[parent], path, name, kind, major, minor, mode, uid, gid, in_userns)
+        if "/dev" not in dirs:
+            dirs["/dev"] = _open_dir(rootfd, "/dev")
+        devdir = dirs["/dev"]
         for target, name in [
             *DEV_LINKS,
             *([("/proc/kcore", "core")] if os.path.exists("/proc/kcore") else []),
@@ -396,44 +402,59 @@ def make_devices(rootfd: int, devices: list[Device], in_userns: bool) -> None:
             pass
         os.symlink("pts/ptmx", "ptmx", dir_fd=devdir)
     finally:
-        os.close(devdir)
+        os.umask(umask)
+        for fd in dirs.values():
+            os.close(fd)
+
+
+def _open_dir(rootfd: int, path: str) -> int:
+    """The directory `path` of the rootfs, made if missing, opened for *at calls."""
+    fd = inroot.make(rootfd, path, is_dir=True)
+    try:
+        return os.open(inroot.fd_path(fd), os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(fd)
 
 
 _DEV_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
 def _make_device(
-    rootfd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, in_userns: bool
+    dirfd: int,
+    path: str,
+    name: str,
+    kind: str,
+    major: int,
+    minor: int,
+    mode: int,
+    uid: int,
+    gid: int,
+    in_userns: bool,
 ) -> None:
-    parent, name = os.path.split(os.path.normpath(path))
-    pfd = inroot.make(rootfd, parent, is_dir=True)
-    dirfd = os.open(inroot.fd_path(pfd), os.O_DIRECTORY | os.O_CLOEXEC)
-    os.close(pfd)
-    try:
-        if in_userns:
-            # mknod is not allowed in a user namespace: bind the host's node instead, as runc does.
-            try:
-                os.close(
-                    os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd)
-                )
-            except FileExistsError:
-                return
-            tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)
-            target = os.open(name, O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dirfd)
-            try:
-                m.move_mount(tree, "", target, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
-            finally:
-                os.close(target)
-                os.close(tree)
-            return
+    """The node `path` as `name` in its parent `dirfd` (made by make_devices, with a umask of 0)."""
+    if in_userns:
+        # mknod is not allowed in a user namespace: bind the host's node instead, as runc does.
         try:
-            os.mknod(name, _DEV_TYPES[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd))
         except FileExistsError:
             return
+        tree = m.open_tree(-100, path, m.OPEN_TREE_CLONE | m.OPEN_TREE_CLOEXEC)
+        target = os.open(name, O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dirfd)
+        try:
+            m.move_mount(tree, "", target, "", m.MOVE_MOUNT_F_EMPTY_PATH | m.MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(target)
+            os.close(tree)
+        return
+    try:
+        os.mknod(name, _DEV_TYPES[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
+    except FileExistsError:
+        return
+    if uid or gid:
         os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
-        _fchmod_at(dirfd, name, mode)
-    finally:
-        os.close(dirfd)
+        _fchmod_at(dirfd, name, mode)  # a chown drops the set-id bits
+    elif stat.S_IMODE(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode) != mode & 0o7777:
+        _fchmod_at(dirfd, name, mode)  # a default ACL of the directory applies instead of the umask
 
 
 def _fchmod_at(dirfd: int, name: str, mode: int) -> None:
