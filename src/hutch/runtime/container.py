@@ -82,7 +82,8 @@ class Container:
     def is_alive(self) -> bool:
         return self.pid > 0 and process_start_time(self.pid) == self.start_time
 
-    def save(self) -> None:
+    def state_text(self) -> str:
+        """What state.json says (save writes it)."""
         doc = {
             "id": self.id,
             "bundle": self.bundle,
@@ -95,10 +96,14 @@ class Container:
             "config": self.config,
             "cgroup": self.cgroup,
         }
+        return dumps(doc)
+
+    def save(self, text: str = "") -> None:
+        """Write state.json: `text` if state_text() made it already."""
         path = os.path.join(self.dir, "state.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(dumps(doc))
+            f.write(text or self.state_text())
         os.rename(tmp, path)  # tmpfs: atomic rename is enough, fsync buys nothing
         try:
             os.unlink(os.path.join(self.dir, CREATING))

@@ -144,14 +144,12 @@ def create(
             if filt is not None:
                 filt.start()
                 filt.detach()
-            init_pid = _drive(parent, pid, spec, c, direct, cpus)
+            init_pid, state = _drive(parent, pid, spec, c, direct, cpus)
             if filt is not None:
                 filt.reap()
         finally:
             parent.close()
-        c.pid = init_pid
-        c.start_time = container.process_start_time(init_pid) or 0
-        c.save()
+        c.save(state)
         if pid_file:
             write_pid_file(pid_file, init_pid)
     except BaseException:
@@ -217,8 +215,11 @@ def _fork_init(
     return pid, parent
 
 
-def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cpus: set[int]) -> int:
-    """Serve stage 1 (or init, forked `direct`ly) and init until init reports ready; returns init's pid."""
+def _drive(
+    chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cpus: set[int]
+) -> tuple[int, str]:
+    """Serve stage 1 (or init, forked `direct`ly) and init until init reports ready; returns init's pid and
+    the text of state.json (c's pid and start time are set)."""
     from hutch.runtime import cgroups
 
     assert spec.linux is not None
@@ -237,6 +238,7 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
 
     record: cgroups.Record | None = None
     failed: Exception | None = None
+    state = ""
     try:
         if spec.linux.namespace("user") is None:
             # Init (or stage 1) makes the namespaces meanwhile. (With a user namespace stage 1 first waits
@@ -278,6 +280,9 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
                 chan.send("cgroup-done")
             except BrokenPipeError:
                 pass  # init failed while we worked: its error message is waiting to be read
+            # state.json's text, made while init finishes the container
+            c.pid, c.start_time = init_pid, container.process_start_time(init_pid) or 0
+            state = c.state_text()
             kind, payload = chan.recv()
         while kind == "hooks":
             c.pid = init_pid
@@ -288,7 +293,7 @@ def _drive(chan: Channel, child: int, spec: Spec, c: Container, direct: bool, cp
             raise HutchError(str(payload))
         if kind != "ready":
             raise HutchError("create: the container's init exited before it was ready")
-        return init_pid
+        return init_pid, state
     except BaseException:
         if init_pid:
             _kill_quietly(init_pid)
