@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,28 @@ def test_linux_devices_mode_is_exact_despite_umask(bundle: Any, runtime: Any) ->
 
     out = run_ok(runtime, sh(bundle, f"{STAT} /dev/open", edit=edit))
     assert _stats(out)["/dev/open"][2] == "777"
+
+
+@pytest.mark.usefixtures("reachable")
+def test_linux_devices_mode_is_exact_under_a_default_acl(bundle: Any, runtime: Any, tmp_path: Path) -> None:
+    # In a directory with a default ACL the ACL, not the umask, filters a new node's mode: here to 0644.
+    shared = tmp_path / "acl"
+    shared.mkdir()
+    undefined = 0xFFFFFFFF
+    entries = [(0x01, 6), (0x04, 4), (0x20, 4)]  # user::rw- group::r-- other::r--
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, undefined) for tag, perm in entries)
+    os.setxattr(shared, "system.posix_acl_default", acl)
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["mounts"].append(
+            {"destination": "/dev/acl", "type": "bind", "source": str(shared), "options": ["rbind"]}
+        )
+        spec["linux"]["devices"] = [
+            {"type": "c", "path": "/dev/acl/null", "major": 1, "minor": 3, "fileMode": 0o666}
+        ]
+
+    out = run_ok(runtime, sh(bundle, f"{STAT} /dev/acl/null", edit=edit))
+    assert _stats(out)["/dev/acl/null"] == ("character special file", (1, 3), "666", "0:0")
 
 
 def test_linux_devices_can_replace_a_default(bundle: Any, runtime: Any) -> None:
