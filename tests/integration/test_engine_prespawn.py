@@ -112,3 +112,11 @@ def test_it_gets_the_stdio_the_engine_has_at_create(root: Path) -> None:
         [*argv, "-i", IMAGE, "cat"], input="data\n", capture_output=True, text=True, timeout=60
     )
     assert (fed.returncode, fed.stdout) == (0, "data\n")
+
+
+def test_the_container_has_no_signal_ignored_or_blocked(root: Path) -> None:
+    # The spawned init starts with SIGINT blocked and then ignores it until it execs: the container gets neither.
+    out = ok(
+        root, "run", "--rm", "--network", "none", IMAGE, "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"
+    )
+    assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]

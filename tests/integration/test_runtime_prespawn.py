@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.integration.helpers import children_of, remove_namespace, sh
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def naming(container_id: str) -> list[int]:
@@ -69,3 +73,34 @@ def test_a_failed_create_leaves_no_process(runtime: Any, bundle: Any) -> None:
     failed = runtime.run("create", "--bundle", b, "ahead-5", check=False)
     assert failed.returncode != 0 and "ociVersion" in failed.stderr
     assert naming("ahead-5") == []  # the runtime killed and reaped its init started ahead before it exited
+
+
+def test_the_container_has_no_signal_ignored_or_blocked(runtime: Any, bundle: Any) -> None:
+    # The init started ahead ignores SIGINT until it execs, and Python ignores SIGPIPE and SIGXFSZ: none of it
+    # may reach the container's process, here grep itself.
+    b = bundle(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+    out = runtime.run("run", "--bundle", b, "ahead-6").stdout
+    assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "spawned"])
+def test_the_init_ahead_outlives_a_terminal_interrupt(fork: bool) -> None:
+    # A Ctrl-C reaches the terminal's whole foreground process group, the init waiting for its container too
+    # (forked by hutch-runtime, spawned by `hutch run`): it ignores it, with no traceback, and the command that
+    # started it decides what becomes of it.
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {str(SRC)!r})
+from hutch.runtime import prespawn
+prespawn.spawn({"fork=True" if fork else ""})
+pid = prespawn._spawned[0][0]
+time.sleep(0.5)  # it waits on its socket by now
+os.kill(pid, 2)
+time.sleep(0.2)
+print(os.waitpid(pid, os.WNOHANG)[0] == 0)
+prespawn.discard()
+print(os.path.exists(f"/proc/{{pid}}"))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert result.stdout.split() == ["True", "False"], result.stderr
+    assert "KeyboardInterrupt" not in result.stderr

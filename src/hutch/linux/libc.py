@@ -10,6 +10,7 @@ libc = cdata.CDLL(None, use_errno=True)
 # numbering on every architecture; the older ones differ.
 _MACHINE_SYSCALLS = {
     "x86_64": {
+        "rt_sigaction": 13,
         "pivot_root": 155,
         "keyctl": 250,
         "ioprio_set": 251,
@@ -18,6 +19,7 @@ _MACHINE_SYSCALLS = {
         "bpf": 321,
     },
     "aarch64": {
+        "rt_sigaction": 134,
         "pivot_root": 41,
         "keyctl": 219,
         "ioprio_set": 30,

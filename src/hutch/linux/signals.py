@@ -7,6 +7,9 @@ the numbers and `_signal`, the C module that `signal` wraps.
 import _signal
 
 SIG_DFL = _signal.SIG_DFL
+SIG_IGN = _signal.SIG_IGN
+SIG_BLOCK = _signal.SIG_BLOCK
+SIG_UNBLOCK = _signal.SIG_UNBLOCK
 SIG_SETMASK = _signal.SIG_SETMASK
 set_handler = _signal.signal
 pthread_sigmask = _signal.pthread_sigmask
@@ -65,3 +68,14 @@ def number(name: str) -> int | None:
                 if SIGRTMIN <= value + offset <= SIGRTMAX:
                     return value + offset
     return None
+
+
+def reset_internal() -> None:
+    """SIG_DFL for glibc's own signals, 32 and 33 (below SIGRTMIN), through the raw rt_sigaction: glibc's
+    sigaction refuses them, and its posix_spawn leaves them ignored in the child it starts."""
+    from hutch.linux import cdata
+    from hutch.linux.libc import syscall
+
+    default = (cdata.c_ulong * 4)()  # handler SIG_DFL, no flags, no restorer, an empty mask
+    for number in range(SIGRTMIN - 2, SIGRTMIN):
+        syscall("rt_sigaction", number, cdata.byref(default), None, 8, detail=str(number))

@@ -285,7 +285,9 @@ def _exec(ctx: InitContext, exe: str, env: dict[str, str]) -> None:
 def prepare_exec(preserve_fds: int) -> None:
     """Leave the new program only stdio and the preserved fds, and default signal dispositions.
 
-    Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, so they are reset here.
+    Python ignores SIGPIPE and SIGXFSZ, the init started ahead SIGINT, and glibc's posix_spawn leaves its own
+    two signals (32 and 33, below SIGRTMIN) ignored in the interpreter `hutch run` spawns; exec keeps ignored
+    signals ignored, so they are reset here.
     """
     for fd in range(3, 3 + preserve_fds):
         try:
@@ -295,4 +297,5 @@ def prepare_exec(preserve_fds: int) -> None:
     close_range(3 + preserve_fds, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
     for name in ("PIPE", "XFSZ", "INT", "TERM", "HUP", "CHLD", "WINCH"):
         signals.set_handler(signals.NUMBERS[name], signals.SIG_DFL)
+    signals.reset_internal()
     signals.pthread_sigmask(signals.SIG_SETMASK, [])

@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 
 _spawned: list[tuple[int, int]] = []  # (pid, our end of the socket), while one waits
 
-# What the spawned interpreter runs: argv is [src dir, module cache ("" for none), socket fd].
-_BOOT = """import gc, sys
+# What the spawned interpreter runs: argv is [src dir, module cache ("" for none), socket fd]. It starts with
+# SIGINT blocked (spawn) and ignores it before it unblocks it.
+_BOOT = """import _signal
+_signal.signal(2, _signal.SIG_IGN)
+_signal.pthread_sigmask(_signal.SIG_UNBLOCK, [2])
+import gc, sys
 gc.set_threshold(100_000)
 sys.path.insert(0, sys.argv[1])
 if sys.argv[2]:
@@ -61,7 +65,7 @@ def spawn(fork: bool = False) -> None:
 
     import hutch
     from hutch import modcache
-    from hutch.linux import ns
+    from hutch.linux import ns, signals
 
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     fd = theirs.detach()
@@ -72,8 +76,11 @@ def spawn(fork: bool = False) -> None:
         os.set_inheritable(fd, True)
         src = os.path.dirname(os.path.dirname(os.path.abspath(hutch.__file__)))
         argv = [sys.executable, "-IS", "-c", _BOOT, src, modcache.installed, str(fd)]
-        return os.posix_spawn(sys.executable, argv, os.environ)
+        return os.posix_spawn(sys.executable, argv, os.environ, setsigmask=[signals.NUMBERS["INT"]])
 
+    # A Ctrl-C in the terminal reaches init's process group too: blocked around the start, it reaches us once
+    # init exists, and init, which ignores it before it unblocks it, never (it would print a traceback).
+    mask = signals.pthread_sigmask(signals.SIG_BLOCK, [signals.NUMBERS["INT"]])
     try:
         pid = ns.start_in_pid_namespace(start)
         if pid == 0:  # forked
@@ -83,12 +90,17 @@ def spawn(fork: bool = False) -> None:
         return
     finally:
         os.close(fd)
+        signals.pthread_sigmask(signals.SIG_SETMASK, mask)
     apart(pid, os.sched_getaffinity(0))
     _spawned.append((pid, ours.detach()))
 
 
 def _forked(ours: object, fd: int) -> None:
+    from hutch.linux import signals
+
     try:
+        signals.set_handler(signals.NUMBERS["INT"], signals.SIG_IGN)
+        signals.pthread_sigmask(signals.SIG_UNBLOCK, [signals.NUMBERS["INT"]])
         ours.close()  # type: ignore[attr-defined]
         serve(fd)  # (launch._init_directly closes the cgroup warm-up's fd we inherited)
     finally:
