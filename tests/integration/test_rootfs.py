@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,23 @@ def test_rootfs_propagation(bundle: Any, runtime: Any, propagation: str, expecte
         assert fields == [], fields
     else:
         assert any(f.startswith(expected) for f in fields), fields
+
+
+@pytest.mark.parametrize("propagation", [None, "rprivate", "private", "slave"])
+def test_a_rootfs_on_a_shared_mount(bundle: Any, runtime: Any, propagation: str | None) -> None:
+    # pivot_root refuses a new root whose parent mount is shared: with a recursive slave or private root no
+    # mount is shared any more, else that parent is made private first.
+    def edit(spec: dict[str, Any]) -> None:
+        if propagation:
+            spec["linux"]["rootfsPropagation"] = propagation
+
+    b = sh(bundle, "echo pivoted", edit=edit)
+    subprocess.run(["mount", "--bind", str(b), str(b)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(b)], check=True)
+        assert run_ok(runtime, b) == "pivoted\n"
+    finally:
+        subprocess.run(["umount", str(b)], check=True)
 
 
 def test_rootfs_propagation_shared_reaches_mounts_made_later(bundle: Any, runtime: Any) -> None:

@@ -50,7 +50,8 @@ def prepare(spec: Spec, rootfs: str) -> None:
     # An unbindable root could not be bound onto itself below: finish() applies that after pivot_root.
     flag = mountopts.PROPAGATION[prop] if prop and "unbindable" not in prop else m.MS_SLAVE | m.MS_REC
     m.mount(None, "/", None, flag)
-    _make_parent_private(rootfs)
+    if flag not in (m.MS_SLAVE | m.MS_REC, m.MS_PRIVATE | m.MS_REC):  # after those no mount is shared
+        _make_parent_private(rootfs)
     m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)
 
 
