@@ -34,7 +34,7 @@ class InitContext:
     no_pivot: bool
     no_new_keyring: bool
     preserve_fds: int
-    host_pid: int = 0
+    host_pid: int = 0  # our pid on the host, in the state hooks and a seccomp agent get (read only for them)
     # Our cgroup hierarchies (cgroupmount.own_hierarchies) and the container's cgroup directories.
     cgroups: tuple[list[tuple[str, str]], list[str]] | None = None
     own_hierarchies: list[tuple[str, str]] | None = None  # read ahead (prespawn), else when needed
@@ -62,7 +62,13 @@ def run(ctx: InitContext) -> None:
     """Stage 2 entry point; does not return."""
     try:
         preload(ctx.spec)
-        ctx.host_pid = host_pid()
+        hooks = ctx.spec.hooks
+        if (
+            hooks.create_container
+            or hooks.start_container
+            or (ctx.seccomp is not None and ctx.seccomp.notify)
+        ):
+            ctx.host_pid = host_pid()  # in the state they get: read while /proc is the host's
         exe, env = _build(ctx)
     except BaseException as e:  # anything at all must reach the runtime, not a traceback on our stderr
         ctx.channel.send("error", _describe(e))
