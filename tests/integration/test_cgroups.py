@@ -195,10 +195,14 @@ def test_exec_joins_the_containers_cgroups(runtime: Any, bundle: Any, cid: str, 
     assert exec_pid in cgroups.pids(record(runtime, cid))
 
 
-def test_delete_force_after_the_runtime_was_killed_in_create(runtime: Any, bundle: Any, cid: str) -> None:
-    # A createRuntime hook kills the runtime after the cgroups exist (init, left alone, exits).
+def test_delete_force_after_the_runtime_was_killed_in_create(
+    runtime: Any, bundle: Any, cid: str, tmp_path: Path
+) -> None:
+    # A createRuntime hook kills the runtime after the cgroups exist (init, left alone, exits); delete --force
+    # still runs the poststop hooks, which may undo what the create hooks did.
     hook = {"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}
-    b = bundle(["sleep", "100"], hooks={"createRuntime": [hook]})
+    poststop = {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {tmp_path}/poststop"]}
+    b = bundle(["sleep", "100"], hooks={"createRuntime": [hook], "poststop": [poststop]})
     result = runtime.run("create", "--bundle", b, cid, check=False)
     assert result.returncode == -signal.SIGKILL
     # No state.json yet (it is written once the container is created), but the cgroups are on record.
@@ -208,6 +212,7 @@ def test_delete_force_after_the_runtime_was_killed_in_create(runtime: Any, bundl
     runtime.run("delete", "--force", cid)
     assert [d for d in cgroups.directories(rec) if os.path.exists(d)] == []
     assert not (Path(runtime.root) / cid).exists()
+    assert json.loads((tmp_path / "poststop").read_text())["id"] == cid  # the state on its stdin
 
 
 def test_delete_force_after_the_runtime_was_killed_before_it_recorded_its_cgroups(

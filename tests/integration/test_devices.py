@@ -139,6 +139,28 @@ def test_linux_devices_mode_is_exact_under_a_default_acl(bundle: Any, runtime: A
     assert _stats(out)["/dev/acl/null"] == ("character special file", (1, 3), "666", "0:0")
 
 
+@pytest.mark.usefixtures("reachable")
+def test_linux_devices_owner_is_exact_in_a_set_group_id_directory(
+    bundle: Any, runtime: Any, tmp_path: Path
+) -> None:
+    # A new node takes the group of a set-group-id directory: the one asked for (here root's) is set after.
+    shared = tmp_path / "sgid"
+    shared.mkdir()
+    os.chown(shared, 0, 5)
+    shared.chmod(0o2775)
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["mounts"].append(
+            {"destination": "/dev/sg", "type": "bind", "source": str(shared), "options": ["rbind"]}
+        )
+        spec["linux"]["devices"] = [
+            {"type": "c", "path": "/dev/sg/null", "major": 1, "minor": 3, "fileMode": 0o660}
+        ]
+
+    out = run_ok(runtime, sh(bundle, f"{STAT} /dev/sg/null", edit=edit))
+    assert _stats(out)["/dev/sg/null"] == ("character special file", (1, 3), "660", "0:0")
+
+
 def test_linux_devices_can_replace_a_default(bundle: Any, runtime: Any) -> None:
     def edit(spec: dict[str, Any]) -> None:
         spec["linux"]["devices"] = [

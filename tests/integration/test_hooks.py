@@ -93,6 +93,21 @@ def test_all_hooks_run_in_order(bundle: Any, runtime: Any, logdir: Path) -> None
     assert len(_order(logdir)) == 7
 
 
+def test_hooks_init_runs_get_no_ignored_or_blocked_signal(bundle: Any, runtime: Any, logdir: Path) -> None:
+    # Init runs createContainer and startContainer; started ahead, it ignored SIGINT while it waited. (grep is
+    # not the script's last command: busybox's sh, which ignores SIGQUIT, would exec it with that ignored.)
+    def signals_of(log: str, name: str) -> dict[str, Any]:
+        return _hook(log, name, extra=f"grep -E '^Sig(Blk|Ign)' /proc/self/status > {log}/sig-{name}; true")
+
+    hooks = {
+        "createContainer": [signals_of(str(logdir), "createContainer")],
+        "startContainer": [signals_of("/hooklog", "startContainer")],
+    }
+    runtime.run("run", "--bundle", _bundle(bundle, logdir, hooks, args=["true"]), "c1")
+    for name in ("createContainer", "startContainer"):
+        assert (logdir / f"sig-{name}").read_text().split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
 def test_hook_state_on_stdin(bundle: Any, runtime: Any, logdir: Path) -> None:
     b = _bundle(bundle, logdir, _all_hooks(logdir))
     runtime.run("create", "--bundle", b, "c1")

@@ -8,6 +8,7 @@ import _signal
 
 SIG_DFL = _signal.SIG_DFL
 SIG_IGN = _signal.SIG_IGN
+default_int_handler = _signal.default_int_handler  # Python's own: KeyboardInterrupt
 SIG_BLOCK = _signal.SIG_BLOCK
 SIG_UNBLOCK = _signal.SIG_UNBLOCK
 SIG_SETMASK = _signal.SIG_SETMASK

@@ -112,12 +112,14 @@ class Container:
 
     def save_creating(self) -> None:
         """Record the cgroups of a create under way, before any process joins them, so that `delete --force`
-        finds those a killed runtime left (lifecycle.delete_leftover). A file of its own, not state.json:
-        create then writes state.json once, as runc does (on ext4 a second write, a rename over the first,
-        flushes the new file at once, whose blocks delete must then free), and `state` and `list` know the
-        container once it is created."""
+        finds those a killed runtime left (lifecycle.delete_leftover), and runs the poststop hooks if the
+        config has any (the whole state then). A file of its own, not state.json: create then writes
+        state.json once, as runc does (on ext4 a second write, a rename over the first, flushes the new file at
+        once, whose blocks delete must then free), and `state` and `list` know the container once created."""
+        hooks = self.config.get("hooks")
+        poststop = isinstance(hooks, dict) and bool(hooks.get("poststop"))
         with open(os.path.join(self.dir, CREATING), "w") as f:
-            f.write(dumps({"cgroup": self.cgroup}))
+            f.write(self.state_text() if poststop else dumps({"cgroup": self.cgroup}))
 
     def state_doc(self, oci_version: str) -> dict[str, object]:
         """The OCI state document, with runc's extra keys."""
@@ -145,29 +147,36 @@ def load(root: str, container_id: str) -> Container:
         raise NotFoundError(f"container {container_id!r} does not exist (no {path})") from None
     except ValueError as e:
         raise HutchError(f"{path}: corrupt state: {e}") from None
+    return _from_doc(root, doc)
+
+
+def load_creating(root: str, container_id: str) -> Container | None:
+    """The container a create that did not finish left (creating.json, Container.save_creating): its cgroups,
+    and all of its state when its config has poststop hooks. None without a readable record."""
+    try:
+        with open(os.path.join(root, container_id, CREATING)) as f:
+            doc = loads(f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cgroup"), dict):
+        return None
+    return _from_doc(root, {"id": container_id, **doc})
+
+
+def _from_doc(root: str, doc: dict) -> Container:
     return Container(
         id=doc["id"],
         root=root,
-        bundle=doc["bundle"],
-        rootfs=doc["rootfs"],
-        pid=doc["pid"],
-        start_time=doc["start_time"],
-        created=doc["created"],
+        bundle=doc.get("bundle", ""),
+        rootfs=doc.get("rootfs", ""),
+        pid=doc.get("pid", 0),
+        start_time=doc.get("start_time", 0),
+        created=doc.get("created", ""),
         owner=doc.get("owner", "root"),
         annotations=doc.get("annotations", {}),
         config=doc.get("config", {}),
         cgroup=doc.get("cgroup", {}),
     )
-
-
-def creating_record(state_dir: str) -> dict[str, object]:
-    """The cgroup record a create that did not finish left in `state_dir` ({}: none, or unreadable)."""
-    try:
-        with open(os.path.join(state_dir, CREATING)) as f:
-            record = loads(f.read())["cgroup"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 def make_dir(root: str, container_id: str) -> str:

@@ -168,13 +168,13 @@ def delete_leftover(root: str, container_id: str) -> None:
     path = os.path.join(root, container_id)
     if not os.path.isdir(path):
         raise NotFoundError(f"container {container_id!r} does not exist")
+    c = container.load_creating(root, container_id)
+    if c is not None:
+        delete(c, force=True)  # kills what is left in its cgroups (init), removes them, runs poststop hooks
+        return
     from hutch.runtime import cgroups
 
-    record = container.creating_record(path)
-    if record:
-        cgroups.destroy(record)  # kills what is left in them (an init whose runtime was killed)
-    else:
-        cgroups.remove_unrecorded(container_id)
+    cgroups.remove_unrecorded(container_id)
     container.remove_state(path)
 
 

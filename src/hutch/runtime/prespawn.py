@@ -79,20 +79,22 @@ def spawn(fork: bool = False) -> None:
         return os.posix_spawn(sys.executable, argv, os.environ, setsigmask=[signals.NUMBERS["INT"]])
 
     # A Ctrl-C in the terminal reaches init's process group too: blocked around the start, it reaches us once
-    # init exists, and init, which ignores it before it unblocks it, never (it would print a traceback).
+    # init is recorded, and init, which ignores it before it unblocks it, never while it waits (serve).
     mask = signals.pthread_sigmask(signals.SIG_BLOCK, [signals.NUMBERS["INT"]])
     try:
-        pid = ns.start_in_pid_namespace(start)
-        if pid == 0:  # forked
-            _forked(ours, fd)
-    except OSError:
-        ours.close()
-        return
+        try:
+            pid = ns.start_in_pid_namespace(start)
+            if pid == 0:  # forked
+                _forked(ours, fd)
+        except OSError:
+            ours.close()
+            return
+        finally:
+            os.close(fd)
+        apart(pid, os.sched_getaffinity(0))
+        _spawned.append((pid, ours.detach()))
     finally:
-        os.close(fd)
         signals.pthread_sigmask(signals.SIG_SETMASK, mask)
-    apart(pid, os.sched_getaffinity(0))
-    _spawned.append((pid, ours.detach()))
 
 
 def _forked(ours: object, fd: int) -> None:
@@ -168,6 +170,7 @@ def serve(sock: int) -> None:
     import _socket
 
     from hutch.jsonfast import loads
+    from hutch.linux import signals
     from hutch.oci import config
     from hutch.runtime import cgroupmount, init, launch  # noqa: F401 (imported before the container comes)
     from hutch.runtime.sync import Channel
@@ -192,6 +195,10 @@ def serve(sock: int) -> None:
             ]
     if not data:
         os._exit(0)  # discarded
+    # From here on as an init forked at create: a Ctrl-C aborts the create, and the hooks we start get default
+    # dispositions (the spawned interpreter had glibc's own signals ignored: see init.prepare_exec).
+    signals.set_handler(signals.NUMBERS["INT"], signals.default_int_handler)
+    signals.reset_internal()
     for target, fd in enumerate(fds[:3]):  # the engine's stdio as it is now
         os.dup2(fd, target)
         os.close(fd)
@@ -210,7 +217,9 @@ def serve(sock: int) -> None:
         message = loads(line.decode())
         spec = config.parse(message["config"], message["source"])
         ctx = _context(message, spec, chan, fds)
-        ctx.own_hierarchies = hierarchies
+        mnt = spec.linux.namespace("mount") if spec.linux is not None else None
+        if mnt is not None and not mnt.path:  # read in our mount namespace, which init's copies
+            ctx.own_hierarchies = hierarchies
     except BaseException as e:
         from hutch.errors import HutchError
 

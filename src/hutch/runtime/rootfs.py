@@ -451,15 +451,16 @@ def _make_device(
         os.mknod(name, _DEV_TYPES[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
     except FileExistsError:
         return
-    if uid or gid:
+    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    if (st.st_uid, st.st_gid) != (uid, gid):  # a set-group-id directory gives its group
         os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
         _fchmod_at(dirfd, name, mode)  # a chown drops the set-id bits
-    elif stat.S_IMODE(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode) != mode & 0o7777:
+    elif stat.S_IMODE(st.st_mode) != mode & 0o7777:
         _fchmod_at(dirfd, name, mode)  # a default ACL of the directory applies instead of the umask
 
 
 def _fchmod_at(dirfd: int, name: str, mode: int) -> None:
-    """mknod's mode is filtered by the umask; set it exactly, without following a link."""
+    """Set `mode` exactly (after a chown, or where a default ACL filtered mknod's), without following a link."""
     fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
     try:
         os.chmod(inroot.fd_path(fd), mode & 0o7777)
