@@ -195,10 +195,6 @@ def serve(sock: int) -> None:
             ]
     if not data:
         os._exit(0)  # discarded
-    # From here on as an init forked at create: a Ctrl-C aborts the create, and the hooks we start get default
-    # dispositions (the spawned interpreter had glibc's own signals ignored: see init.prepare_exec).
-    signals.set_handler(signals.NUMBERS["INT"], signals.default_int_handler)
-    signals.reset_internal()
     for target, fd in enumerate(fds[:3]):  # the engine's stdio as it is now
         os.dup2(fd, target)
         os.close(fd)
@@ -213,7 +209,12 @@ def serve(sock: int) -> None:
     line, _, rest = data.partition(b"\n")
     chan = Channel(sock, sock)
     chan.pending(rest)
+    # From here on as an init forked at create (where each step reports what it raises): a Ctrl-C aborts the
+    # create, and the hooks we start get default dispositions (the spawned interpreter had glibc's own signals
+    # ignored: see init.prepare_exec).
+    signals.set_handler(signals.NUMBERS["INT"], signals.default_int_handler)
     try:
+        signals.reset_internal()
         message = loads(line.decode())
         spec = config.parse(message["config"], message["source"])
         ctx = _context(message, spec, chan, fds)
