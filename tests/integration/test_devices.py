@@ -117,6 +117,20 @@ def test_linux_devices_mode_is_exact_despite_umask(bundle: Any, runtime: Any) ->
     assert _stats(out)["/dev/open"][2] == "777"
 
 
+def _null_in(runtime: Any, bundle: Any, host_dir: Path, mode: int) -> tuple[str, tuple[int, int], str, str]:
+    """The stat of a null device made, as root:root with `mode`, in `host_dir` bound at /dev/host."""
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["mounts"].append(
+            {"destination": "/dev/host", "type": "bind", "source": str(host_dir), "options": ["rbind"]}
+        )
+        spec["linux"]["devices"] = [
+            {"type": "c", "path": "/dev/host/null", "major": 1, "minor": 3, "fileMode": mode}
+        ]
+
+    return _stats(run_ok(runtime, sh(bundle, f"{STAT} /dev/host/null", edit=edit)))["/dev/host/null"]
+
+
 @pytest.mark.usefixtures("reachable")
 def test_linux_devices_mode_is_exact_under_a_default_acl(bundle: Any, runtime: Any, tmp_path: Path) -> None:
     # In a directory with a default ACL the ACL, not the umask, filters a new node's mode: here to 0644.
@@ -126,17 +140,7 @@ def test_linux_devices_mode_is_exact_under_a_default_acl(bundle: Any, runtime: A
     entries = [(0x01, 6), (0x04, 4), (0x20, 4)]  # user::rw- group::r-- other::r--
     acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, undefined) for tag, perm in entries)
     os.setxattr(shared, "system.posix_acl_default", acl)
-
-    def edit(spec: dict[str, Any]) -> None:
-        spec["mounts"].append(
-            {"destination": "/dev/acl", "type": "bind", "source": str(shared), "options": ["rbind"]}
-        )
-        spec["linux"]["devices"] = [
-            {"type": "c", "path": "/dev/acl/null", "major": 1, "minor": 3, "fileMode": 0o666}
-        ]
-
-    out = run_ok(runtime, sh(bundle, f"{STAT} /dev/acl/null", edit=edit))
-    assert _stats(out)["/dev/acl/null"] == ("character special file", (1, 3), "666", "0:0")
+    assert _null_in(runtime, bundle, shared, 0o666) == ("character special file", (1, 3), "666", "0:0")
 
 
 @pytest.mark.usefixtures("reachable")
@@ -148,17 +152,7 @@ def test_linux_devices_owner_is_exact_in_a_set_group_id_directory(
     shared.mkdir()
     os.chown(shared, 0, 5)
     shared.chmod(0o2775)
-
-    def edit(spec: dict[str, Any]) -> None:
-        spec["mounts"].append(
-            {"destination": "/dev/sg", "type": "bind", "source": str(shared), "options": ["rbind"]}
-        )
-        spec["linux"]["devices"] = [
-            {"type": "c", "path": "/dev/sg/null", "major": 1, "minor": 3, "fileMode": 0o660}
-        ]
-
-    out = run_ok(runtime, sh(bundle, f"{STAT} /dev/sg/null", edit=edit))
-    assert _stats(out)["/dev/sg/null"] == ("character special file", (1, 3), "660", "0:0")
+    assert _null_in(runtime, bundle, shared, 0o660) == ("character special file", (1, 3), "660", "0:0")
 
 
 def test_linux_devices_can_replace_a_default(bundle: Any, runtime: Any) -> None:
