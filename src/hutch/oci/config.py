@@ -6,8 +6,9 @@ expected an integer, got "x"`. Unknown keys are ignored (the spec allows extensi
 wrong type, or an enumerated value hutch does not know (a capability, a seccomp action), is an error, so that
 a bad config fails before anything starts. Attribute names are the JSON keys in snake_case.
 
-This module is on the hot path of `hutch-runtime run`: it imports hutch.jsonfast, hutch.record and the reader
-(hutch.oci.reader, which other documents' parsers share) only, and `typing` only for the type checker.
+This module is on the hot path of `hutch-runtime run`: it imports hutch.record and the reader (hutch.oci.reader,
+which other documents' parsers share) only, hutch.jsonfast only to read a file (an init started ahead parses
+the document it is sent), and `typing` only for the type checker.
 linux.seccomp, its types and the names it may use are hutch.oci.seccomp's, imported only when config.json has
 one.
 """
@@ -16,9 +17,8 @@ from __future__ import annotations
 
 import os
 
-from hutch import jsonfast
 from hutch.errors import ConfigError
-from hutch.oci.reader import Reader, show, unknown
+from hutch.oci.reader import Reader, quote, show, unknown
 from hutch.oci.resources import Resources, parse_resources
 
 TYPE_CHECKING = False
@@ -316,6 +316,8 @@ def _read(path: str) -> object:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    from hutch import jsonfast
+
     try:
         return jsonfast.loads(data.decode())
     except jsonfast.DecodeError as e:
@@ -355,10 +357,10 @@ def _spec(r: Reader) -> Spec:
     version = r.string("ociVersion", required=True)
     major = version.split(".", 1)[0]
     if not major.isdigit() or "." not in version:
-        raise ConfigError(f"{r.source}: ociVersion {jsonfast.dumps(version)}: not a version")
+        raise ConfigError(f"{r.source}: ociVersion {quote(version)}: not a version")
     if major != "1":
         raise ConfigError(
-            f"{r.source}: ociVersion {jsonfast.dumps(version)}: unsupported major version (hutch supports 1.x)"
+            f"{r.source}: ociVersion {quote(version)}: unsupported major version (hutch supports 1.x)"
         )
     process, root, hooks, linux = r.child("process"), r.child("root"), r.child("hooks"), r.child("linux")
     annotations = r.string_map("annotations")
@@ -394,7 +396,7 @@ def _process(r: Reader) -> Process:
             rl.integer("soft", U64, required=True),
         )
         if any(seen.type == limit.type for seen in rlimits):
-            raise r.error(f"rlimits[{i}].type", f"duplicate rlimit {jsonfast.dumps(limit.type)}")
+            raise r.error(f"rlimits[{i}].type", f"duplicate rlimit {quote(limit.type)}")
         if limit.soft > limit.hard:
             raise rl.error("soft", f"{limit.soft} is above the hard limit {limit.hard}")
         rlimits.append(limit)
@@ -488,11 +490,11 @@ def _linux(r: Reader) -> Linux:
             n.choice("type", NAMESPACES, "namespace type", required=True), n.abspath("path") or None
         )
         if any(seen.type == ns.type for seen in namespaces):
-            raise r.error(f"namespaces[{i}].type", f"duplicate namespace {jsonfast.dumps(ns.type)}")
+            raise r.error(f"namespaces[{i}].type", f"duplicate namespace {quote(ns.type)}")
         namespaces.append(ns)
     offsets: dict[str, TimeOffset] = {}
     for key, value in (r.get("timeOffsets", dict) or {}).items():
-        where = f"timeOffsets[{jsonfast.dumps(key)}]"
+        where = f"timeOffsets[{quote(key)}]"
         if key not in ("monotonic", "boottime"):
             raise r.error(where, unknown("clock", key, ("monotonic", "boottime")))
         t = Reader(r.typed(where, value, dict), r.at(where), r.source)

@@ -6,7 +6,6 @@ hutch.oci.config reads config.json with it, and hutch.oci.resources, seccomp, im
 
 from __future__ import annotations
 
-from hutch import jsonfast
 from hutch.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -19,19 +18,27 @@ if TYPE_CHECKING:
 _KINDS = {str: "a string", bool: "a boolean", int: "an integer", dict: "an object", list: "an array"}
 
 
+def quote(value: object) -> str:
+    """`value` in JSON, as messages quote it. hutch.jsonfast is imported here, when a message needs it: an
+    init started ahead parses the config it is sent with this module and loads no shared object for JSON."""
+    from hutch import jsonfast
+
+    return jsonfast.dumps(value)
+
+
 def show(value: object) -> str:
     """A value as an error message quotes it: JSON, cut at 40 characters; objects and arrays by kind."""
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
         return "an array"
-    text = jsonfast.dumps(value)
+    text = quote(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def unknown(noun: str, value: str, known: Collection[str]) -> str:
     """The message for a value not among `known` (listed when there are at most ten)."""
-    message = f"unknown {noun} {jsonfast.dumps(value)}"
+    message = f"unknown {noun} {quote(value)}"
     return f"{message} (expected one of {', '.join(known)})" if len(known) <= 10 else message
 
 
@@ -104,7 +111,7 @@ class Reader:
 
     def string_map(self, key: str) -> dict[str, str]:
         items = (self.get(key, dict) or {}).items()
-        return {k: self.typed(f"{key}[{jsonfast.dumps(k)}]", v, str) for k, v in items}
+        return {k: v if isinstance(v, str) else self.typed(f"{key}[{quote(k)}]", v, str) for k, v in items}
 
     def child(self, key: str) -> Reader | None:
         value = self.get(key, dict)
@@ -138,12 +145,12 @@ class Reader:
     def abspath(self, key: str, required: bool = False) -> str:
         value = self.string(key, required)
         if value and not value.startswith("/"):
-            raise self.error(key, f"{jsonfast.dumps(value)} is not an absolute path")
+            raise self.error(key, f"{quote(value)} is not an absolute path")
         return value
 
     def abspaths(self, key: str) -> list[str]:
         values = self.strings(key)
         for i, value in enumerate(values):
             if not value.startswith("/"):
-                raise self.error(f"{key}[{i}]", f"{jsonfast.dumps(value)} is not an absolute path")
+                raise self.error(f"{key}[{i}]", f"{quote(value)} is not an absolute path")
         return values

@@ -1,9 +1,12 @@
-"""A container's runtime state: its directory under the state root, state.json, and its live status."""
+"""A container's runtime state: its directory under the state root, state.json, and its live status.
+
+hutch.jsonfast is imported where a state file is read or written: an init started ahead imports this module,
+and loads no shared object for JSON.
+"""
 
 import os
 
 from hutch.errors import ExistsError, HutchError, NotFoundError
-from hutch.jsonfast import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,6 +99,8 @@ class Container:
             "config": self.config,
             "cgroup": self.cgroup,
         }
+        from hutch.jsonfast import dumps
+
         return dumps(doc)
 
     def save(self, text: str = "") -> None:
@@ -116,6 +121,8 @@ class Container:
         config has any (the whole state then). A file of its own, not state.json: create then writes
         state.json once, as runc does (on ext4 a second write, a rename over the first, flushes the new file at
         once, whose blocks delete must then free), and `state` and `list` know the container once created."""
+        from hutch.jsonfast import dumps
+
         hooks = self.config.get("hooks")
         poststop = isinstance(hooks, dict) and bool(hooks.get("poststop"))
         with open(os.path.join(self.dir, CREATING), "w") as f:
@@ -138,6 +145,8 @@ class Container:
 
 
 def load(root: str, container_id: str) -> Container:
+    from hutch.jsonfast import loads
+
     validate_id(container_id)
     path = os.path.join(root, container_id, "state.json")
     try:
@@ -153,6 +162,8 @@ def load(root: str, container_id: str) -> Container:
 def load_creating(root: str, container_id: str) -> Container | None:
     """The container a create that did not finish left (creating.json, Container.save_creating): its cgroups,
     and all of its state when its config has poststop hooks. None without a readable record."""
+    from hutch.jsonfast import loads
+
     try:
         with open(os.path.join(root, container_id, CREATING)) as f:
             doc = loads(f.read())

@@ -50,6 +50,7 @@ def preload(spec: Spec) -> None:
     library is out of reach."""
     hooks = spec.hooks
     if hooks.create_container or hooks.start_container:
+        from hutch import jsonfast  # noqa: F401 (the state they read)
         from hutch.runtime import hooks as _hooks  # noqa: F401
     if spec.process is not None and spec.process.terminal:
         from hutch.runtime import console  # noqa: F401

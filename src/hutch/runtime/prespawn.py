@@ -146,16 +146,17 @@ def hand_over(message: dict[str, object], fds: list[int], usable: bool) -> tuple
         discard()
         return None
     import _socket
+    import marshal
 
-    from hutch.jsonfast import dumps
     from hutch.runtime.sync import Channel
 
     pid, sock = _spawned[0]
     # Our stdio first: the engine may have pointed it elsewhere since the spawn (the log's tee, /dev/null).
     data = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2, *fds))
+    body = marshal.dumps(message)  # built in, as JSON is not: init loads no shared object to read it
     s = _socket.socket(fileno=sock)
     try:
-        s.sendmsg([dumps(message).encode() + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)])
+        s.sendmsg([len(body).to_bytes(4, "little") + body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)])
     except OSError:
         discard()  # it is gone (a broken interpreter?): fork one
         return None
@@ -168,8 +169,8 @@ def hand_over(message: dict[str, object], fds: list[int], usable: bool) -> tuple
 def serve(sock: int) -> None:
     """The spawned init: import what init needs, wait for a container, build it (launch._init_directly)."""
     import _socket
+    import marshal
 
-    from hutch.jsonfast import loads
     from hutch.linux import signals
     from hutch.oci import config
     from hutch.runtime import cgroupmount, init, launch  # noqa: F401 (imported before the container comes)
@@ -182,7 +183,7 @@ def serve(sock: int) -> None:
         hierarchies = None  # read when needed, and fail then
     s = _socket.socket(fileno=sock)
     try:
-        data, ancillary, _, _ = s.recvmsg(1 << 20, _socket.CMSG_SPACE(4 * 8))
+        data, ancillary, _, _ = s.recvmsg(65536, _socket.CMSG_SPACE(4 * 8))
     except OSError:
         os._exit(1)
     finally:
@@ -201,21 +202,21 @@ def serve(sock: int) -> None:
     fds = fds[3:]
     for fd in fds:
         os.set_inheritable(fd, False)  # SCM_RIGHTS gives them without close-on-exec
-    while b"\n" not in data:
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):  # the length, then the message
         more = os.read(sock, 65536)
         if not more:
             os._exit(1)
         data += more
-    line, _, rest = data.partition(b"\n")
+    end = 4 + int.from_bytes(data[:4], "little")
     chan = Channel(sock, sock)
-    chan.pending(rest)
+    chan.pending(data[end:])
     # From here on as an init forked at create (where each step reports what it raises): a Ctrl-C aborts the
     # create, and the hooks we start get default dispositions (the spawned interpreter had glibc's own signals
     # ignored: see init.prepare_exec).
     signals.set_handler(signals.NUMBERS["INT"], signals.default_int_handler)
     try:
         signals.reset_internal()
-        message = loads(line.decode())
+        message = marshal.loads(data[4:end])
         spec = config.parse(message["config"], message["source"])
         ctx = _context(message, spec, chan, fds)
         mnt = spec.linux.namespace("mount") if spec.linux is not None else None

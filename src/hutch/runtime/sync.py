@@ -1,15 +1,16 @@
 """The line protocol between the runtime (stage 0) and its children: one message per line, over pipes.
 
 Pipes, not sockets: the module is on the hot path and `os.pipe` costs no import. (An init spawned ahead,
-hutch.runtime.prespawn, speaks it over its socket: one fd both ways.)
+hutch.runtime.prespawn, speaks it over its socket: one fd both ways.) A payload is marshal's, in hex: both
+sides are this program, and marshal, unlike JSON, is built in: init then loads no shared object for it.
 """
 
 from __future__ import annotations
 
+import marshal
 import os
 
 from hutch.errors import HutchError
-from hutch.jsonfast import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ class Channel:
         self._buf = b""
 
     def send(self, kind: str, payload: object = None) -> None:
-        line = kind if payload is None else f"{kind} {dumps(payload)}"
+        line = kind if payload is None else f"{kind} {marshal.dumps(payload).hex()}"
         os.write(self.wfd, line.encode() + b"\n")
 
     def recv(self) -> tuple[str, Any]:
@@ -37,7 +38,7 @@ class Channel:
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         kind, _, rest = line.decode().partition(" ")
-        return kind, (loads(rest) if rest else None)
+        return kind, (marshal.loads(bytes.fromhex(rest)) if rest else None)
 
     def expect(self, kind: str, what: str) -> object:
         got, payload = self.recv()
