@@ -25,7 +25,7 @@ class Channel:
         self.wfd = wfd
         self._buf = b""
 
-    def send(self, kind: str, payload: object = None) -> None:
+    def send(self, kind: str, payload: str | int | list[str] | None = None) -> None:
         line = kind if payload is None else f"{kind} {marshal.dumps(payload).hex()}"
         os.write(self.wfd, line.encode() + b"\n")
 
