@@ -26,6 +26,7 @@ SOURCES = {
     ),
     "sub/__init__.py": "",
     "sub/leaf.py": "from . import __name__ as parent\n\nname = parent + '.leaf'\n",
+    "fut.py": '"""Doc."""\n\nfrom __future__ import annotations\n\n\ndef f(x: Undefined) -> None:\n    pass\n',
 }
 
 
@@ -87,6 +88,21 @@ def test_a_traceback_shows_the_served_modules_source(tree: Path) -> None:
         9,
         "raise RuntimeError('from mod')",
     )
+
+
+def test_a_future_import_is_compiled_in_without_importing_future(tree: Path) -> None:
+    probe = (
+        f"import sys; sys.path.insert(0, {str(tree / 'src')!r})\n"
+        f"from hutch import modcache; modcache.install({str(tree / 'cache')!r})\n"
+        f"from {PKG} import fut\n"
+        "print(type(fut.__loader__).__name__, fut.__doc__, fut.f.__annotations__, '__future__' in sys.modules)\n"
+    )
+    env = {"PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    # annotations stay strings (an undefined name is no error), and the __future__ module is never loaded
+    assert out.stdout.strip() == "ModuleCache Doc. {'x': 'Undefined', 'return': 'None'} False"
 
 
 def test_a_packages_submodules_resolve_whether_in_the_file_or_not(tree: Path) -> None:
