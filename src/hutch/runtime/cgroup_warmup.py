@@ -45,13 +45,13 @@ def _own_procs_file() -> str | None:
     return None
 
 
-def early(argv: list[str]) -> None:
+def early(command: str) -> None:
     """Start, from hutch-runtime's launcher before it imports the CLI, for a command that moves a process.
 
     The grace period (~10-15 ms on an idle VM) is then under way ~2 ms sooner than from the command itself,
-    and `run` waits for it otherwise. A flag value that reads like a command only costs a no-op thread.
+    and `run` waits for it otherwise.
     """
-    if any(arg in ("create", "run", "exec") for arg in argv[1:]):
+    if command in ("create", "run", "exec"):
         start()
 
 

@@ -47,13 +47,30 @@ serve(int(sys.argv[3]))
 """
 
 
+# hutch-runtime's global flags that take a value (runtime/cli.py): the word after one is not the command.
+_VALUED = frozenset(("--root", "--log", "--log-format", "--rootless", "--criu"))
+
+
+def command(argv: list[str]) -> str:
+    """The command a hutch-runtime command line names, "" for none: its first word that is neither a flag
+    nor a global flag's value (`--root=DIR` is one word). A container named `run` is no `run`."""
+    words = iter(argv[1:])
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-") or word == "-":
+            return word
+    return ""
+
+
 def early(argv: list[str]) -> None:
     """hutch-runtime's launcher, before it imports the CLI: the cgroup warm-up, and for create and run an init
     forked now (no fresh interpreter: create comes too soon after exec for one to be ready)."""
     from hutch.runtime import cgroup_warmup
 
-    cgroup_warmup.early(argv)
-    if any(arg in ("create", "run") for arg in argv[1:]):
+    name = command(argv)
+    cgroup_warmup.early(name)
+    if name in ("create", "run"):
         spawn(fork=True)
 
 
