@@ -1,9 +1,10 @@
 """JSON on the hot path, through the C accelerator that the `json` package itself uses.
 
 `import json` costs ~6 ms, nearly all of it `re` and `enum`, which json's pure-Python fallbacks need and
-its C scanner and encoder do not. `hutch-runtime run` reads config.json, writes state.json and talks to
-its children in JSON, so this module calls `_json` directly and falls back to `json` when the accelerator
-is missing (another Python implementation) or for pretty-printing, which only the pure-Python encoder does.
+its C scanner and encoder do not. `hutch-runtime run` reads config.json and writes state.json, so this
+module calls `_json` directly and falls back to `json` when the accelerator is missing (another Python
+implementation) or for pretty-printing, which only the pure-Python encoder does. (Init, a child, gets its
+container and its messages in marshal, which is built in: it loads no shared object for JSON.)
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Init forked at create (launch.py) first imports its ~15 modules, ~1.7 ms on the critical path, slowed by the
 copy-on-write faults of a fork of a big process, while the other CPU idles. Started ahead, in a new PID
 namespace whose PID 1 it is and on the other CPU, it imports them while we start, then waits on a socket;
-create hands it the container (hand_over, from launch.create): the spec's document, the ids and paths, and
-by SCM_RIGHTS our stdio as it is by then and the fds (exec fifo, console, seccomp pipe). From then on the
-socket carries launch's line protocol, and init goes on as a forked one would.
+create hands it the container (hand_over, from launch.create): the spec's document, the ids and paths (in
+marshal, after their length), and by SCM_RIGHTS our stdio as it is by then and the fds (exec fifo, console,
+seccomp pipe). From then on the socket carries launch's line protocol, and init goes on as a forked one would.
 
 - `hutch run` spawns a fresh interpreter as the command begins (posix_spawn: no page tables copied, no
   copy-on-write for either side); the engine's ~10 ms before create give it time to start.
