@@ -219,7 +219,7 @@ def serve(sock: int) -> None:
     fds = fds[3:]
     for fd in fds:
         os.set_inheritable(fd, False)  # SCM_RIGHTS gives them without close-on-exec
-    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):  # the length, then the message
+    while len(data) < 4 + int.from_bytes(data[:4], "little"):  # its length (4 bytes), then the message
         more = os.read(sock, 65536)
         if not more:
             os._exit(1)
