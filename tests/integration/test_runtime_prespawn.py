@@ -66,13 +66,42 @@ def test_no_pid_namespace_discards_it(runtime: Any, bundle: Any) -> None:
     assert naming("ahead-4") == []
 
 
+# Runs a command as the child of a subreaper and prints how many processes it left to it: any process the
+# command started and did not reap before it exited comes to us, alive or a zombie, and is counted here.
+_ORPHANS = """
+import ctypes, os, subprocess, sys
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+left = 0
+while True:
+    try:
+        pid, _ = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    left += 1
+print(done.returncode, left, done.stderr.strip().replace(chr(10), " "))
+"""
+
+
 def test_a_failed_create_leaves_no_process(runtime: Any, bundle: Any) -> None:
     b = bundle(["true"])
     config = b / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "ociVersion": "9.0.0"}))
     failed = runtime.run("create", "--bundle", b, "ahead-5", check=False)
     assert failed.returncode != 0 and "ociVersion" in failed.stderr
-    assert naming("ahead-5") == []  # the runtime killed and reaped its init started ahead before it exited
+    assert naming("ahead-5") == []
+    # The runtime killed and reaped its init started ahead before it exited: none was left to a subreaper
+    # above it (one left running would have exited of itself once the runtime's end of its socket closed).
+    out = subprocess.run(
+        [sys.executable, "-c", _ORPHANS, *runtime.command("create", "--bundle", b, "ahead-6")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    code, left, stderr = out.stdout.split(" ", 2)
+    assert (int(code) != 0, int(left)) == (True, 0), stderr
+    assert "ociVersion" in stderr
 
 
 def test_the_container_has_no_signal_ignored_or_blocked(runtime: Any, bundle: Any) -> None:
