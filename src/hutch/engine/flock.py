@@ -27,12 +27,16 @@ class Held:
         if self.key in _HELD:
             _HELD[self.key][1] += 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+                if _still_at(fd, self.path):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # unlinked (a container's, at its removal) while we waited: lock the path's file
         self.fd = fd
         if self.key is not None:
             _HELD[self.key] = [fd, 1]
@@ -48,6 +52,17 @@ class Held:
             return
         os.close(self.fd)
         self.fd = -1
+
+
+def _still_at(fd: int, path: str) -> bool:
+    """Whether the file we locked is still the one at `path`. Whoever held it may have unlinked it before
+    letting go; a lock on the unlinked file would exclude no one who opens `path` from now on."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    locked = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (locked.st_dev, locked.st_ino)
 
 
 # (path, thread) -> [fd, depth] of the reentrant locks this process holds.
