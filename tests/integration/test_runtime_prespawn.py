@@ -108,7 +108,7 @@ def test_the_container_has_no_signal_ignored_or_blocked(runtime: Any, bundle: An
     # The init started ahead ignores SIGINT until it execs, and Python ignores SIGPIPE and SIGXFSZ: none of it
     # may reach the container's process, here grep itself.
     b = bundle(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
-    out = runtime.run("run", "--bundle", b, "ahead-6").stdout
+    out = runtime.run("run", "--bundle", b, "ahead-7").stdout
     assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
 
 

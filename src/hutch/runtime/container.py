@@ -103,12 +103,12 @@ class Container:
 
         return dumps(doc)
 
-    def save(self, text: str = "") -> None:
-        """Write state.json: `text` if state_text() made it already."""
+    def save(self, text: str) -> None:
+        """Write state.json, whose `text` state_text() made (create makes it while init finishes)."""
         path = os.path.join(self.dir, "state.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(text or self.state_text())
+            f.write(text)
         os.rename(tmp, path)  # tmpfs: atomic rename is enough, fsync buys nothing
         try:
             os.unlink(os.path.join(self.dir, CREATING))

@@ -285,7 +285,6 @@ def _drive(
             state = c.state_text()
             kind, payload = chan.recv()
         while kind == "hooks":
-            c.pid = init_pid
             _host_hooks(spec, c)
             chan.send("hooks-done")
             kind, payload = chan.recv()

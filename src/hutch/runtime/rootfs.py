@@ -378,16 +378,18 @@ def make_devices(rootfd: int, devices: list[Device], in_userns: bool) -> None:
         mode = d.file_mode if d.file_mode is not None else 0o666
         nodes.append((d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0))
     dirs: dict[str, int] = {}  # each parent directory opened once
+
+    def opened(path: str) -> int:
+        if path not in dirs:
+            dirs[path] = _open_dir(rootfd, path)
+        return dirs[path]
+
     umask = os.umask(0)  # mknod's mode as asked: no chmod after it
     try:
         for path, kind, major, minor, mode, uid, gid in nodes:
             parent, name = os.path.split(os.path.normpath(path))
-            if parent not in dirs:
-                dirs[parent] = _open_dir(rootfd, parent)
-            _make_device(dirs[parent], path, name, kind, major, minor, mode, uid, gid, in_userns)
-        if "/dev" not in dirs:
-            dirs["/dev"] = _open_dir(rootfd, "/dev")
-        devdir = dirs["/dev"]
+            _make_device(opened(parent), path, name, kind, major, minor, mode, uid, gid, in_userns)
+        devdir = opened("/dev")
         for target, name in [
             *DEV_LINKS,
             *([("/proc/kcore", "core")] if os.path.exists("/proc/kcore") else []),
